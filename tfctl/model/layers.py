@@ -1,0 +1,103 @@
+"""What both model families share: rotary embeddings, causal attention, the LM shell around the blocks."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def layer_norm(x: torch.Tensor) -> torch.Tensor:
+    """The non-parametric LayerNorm of the Tokenformer block (no weight, no bias)."""
+    return F.layer_norm(x, (x.shape[-1],))
+
+
+class Rotary(nn.Module):
+    """GPT-NeoX rotary embeddings on the first `rotary_pct` of each head's dims."""
+
+    def __init__(self, head_dim: int, rotary_pct: float, seq_len: int, base: float = 10000.0):
+        super().__init__()
+        self.rot_dim = int(head_dim * rotary_pct) // 2 * 2
+        inv_freq = 1.0 / base ** (torch.arange(0, self.rot_dim, 2, dtype=torch.float32) / max(self.rot_dim, 1))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self._cache_len = 0
+        self._extend(seq_len)
+
+    def _extend(self, seq_len: int) -> None:
+        positions = torch.arange(seq_len, dtype=torch.float32, device=self.inv_freq.device)
+        angles = torch.outer(positions, self.inv_freq)
+        angles = torch.cat((angles, angles), dim=-1)
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+        self._cache_len = seq_len
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (batch, heads, seq, head_dim) → same shape with positions rotated in."""
+        if self.rot_dim == 0:
+            return x
+        seq_len = x.shape[-2]
+        if seq_len > self._cache_len or self.cos.device != x.device:
+            self._extend(max(seq_len, self._cache_len))
+        cos, sin = self.cos[:seq_len].to(x.dtype), self.sin[:seq_len].to(x.dtype)
+        rotated, passed = x[..., : self.rot_dim], x[..., self.rot_dim :]
+        half = self.rot_dim // 2
+        rotate_half = torch.cat((-rotated[..., half:], rotated[..., :half]), dim=-1)
+        return torch.cat((rotated * cos + rotate_half * sin, passed), dim=-1)
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_heads: int,
+                     rotary: Rotary) -> torch.Tensor:
+    """softmax(QKᵀ/sqrt(d_head))·V over heads, causal, with rotary positions. (B, T, d) → (B, T, d)."""
+    batch, seq_len, d_model = q.shape
+    q, k, v = (t.view(batch, seq_len, n_heads, d_model // n_heads).transpose(1, 2) for t in (q, k, v))
+    q, k = rotary(q), rotary(k)
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    return y.transpose(1, 2).reshape(batch, seq_len, d_model)
+
+
+class CausalLM(nn.Module):
+    """Token embedding → blocks → final LayerNorm → logits through the tied embedding.
+
+    Subclasses fill `self.blocks`; each block is called as `block(x, rotary)`.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.d_model)
+        self.rotary = Rotary(config.d_model // config.n_heads, config.rotary_pct, config.seq_len)
+        self.blocks = nn.ModuleList()
+        self.final_norm = nn.LayerNorm(config.d_model)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        x = self.embedding(idx)
+        for block in self.blocks:
+            x = block(x, self.rotary)
+        logits = F.linear(self.final_norm(x), self.embedding.weight)
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
+        return logits, loss
+
+    def get_num_params(self, non_embedding: bool = False) -> int:
+        """Parameters counted once (the output head is tied to the embedding)."""
+        total = sum(p.numel() for p in self.parameters())
+        return total - self.embedding.weight.numel() if non_embedding else total
+
+    def flops_per_token(self, seq_len: int | None = None) -> int:
+        """Training FLOPs per token (forward + backward), nanoGPT-style: 6·N_matmul + attention."""
+        from tfctl.model.flops import training_flops_per_token
+
+        return training_flops_per_token(self.config, seq_len)
+
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        for _ in range(max_new_tokens):
+            context = idx[:, -self.config.seq_len :]
+            logits, _ = self(context)
+            logits = logits[:, -1, :] / max(temperature, 1e-5)
+            if top_k is not None:
+                kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+                logits[logits < kth] = -float("inf")
+            probs = F.softmax(logits, dim=-1)
+            idx = torch.cat((idx, torch.multinomial(probs, 1, generator=generator)), dim=1)
+        return idx
