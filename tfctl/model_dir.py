@@ -1,0 +1,89 @@
+"""A model directory: `model.safetensors` + `config.json` (+ `tokenizer.json`), self-contained.
+
+What a stage exports, what `tfctl grow` reads and writes, what `tfctl eval` and `generate` load.
+Written to a temporary sibling and renamed into place, so a model directory is complete or absent.
+Safetensors and JSON only: loading a model directory can never run code.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from tfctl.errors import UserError
+
+WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
+
+
+def is_model_dir(path: str | Path) -> bool:
+    path = Path(path)
+    return (path / WEIGHTS).is_file() and (path / CONFIG).is_file()
+
+
+def load_model_config(path: str | Path):
+    """The config of a model directory, or a one-line UserError naming what is wrong."""
+    from tfctl.model import config_from_dict
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such model directory")
+    if not is_model_dir(path):
+        raise UserError(f"{path}: not a model directory (expected {WEIGHTS} and {CONFIG})")
+    try:
+        return config_from_dict(json.loads((path / CONFIG).read_text()))
+    except (ValueError, TypeError) as error:
+        raise UserError(f"{path / CONFIG}: {error}") from None
+
+
+def load_state_dict(path: str | Path) -> dict:
+    from safetensors import SafetensorsError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(Path(path) / WEIGHTS))
+    except (SafetensorsError, OSError) as error:
+        raise UserError(f"{Path(path) / WEIGHTS}: unreadable weights ({error})") from None
+
+
+def load_model(path: str | Path, device: str = "cpu"):
+    """(model, config) from a model directory, weights checked against the config's shapes."""
+    from tfctl.model import build_model
+
+    config = load_model_config(path)
+    model = build_model(config, device="meta")
+    state = load_state_dict(path)
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[-1].strip()
+        raise UserError(f"{Path(path) / WEIGHTS}: weights do not match {CONFIG}: {first}") from None
+    model.rotary._extend(config.seq_len)  # non-persistent buffers are rebuilt on the real device
+    return model.to(device), config
+
+
+def save_model_dir(state_dict: dict, config, out: str | Path, tokenizer: str | Path | None = None,
+                   extra: dict | None = None) -> Path:
+    """Write a model directory atomically; `extra` goes to `export.json` (provenance, metrics)."""
+    from safetensors.torch import save_file
+
+    from tfctl.model import config_to_dict
+
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tensors = {name: t.detach().contiguous().cpu() for name, t in state_dict.items()}
+    save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "pt"})
+    (tmp / CONFIG).write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
+    if tokenizer is not None:
+        tokenizer = Path(tokenizer)
+        shutil.copyfile(tokenizer / TOKENIZER if tokenizer.is_dir() else tokenizer, tmp / TOKENIZER)
+    if extra:
+        (tmp / "export.json").write_text(json.dumps(extra, indent=2) + "\n")
+    for name in os.listdir(tmp):
+        with open(tmp / name, "rb") as f:
+            os.fsync(f.fileno())
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
