@@ -48,6 +48,7 @@ def load_state_dict(path: str | Path) -> dict:
 def load_model(path: str | Path, device: str = "cpu"):
     """(model, config) from a model directory, weights checked against the config's shapes."""
     from tfctl.model import build_model
+    from tfctl.model.layers import Rotary
 
     config = load_model_config(path)
     model = build_model(config, device="meta")
@@ -57,7 +58,8 @@ def load_model(path: str | Path, device: str = "cpu"):
     except RuntimeError as error:
         first = str(error).strip().splitlines()[-1].strip()
         raise UserError(f"{Path(path) / WEIGHTS}: weights do not match {CONFIG}: {first}") from None
-    model.rotary._extend(config.seq_len)  # non-persistent buffers are rebuilt on the real device
+    # the rotary tables are non-persistent buffers, still on meta: rebuild them for real
+    model.rotary = Rotary(config.d_model // config.n_heads, config.rotary_pct, config.seq_len)
     return model.to(device), config
 
 
