@@ -36,12 +36,12 @@ def load_model_config(path: str | Path):
 
 
 def load_state_dict(path: str | Path) -> dict:
-    from safetensors import SafetensorsError
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
         return load_file(str(Path(path) / WEIGHTS))
-    except (SafetensorsError, OSError) as error:
+    except (SafetensorError, OSError) as error:
         raise UserError(f"{Path(path) / WEIGHTS}: unreadable weights ({error})") from None
 
 
