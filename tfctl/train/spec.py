@@ -67,6 +67,7 @@ class StageSpec:
     flops_offset: float = 0.0
     device_seconds_offset: float = 0.0
     peak_flops: float | None = None  # per device; None: looked up (GPU table) or measured (CPU)
+    growth: dict | None = None  # the growth report that made init_weights; the worker logs it to W&B
     wandb: WandbSpec = field(default_factory=WandbSpec)
 
     @property
