@@ -1,10 +1,34 @@
 """`tfctl plan RECIPE`: the stage table, without training."""
 
-from tfctl.errors import UserError
+import json
+from pathlib import Path
 
-EPILOG = "Example:  tfctl plan recipes/openwebtext-124m-to-1.4b.yaml --json"
+import typer
+
+from tfctl.cli.options import JSON_OPTION, SET_OPTION
+
+EPILOG = """Examples:
+
+  tfctl plan recipes/tiny.yaml
+
+  tfctl plan recipes/openwebtext-124m-to-1.4b.yaml --json | jq '.stages[].params'
+
+  tfctl plan recipes/shakespeare.yaml --set stages.2.tokens=20m
+"""
 
 
-def plan() -> None:
-    """Show each stage's parameters, tokens, steps and FLOPs without training."""
-    raise UserError("`tfctl plan` is not built yet")
+def plan(
+    recipe: Path = typer.Argument(..., help="A growth recipe (YAML)."),
+    overrides: list[str] = SET_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Show each stage's parameter tokens, parameters, tokens, steps and FLOPs, and the baseline's, without training."""
+    from tfctl.recipe import load_recipe, plan_recipe
+    from tfctl.cli.render import print_plan
+
+    loaded = load_recipe(recipe, overrides)
+    result = plan_recipe(loaded)
+    if json_output:
+        print(json.dumps({"name": loaded.name, **result.to_dict()}, indent=2))
+    else:
+        print_plan(loaded.name, result)

