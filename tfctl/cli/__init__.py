@@ -9,7 +9,7 @@ import sys
 import typer
 
 from tfctl.cli import compare, data, eval, generate, grow, plan, train
-from tfctl.errors import UserError
+from tfctl.errors import TrainingError, UserError
 
 app = typer.Typer(
     name="tfctl",
@@ -36,6 +36,9 @@ def main() -> None:
     except UserError as error:
         for line in str(error).splitlines() or [type(error).__name__]:
             print(f"error: {line}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except TrainingError as error:
+        print(f"error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

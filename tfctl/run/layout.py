@@ -1,0 +1,60 @@
+"""Where everything of a run lives. One place that knows the paths, so nothing else spells them out.
+
+    runs/<name>/
+      recipe.yaml        the resolved recipe (after --set)
+      state.json         per stage: status, fingerprint, growth report, result
+      metrics.jsonl      every record: train | eval | growth | stage_end | error
+      data -> ...        the prepared dataset (a link into the shared cache)
+      stages/<stage>/    spec.json, init/ (grown weights), checkpoints/, final/, worker.log
+      compare/           report.md, report.json, ppl_vs_flops.png
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @property
+    def recipe(self) -> Path:
+        return self.root / "recipe.yaml"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def compare(self) -> Path:
+        return self.root / "compare"
+
+    def stage(self, name: str) -> Path:
+        return self.root / "stages" / name
+
+    def spec(self, name: str) -> Path:
+        return self.stage(name) / "spec.json"
+
+    def init(self, name: str) -> Path:
+        return self.stage(name) / "init"
+
+    def final(self, name: str) -> Path:
+        return self.stage(name) / "final"
+
+    def worker_log(self, name: str) -> Path:
+        return self.stage(name) / "worker.log"
+
+    def is_run(self) -> bool:
+        return self.state.is_file()

@@ -1,0 +1,46 @@
+"""state.json: what has happened to each stage of a run, written atomically after every change."""
+
+import json
+import os
+from pathlib import Path
+
+PENDING, GROWING, TRAINING, DONE, FAILED = "pending", "growing", "training", "done", "failed"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary sibling, fsync, rename: readers see the old or the new file, never half."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class RunState:
+    def __init__(self, path: Path, data: dict):
+        self.path, self.data = path, data
+
+    @classmethod
+    def load(cls, path: Path, name: str) -> "RunState":
+        if path.is_file():
+            return cls(path, json.loads(path.read_text()))
+        return cls(path, {"name": name, "stages": {}})
+
+    def save(self) -> None:
+        atomic_write_text(self.path, json.dumps(self.data, indent=2) + "\n")
+
+    def stage(self, name: str) -> dict:
+        return self.data["stages"].setdefault(name, {"status": PENDING})
+
+    def update(self, name: str, **values) -> None:
+        self.stage(name).update(values)
+        self.save()
+
+    def finished(self) -> list[str]:
+        return [name for name, s in self.data["stages"].items() if s.get("status") == DONE]
+
+    def drop(self, names: list[str]) -> None:
+        for name in names:
+            self.data["stages"].pop(name, None)
+        self.save()
