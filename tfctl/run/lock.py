@@ -44,7 +44,7 @@ class RunLock:
                     owner = {"host": socket.gethostname(), "pid": -1}  # a half-written lock: its writer died
                 if not _is_stale(owner):
                     raise UserError(f"{self.path.parent}: in use by tfctl (pid {owner.get('pid')} on "
-                                    f"{owner.get('host')} since {owner.get("since")}); wait for it or stop it") from None
+                                    f"{owner.get('host')} since {owner.get('since')}); wait for it or stop it") from None
                 self.path.unlink(missing_ok=True)
                 continue
             with os.fdopen(fd, "w") as f:
