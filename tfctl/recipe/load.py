@@ -120,7 +120,7 @@ def source_problems(source: str | list[str], field: str = "data.source") -> list
 
 def semantic_problems(recipe: Recipe) -> list[str]:
     """What the schema cannot see: growth order, world-size divisibility, data on disk."""
-    from tfctl.recipe.plan import resolve_stage_configs
+    from tfctl.recipe.plan import GPT2_PADDED_VOCAB, resolve_stage_configs
 
     problems = source_problems(recipe.data.source)
     tokenizer = recipe.data.tokenizer
@@ -128,6 +128,8 @@ def semantic_problems(recipe: Recipe) -> list[str]:
         problems.append(f"data.tokenizer: no such tokenizer file: {tokenizer} (or use bpe:N, gpt2)")
     if tokenizer.startswith("bpe:") and not tokenizer[4:].isdigit():
         problems.append(f"data.tokenizer: bpe:N needs a vocabulary size, got {tokenizer!r}")
+    # the growth checks below need a vocabulary; a broken tokenizer is reported above, so stand in for it
+    vocab_size = GPT2_PADDED_VOCAB if any(p.startswith("data.tokenizer") for p in problems) else None
 
     world = recipe.launch.world_size
     for i, stage in enumerate(recipe.stages):
@@ -141,7 +143,7 @@ def semantic_problems(recipe: Recipe) -> list[str]:
             problems.append(f"stages[{i}].tokens: {stage.tokens} is less than one step "
                             f"({batch} × {recipe.data.seq_len} tokens)")
     try:
-        configs = resolve_stage_configs(recipe)
+        configs = resolve_stage_configs(recipe, vocab_size)
     except ValueError as error:
         return problems + [str(error)]
     for i in range(1, len(configs)):

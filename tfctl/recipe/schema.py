@@ -66,8 +66,8 @@ class ModelSection(Section):
 
 
 class StageSection(Section):
-    name: str = Field(description="Stage name (a directory under stages/; letters, digits, - and _).",
-                      pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = Field(description="Stage name (a directory under stages/; letters, digits, ., - and _).",
+                      pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
     size: ParamCount | None = Field(None, description="Target parameter count (`124m`, `1.4b`); the parameter "
                                     "tokens are solved for it.")
     param_tokens: int | None = Field(None, gt=0, description="Or: the qkv layers' parameter-token count "

@@ -232,9 +232,9 @@ def link_data(dirs: RunDir, data_dir: Path) -> None:
 def train_recipe(recipe_path: str | Path, overrides: list[str] | None = None, run_dir: str | Path | None = None,
                  force: str | None = None, say=print) -> dict:
     """`tfctl train`: every stage of the recipe, resuming whatever an earlier call left unfinished."""
+    recipe = load_recipe(recipe_path, overrides)  # every user error surfaces here, before anything is written
     from tfctl.data import load_prepared
 
-    recipe = load_recipe(recipe_path, overrides)  # every user error surfaces here, before anything is written
     run_dir = Path(run_dir) if run_dir else Path("runs") / recipe.name
     data_dir = prepare_data(recipe)
     run_dir.mkdir(parents=True, exist_ok=True)
