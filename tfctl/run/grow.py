@@ -1,0 +1,65 @@
+"""`tfctl grow RUN --to SIZE`: append a stage to a run and train it through the same stage loop."""
+
+import json
+from pathlib import Path
+
+import yaml
+
+from tfctl.errors import UserError
+from tfctl.run.layout import RunDir
+from tfctl.run.state import atomic_write_text
+
+
+def appended_stage(recipe: dict, to: str, layers: int | None, init: str, optimizer: str,
+                   tokens: str | None, steps: int | None) -> dict:
+    """The new stage entry: the target as a size (or a preset's token count), the last stage's budget by default."""
+    from tfctl.model.presets import PRESETS
+
+    last = recipe["stages"][-1]
+    names = {s["name"] for s in recipe["stages"]}
+    stage = {"name": next(n for n in (to, *(f"{to}-{i}" for i in range(2, 100))) if n not in names)
+             if to not in PRESETS else to.split("-", 1)[-1]}
+    if stage["name"] in names:
+        stage["name"] = f"stage{len(names) + 1}"
+    if to in PRESETS:
+        preset = PRESETS[to]
+        if preset.d_model != recipe["model"]["d_model"] or preset.n_heads != recipe["model"]["n_heads"]:
+            raise UserError(f"--to {to}: the preset's backbone (d_model {preset.d_model}, {preset.n_heads} heads) "
+                            f"differs from this run's ({recipe['model']['d_model']}, {recipe['model']['n_heads']})")
+        stage["param_tokens"] = preset.qkv_tokens
+    else:
+        stage["size"] = to
+    if layers:
+        stage["layers"] = layers
+    if tokens is not None:
+        stage["tokens"] = tokens
+    elif steps is not None:
+        stage["steps"] = steps
+    else:
+        stage.update({k: last[k] for k in ("tokens", "steps") if last.get(k) is not None})
+    stage.update(init=init, optimizer=optimizer)
+    return stage
+
+
+def grow_run(run_dir: str | Path, to: str, layers: int | None = None, init: str = "preserve",
+             optimizer: str = "reset", tokens: str | None = None, steps: int | None = None,
+             json_output: bool = False) -> dict:
+    from tfctl.run.orchestrate import train_recipe
+
+    dirs = RunDir(Path(run_dir))
+    if not dirs.recipe.is_file():
+        raise UserError(f"{run_dir}: a run directory without recipe.yaml; cannot append a stage")
+    recipe = yaml.safe_load(dirs.recipe.read_text())
+    recipe["stages"].append(appended_stage(recipe, to, layers, init, optimizer, tokens, steps))
+    candidate = dirs.root / ".recipe-grow.yaml"
+    atomic_write_text(candidate, yaml.safe_dump(recipe, sort_keys=False))
+    try:
+        say = (lambda line: None) if json_output else print
+        results = train_recipe(candidate, run_dir=dirs.root, say=say)
+    finally:
+        candidate.unlink(missing_ok=True)
+    name = recipe["stages"][-1]["name"]
+    result = {"stage": name, **results[name]}
+    if json_output:
+        print(json.dumps(result, indent=2))
+    return result
