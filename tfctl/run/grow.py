@@ -1,6 +1,7 @@
 """`tfctl grow RUN --to SIZE`: append a stage to a run and train it through the same stage loop."""
 
 import json
+from itertools import count
 from pathlib import Path
 
 import yaml
@@ -17,10 +18,8 @@ def appended_stage(recipe: dict, to: str, layers: int | None, init: str, optimiz
 
     last = recipe["stages"][-1]
     names = {s["name"] for s in recipe["stages"]}
-    stage = {"name": next(n for n in (to, *(f"{to}-{i}" for i in range(2, 100))) if n not in names)
-             if to not in PRESETS else to.split("-", 1)[-1]}
-    if stage["name"] in names:
-        stage["name"] = f"stage{len(names) + 1}"
+    base = to.split("-", 1)[-1] if to in PRESETS else to
+    stage = {"name": base if base not in names else next(f"{base}-{i}" for i in count(2) if f"{base}-{i}" not in names)}
     if to in PRESETS:
         preset = PRESETS[to]
         if preset.d_model != recipe["model"]["d_model"] or preset.n_heads != recipe["model"]["n_heads"]:

@@ -107,6 +107,7 @@ class Run:
             return entry["growth"]  # grown before an interruption: reuse
         previous = self.recipe.stages[index - 1].name
         self.state.update(stage.name, status=GROWING, fingerprint=self.fingerprints[index])
+        shutil.rmtree(init, ignore_errors=True)  # a growth cut short before it was recorded
         data = load_prepared(self.data_dir)
         probe = eval_batches(data.tokens("val"), self.recipe.data.seq_len, 4, 1)[0][0]
         report = grow_model_dir(self.dirs.final(previous), init, to=self.plan[index].config,
