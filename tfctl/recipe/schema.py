@@ -40,9 +40,9 @@ class DataSection(Section):
 
 
 class TokenRatiosSection(Section):
-    qkv: float = Field(1.0, gt=0)
-    proj: float = Field(1.0, gt=0)
-    ffn: float = Field(4.0, gt=0)
+    qkv: float = Field(1.0, gt=0, description="Relative tokens of each Q, K, V layer.")
+    proj: float = Field(1.0, gt=0, description="Relative tokens of the attention output layer.")
+    ffn: float = Field(4.0, gt=0, description="Relative tokens of the FFN layer.")
 
 
 class ModelSection(Section):
@@ -143,7 +143,7 @@ class WandbSection(Section):
     group: str | None = Field(None, description="W&B group; default: the run name.")
     mode: Literal["online", "offline", "disabled"] | None = Field(None, description="Default: $WANDB_MODE, else "
                                                                    "online with an API key, else offline.")
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, description="W&B tags.")
 
 
 class BaselineSection(Section):
@@ -157,10 +157,10 @@ class BaselineSection(Section):
     n_heads: int | None = Field(None, gt=0, description="Default: the Tokenformer's heads.")
     tokens: TokenCount | Literal["match"] = Field("match", description="Budget: `match` (the growth run's total "
                                                  "tokens) or a count like 30b.")
-    global_batch: int | None = Field(None, gt=0)
-    lr: float | None = Field(None, gt=0)
-    min_lr: float | None = Field(None, ge=0)
-    warmup: float | None = Field(None, ge=0)
+    global_batch: int | None = Field(None, gt=0, description="Default: train's.")
+    lr: float | None = Field(None, gt=0, description="Default: train's.")
+    min_lr: float | None = Field(None, ge=0, description="Default: train's.")
+    warmup: float | None = Field(None, ge=0, description="Default: train's.")
 
 
 def _as_list(value):
@@ -170,12 +170,12 @@ def _as_list(value):
 class Recipe(Section):
     name: str = Field(description="Run name: the run directory is runs/<name>.", pattern=r"^[A-Za-z0-9._-]+$")
     seed: int = Field(1337, description="Seeds init, data order and growth.")
-    data: DataSection = Field(default_factory=DataSection)
-    model: ModelSection = Field(default_factory=ModelSection)
+    data: DataSection = Field(default_factory=DataSection, description="The corpus and its tokenization.")
+    model: ModelSection = Field(default_factory=ModelSection, description="The Tokenformer backbone.")
     stages: list[StageSection] = Field(min_length=1, description="Ordered growth stages.")
-    train: TrainSection = Field(default_factory=TrainSection)
-    launch: LaunchSection = Field(default_factory=LaunchSection)
-    wandb: WandbSection = Field(default_factory=WandbSection)
+    train: TrainSection = Field(default_factory=TrainSection, description="Defaults shared by all stages.")
+    launch: LaunchSection = Field(default_factory=LaunchSection, description="How the ranks are started.")
+    wandb: WandbSection = Field(default_factory=WandbSection, description="Weights & Biases logging.")
     baseline: Annotated[list[BaselineSection], BeforeValidator(_as_list)] = Field(
         default_factory=lambda: [BaselineSection()], description="What `tfctl compare` trains (one or a list).")
 
