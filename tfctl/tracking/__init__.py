@@ -1,0 +1,7 @@
+"""Where metrics go: the run's metrics.jsonl, W&B (the only package that imports wandb), the console."""
+
+from tfctl.tracking.console import Console
+from tfctl.tracking.metrics_file import MetricsFile, read_metrics
+from tfctl.tracking.tracker import NullTracker, Tracker
+
+__all__ = ["Console", "MetricsFile", "NullTracker", "Tracker", "read_metrics"]

@@ -1,0 +1,18 @@
+"""How a worker ends, as an exit code the launcher and the orchestrator read."""
+
+from tfctl.errors import TrainingError
+
+EXIT_OK = 0
+EXIT_TRAINING_ERROR = 1  # a failed save, an unloadable checkpoint
+EXIT_USER_ERROR = 2  # a bad spec, missing data or weights: one line, no traceback
+EXIT_NON_FINITE = 3  # the loss went NaN/inf; the last good checkpoint is intact
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT
+
+
+class NonFiniteLossError(TrainingError):
+    exit_code = EXIT_NON_FINITE
+
+    def __init__(self, stage: str, step: int, loss: float, last_checkpoint: str | None):
+        self.step, self.loss = step, loss
+        where = f"last good checkpoint {last_checkpoint}" if last_checkpoint else "no checkpoint saved yet"
+        super().__init__(f"stage {stage}: non-finite loss ({loss}) at step {step}; stopped, {where}")

@@ -1,0 +1,71 @@
+"""AdamW with decoupled weight decay on the matmul weights only, and its moments as a portable file.
+
+Decay: every weight of 2+ dims that takes part in a matmul — Pattention key/value tokens (they ARE the
+layer's weights), the baseline's linear weights. No decay: the token embedding (also the tied output head),
+norms and biases. On CPU the optimizer is torch's AdamW (no FusedAdam compile); on GPU DeepSpeed's fused one.
+
+`optimizer.safetensors` holds the fp32 moments keyed "{param}.exp_avg" / "{param}.exp_avg_sq" with metadata
+{"step": str(n)}: what a stage exports, what growth carries, what the next stage loads (`spec.init_optimizer`).
+"""
+
+from pathlib import Path
+
+import torch
+
+from tfctl.errors import UserError
+
+MOMENTS = ("exp_avg", "exp_avg_sq")
+OPTIMIZER_FILE = "optimizer.safetensors"
+
+
+def is_decayed(name: str, param: torch.Tensor) -> bool:
+    return param.ndim >= 2 and not name.startswith("embedding.")
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (decay if is_decayed(name, param) else no_decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model: torch.nn.Module, spec, device_type: str) -> torch.optim.Optimizer:
+    opt = spec.optimizer
+    groups = param_groups(model, opt.weight_decay)
+    if device_type == "cuda":
+        from deepspeed.ops.adam import FusedAdam
+
+        return FusedAdam(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps, adam_w_mode=True)
+    return torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def load_moments_file(path: str | Path) -> tuple[dict[str, torch.Tensor], int]:
+    """(tensors, step) of an `optimizer.safetensors`; a one-line UserError when unreadable."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / OPTIMIZER_FILE
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            step = int((f.metadata() or {}).get("step", "0"))
+            return {key: f.get_tensor(key) for key in f.keys()}, step
+    except (SafetensorError, OSError, ValueError) as error:
+        raise UserError(f"{path}: unreadable optimizer state ({error})") from None
+
+
+def save_moments_file(moments: dict[str, torch.Tensor], step: int, out: str | Path) -> Path:
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    save_file({k: v.detach().float().contiguous().cpu() for k, v in moments.items()}, str(tmp),
+              metadata={"step": str(step)})
+    tmp.replace(out)
+    return out

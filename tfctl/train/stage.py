@@ -1,0 +1,240 @@
+"""One training stage on one rank: the components composed, torchtitan-style.
+
+setup → (resume from checkpoint | initial weights [+ carried optimizer moments]) → train loop
+(step, log, evaluate, checkpoint) → final evaluation → export `final/` → `stage_end` record.
+"""
+
+import logging
+import math
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from tfctl.errors import UserError
+from tfctl.train.checkpoint import Checkpointer, tag_for
+from tfctl.train.ds_config import BatchGeometry, build_ds_config
+from tfctl.train.errors import NonFiniteLossError
+from tfctl.train.evaluate import evaluate, perplexity
+from tfctl.train.export import _plain, export_final, load_moments, rank_param_checksums
+from tfctl.train.optimizer import build_optimizer, load_moments_file, set_lr
+from tfctl.train.progress import RunAxes, StageProgress
+from tfctl.train.schedule import CosineSchedule
+from tfctl.train.throughput import mfu, peak_flops_per_device
+
+log = logging.getLogger(__name__)
+
+
+class StageTrainer:
+    def __init__(self, spec, max_steps_this_run: int | None = None, started: float | None = None):
+        self.spec = spec
+        self.started = time.perf_counter() if started is None else started
+        self.max_steps_this_run = max_steps_this_run
+        self.rank = int(os.environ.get("RANK", 0))
+        self.world_size = int(os.environ.get("WORLD_SIZE", 1))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        self.out_dir = Path(spec.out_dir)
+        self.checkpointer = Checkpointer(self.out_dir / "checkpoints", spec.keep_checkpoints, self.rank)
+        self.tracker = None
+
+    # ----------------------------------------------------------------------------------------------- setup
+    def setup(self) -> None:
+        import deepspeed
+        from deepspeed.accelerator import get_accelerator
+
+        from tfctl.data import TokenSampler, eval_batches, load_prepared
+        from tfctl.model import build_model, config_from_dict
+        from tfctl.model.flops import training_flops_per_token
+
+        spec = self.spec
+        self.device_type = get_accelerator().device_name()
+        self.device = torch.device(self.device_type, self.local_rank) if self.device_type == "cuda" \
+            else torch.device(self.device_type)
+        if self.device_type == "cuda":
+            torch.cuda.set_device(self.device)
+        self.data = load_prepared(spec.data_dir)
+        try:
+            self.config = config_from_dict(spec.model)
+        except (TypeError, ValueError) as error:
+            raise UserError(f"spec.model: {error}") from None
+        if self.config.vocab_size < self.data.vocab_size:
+            raise UserError(f"spec.model.vocab_size {self.config.vocab_size} < the data's vocab size "
+                            f"{self.data.vocab_size} ({spec.data_dir})")
+        self.geometry = BatchGeometry.resolve(spec.global_batch, self.world_size, spec.micro_batch)
+
+        torch.manual_seed(spec.seed)
+        model = build_model(self.config)
+        resuming = self.checkpointer.latest_tag() is not None
+        if not resuming and spec.init_weights:
+            self._load_initial_weights(model)
+        self.optimizer = build_optimizer(model, spec, self.device_type)
+        self.engine, *_ = deepspeed.initialize(model=model.to(self.device), optimizer=self.optimizer,
+                                               config=build_ds_config(spec, self.geometry))
+        self.plain = _plain(self.engine)
+
+        self.progress = StageProgress(world_size=self.world_size)
+        if resuming:
+            self.progress = StageProgress.from_dict(self.checkpointer.load(self.engine))
+            self._say(f"resuming stage {spec.stage} from {self.checkpointer.latest_tag()} "
+                      f"(step {self.progress.step}/{spec.steps}); initial weights ignored")
+        elif spec.init_optimizer:
+            moments, step = load_moments_file(spec.init_optimizer)
+            load_moments(self.engine, moments, step)
+
+        self.sampler = TokenSampler(self.data.tokens("train"), spec.seq_len, spec.global_batch,
+                                    spec.seed, self.rank, self.world_size)
+        if self.progress.sampler:
+            self.sampler.load_state_dict(self.progress.sampler)
+        self.val_batches = eval_batches(self.data.tokens("val"), spec.seq_len, spec.eval_batch_size,
+                                        spec.eval_batches)
+        self.schedule = CosineSchedule.from_spec(spec)
+        self.flops_per_token = training_flops_per_token(self.config, spec.seq_len)
+        self.axes = RunAxes(spec, self.flops_per_token, self.world_size, self.progress.wall_seconds,
+                             self.started)
+        if self.rank == 0:
+            self.peak_flops = peak_flops_per_device(spec.peak_flops, self.device_type)
+            self._start_tracking()
+
+    def _load_initial_weights(self, model) -> None:
+        from tfctl.model_dir import load_state_dict
+
+        state = load_state_dict(self.spec.init_weights)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()[-1].strip()
+            raise UserError(f"init_weights {self.spec.init_weights}: does not match spec.model: {first}") from None
+
+    def _start_tracking(self) -> None:
+        from tfctl.tracking import Console, MetricsFile, Tracker
+
+        spec = self.spec
+        MetricsFile(spec.metrics_path).truncate_stage(spec.stage, self.progress.step)
+        from tfctl.tracking.wandb_run import WandbRun, new_run_id
+
+        self.progress.wandb_run_id = self.progress.wandb_run_id or new_run_id()
+        config = {**spec.wandb.config, "stage_spec": asdict(spec), "growth": spec.growth}
+        wandb_run = WandbRun(spec.wandb, self.progress.wandb_run_id, config, Path(spec.metrics_path).parent)
+        console = Console(spec.stage, spec.steps, start_step=self.progress.step)
+        self.tracker = Tracker(spec.metrics_path, console, wandb_run)
+
+    # ------------------------------------------------------------------------------------------------ loop
+    def train(self) -> bool:
+        """Run the stage to its end (True) or to --max-steps-this-run (False, checkpoint saved)."""
+        spec, progress = self.spec, self.progress
+        stop_at = spec.steps
+        if self.max_steps_this_run is not None:
+            stop_at = min(spec.steps, progress.step + self.max_steps_this_run)
+        if progress.step == 0 and progress.val_step is None:
+            self._evaluate(0)  # the starting point: what growth preserved (or a fresh init)
+        while progress.step < stop_at:
+            step = progress.step + 1
+            loss, grad_norm, seconds = self._train_step(step)
+            progress.step, progress.stage_tokens = step, progress.stage_tokens + spec.tokens_per_step
+            progress.sampler = self.sampler.state_dict()
+            if step % spec.log_interval == 0 or step == spec.steps:
+                self._log_train(step, loss, grad_norm, seconds)
+            if step % spec.eval_interval == 0 or step == spec.steps:
+                self._evaluate(step)
+            if step % spec.checkpoint_interval == 0 or step in (spec.steps, stop_at):
+                self._checkpoint(step)
+        return progress.step >= spec.steps
+
+    def _train_step(self, step: int) -> tuple[float, float, float]:
+        started = time.perf_counter()
+        set_lr(self.optimizer, self.schedule(step))
+        x, y = next(self.sampler)  # batch(step - 1): a pure function of (seed, step), whatever the world size
+        x, y = torch.as_tensor(x, device=self.device), torch.as_tensor(y, device=self.device)
+        micro, accumulation = self.geometry.micro_batch, self.geometry.accumulation
+        loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
+        grad_norm = None
+        for i in range(accumulation):
+            rows = slice(i * micro, (i + 1) * micro)
+            _, loss = self.engine(x[rows], y[rows])
+            self.engine.backward(loss)
+            loss_sum += loss.detach().float()
+            if i == accumulation - 1:  # before the update: a non-finite step must never reach the weights
+                mean_loss = self._global_mean(loss_sum, accumulation)
+                if not math.isfinite(mean_loss):
+                    raise NonFiniteLossError(self.spec.stage, step, mean_loss, self.checkpointer.latest_tag())
+                if self.plain:
+                    grad_norm = self._grad_norm()
+            self.engine.step()
+        if grad_norm is None:
+            norm = self.engine.get_global_grad_norm()
+            grad_norm = float(norm) if norm is not None else float("nan")
+        return mean_loss, grad_norm, time.perf_counter() - started
+
+    def _global_mean(self, loss_sum: torch.Tensor, accumulation: int) -> float:
+        total = loss_sum.clone()
+        if self.world_size > 1:
+            dist.all_reduce(total)
+        return total.item() / (accumulation * self.world_size)
+
+    def _grad_norm(self) -> float:
+        grads = [p.grad for p in self.engine.module.parameters() if p.grad is not None]
+        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
+
+    def _evaluate(self, step: int) -> float:
+        loss = evaluate(self.engine, self.val_batches, self.rank, self.world_size, shard=self.spec.zero_stage < 3)
+        self.progress.val_loss, self.progress.val_step = loss, step
+        self._record("eval", step, val_loss=loss, val_ppl=perplexity(loss))
+        return loss
+
+    def _checkpoint(self, step: int) -> None:
+        self.progress.wall_seconds = self.axes.wall_seconds()
+        self.checkpointer.save(self.engine, step, self.progress.to_dict())
+        if self.tracker is not None:
+            self.tracker.metrics.sync()
+
+    def _log_train(self, step: int, loss: float, grad_norm: float, seconds: float) -> None:
+        if self.rank != 0:
+            return
+        tokens_per_second = self.spec.tokens_per_step / seconds
+        self._record("train", step, loss=loss, lr=self.schedule(step), grad_norm=grad_norm,
+                     tokens_per_second=tokens_per_second, step_seconds=seconds,
+                     mfu=mfu(self.flops_per_token, tokens_per_second, self.peak_flops, self.world_size))
+
+    def _record(self, kind: str, step: int, **values) -> None:
+        if self.rank == 0 and self.tracker is not None:
+            self.tracker.log({"kind": kind, "stage": self.spec.stage, "step": step,
+                              **self.axes.fields(self.progress.stage_tokens), **values})
+
+    # ----------------------------------------------------------------------------------------------- finish
+    def finish(self) -> None:
+        """Final evaluation (reused when the last checkpoint already has it), export, `stage_end`."""
+        spec, progress = self.spec, self.progress
+        val_loss = progress.val_loss if progress.val_step == spec.steps else self._evaluate(spec.steps)
+        fields = self.axes.fields(progress.stage_tokens)
+        summary = {
+            "val_loss": val_loss, "val_ppl": perplexity(val_loss), "params": sum(
+                getattr(p, "ds_numel", p.numel()) for p in self.engine.module.parameters()),
+            "steps": progress.step, "world_size": self.world_size, "wandb_run_id": progress.wandb_run_id,
+            "mfu": fields["stage_flops"] / max(fields["wall_seconds"] * self.world_size, 1e-9)
+            / getattr(self, "peak_flops", float("inf")),
+        }
+        summary["param_checksums"] = rank_param_checksums(self.engine, self.world_size)
+        export_final(self.engine, self.config, self.out_dir / "final", self.data.path / "tokenizer.json",
+                     progress.step, extra={"stage": spec.stage, "run": spec.run_name, **fields, **summary},
+                     rank=self.rank)
+        self._record("stage_end", progress.step, **summary)
+        self._say(f"stage {spec.stage} done: {progress.step} steps, val_loss {val_loss:.4f}, "
+                  f"final weights in {self.out_dir / 'final'}")
+
+    def record_error(self, error: Exception, step: int) -> None:
+        self._record("error", step, message=str(error), error=type(error).__name__)
+
+    def close(self, exit_code: int) -> None:
+        if self.tracker is not None:
+            self.tracker.close(exit_code)
+
+    def _say(self, text: str) -> None:
+        if self.rank == 0:
+            (self.tracker.console.message if self.tracker else print)(text)
+
+    def stop_message(self) -> str:
+        return (f"stage {self.spec.stage}: stopped at step {self.progress.step}/{self.spec.steps} "
+                f"(--max-steps-this-run), checkpoint {tag_for(self.progress.step)} saved; rerun to continue")

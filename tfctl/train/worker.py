@@ -1,0 +1,94 @@
+"""`python -m tfctl.worker SPEC.json`: train one stage on this rank. Every rank reads the same spec.
+
+Started by the `deepspeed` launcher, `torchrun`, or alone (world size 1: the rendezvous env is filled in).
+
+Exit codes: 0 done (or paused by --max-steps-this-run), 1 training error, 2 user error (bad spec, missing
+data), 3 non-finite loss (the last good checkpoint is intact), 130 interrupted.
+"""
+
+import argparse
+import logging
+import os
+import socket
+import sys
+import time
+
+from tfctl.errors import TrainingError, UserError
+from tfctl.train.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRAINING_ERROR, EXIT_USER_ERROR
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tfctl.worker", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", help="the stage spec JSON written by the orchestrator")
+    parser.add_argument("--max-steps-this-run", type=int, default=None,
+                        help="stop (with a checkpoint) after this many steps; rerun to continue")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def fill_single_process_env() -> None:
+    """A plain `python -m tfctl.worker` is world size 1: give torch.distributed a rendezvous of its own."""
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return
+    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", LOCAL_WORLD_SIZE="1")
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    if "MASTER_PORT" not in os.environ:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            os.environ["MASTER_PORT"] = str(s.getsockname()[1])
+
+
+def init_distributed() -> None:
+    import deepspeed
+    from deepspeed.accelerator import get_accelerator
+    from deepspeed.utils import logger as ds_logger
+
+    ds_logger.setLevel(logging.WARNING)
+    deepspeed.init_distributed(dist_backend=get_accelerator().communication_backend_name(),
+                               verbose=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
+    args = parse_args(argv)
+    if args.local_rank is not None:
+        os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    rank = os.environ.get("RANK", "0")
+    trainer = None
+    try:
+        from tfctl.train.spec import StageSpec
+
+        try:
+            spec = StageSpec.load(args.spec)
+        except (OSError, ValueError, TypeError) as error:
+            raise UserError(f"{args.spec}: not a usable stage spec ({error})") from None
+        fill_single_process_env()
+        init_distributed()
+        from tfctl.train.stage import StageTrainer
+
+        trainer = StageTrainer(spec, args.max_steps_this_run, started)
+        trainer.setup()
+        if trainer.train():
+            trainer.finish()
+        else:
+            trainer._say(trainer.stop_message())
+        code = EXIT_OK
+    except UserError as error:
+        print(f"tfctl worker (rank {rank}): {error}", file=sys.stderr, flush=True)
+        code = EXIT_USER_ERROR
+    except TrainingError as error:
+        print(f"tfctl worker (rank {rank}): {error}", file=sys.stderr, flush=True)
+        if trainer is not None:
+            trainer.record_error(error, getattr(error, "step", trainer.progress.step))
+        code = getattr(error, "exit_code", EXIT_TRAINING_ERROR)
+    except KeyboardInterrupt:
+        print(f"tfctl worker (rank {rank}): interrupted", file=sys.stderr, flush=True)
+        code = EXIT_INTERRUPTED
+    if trainer is not None:
+        trainer.close(code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
