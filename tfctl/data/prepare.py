@@ -1,0 +1,293 @@
+"""Prepare a dataset: split documents into train/val, tokenize, write flat token files + meta.json.
+
+The result is a directory `train.bin`, `val.bin` (raw uint16/uint32 ids, an EOS after every document),
+`tokenizer.json` and `meta.json`. It is named by a hash of the source fingerprint and the settings, built under
+a temporary name and renamed when complete, so a directory that exists is whole and a second prepare of the
+same data is instant.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from tfctl.data.settings import DataSettings
+from tfctl.data.sources import Source, resolve_sources
+from tfctl.data.tokenizer import (
+    TextEncoder,
+    eos_id,
+    load_tokenizer,
+    padded_vocab_size,
+    parse_tokenizer_spec,
+    token_dtype,
+    train_bpe,
+)
+from tfctl.errors import DataError
+
+FORMAT_VERSION = 1
+BATCH_CHARS = 4 << 20  # text handed to the tokenizer per call: big enough to keep all cores busy
+SPLITS = ("train", "val")
+
+
+def default_cache_root() -> Path:
+    return Path(os.environ.get("TFCTL_CACHE") or Path.home() / ".cache" / "tfctl" / "data").expanduser()
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def source_fingerprint(sources: list[Source]) -> str:
+    """Paths, sizes and mtimes of every input: cheap, and changes whenever the text can have changed."""
+    return _digest([source.fingerprint() for source in sources])
+
+
+def cache_key(fingerprint: str, settings: DataSettings, tokenizer_spec: dict) -> str:
+    settings_part = {k: v for k, v in asdict(settings).items() if k not in ("source", "tokenizer")}
+    return _digest([FORMAT_VERSION, fingerprint, tokenizer_spec, settings_part])[:16]
+
+
+def val_documents(num_documents: int, val_fraction: float, seed: int) -> set[int]:
+    """Indices of the documents held out: a seeded choice, at least one each way when there are two or more."""
+    if val_fraction == 0 or num_documents < 2:
+        return set()
+    num_val = min(max(round(num_documents * val_fraction), 1), num_documents - 1)
+    return set(np.random.default_rng(seed).permutation(num_documents)[:num_val].tolist())
+
+
+def split_documents(
+    sources: list[Source], num_documents: int, settings: DataSettings
+) -> Iterator[tuple[str, str]]:
+    """(split, text) for every document, in source order. A lone document gives its tail to val."""
+    held_out = val_documents(num_documents, settings.val_fraction, settings.seed)
+    index = 0
+    for source in sources:
+        for text in source.documents():
+            if num_documents == 1 and settings.val_fraction > 0:
+                cut = int(len(text) * (1 - settings.val_fraction))
+                cut = text.rfind("\n", 0, cut) + 1 or cut
+                yield "train", text[:cut]
+                yield "val", text[cut:]
+            else:
+                yield ("val" if index in held_out else "train"), text
+            index += 1
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """A rich bar on stderr when it is a terminal; otherwise a no-op `advance`."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield lambda n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def build_tokenizer(
+    spec: dict, train_texts: Callable[[], Iterator[str]], cache_path: Path, progress: bool
+) -> Tokenizer:
+    """The tokenizer a spec names; a trained BPE is reused from `cache_path` when it exists."""
+    if spec["kind"] == "gpt2":
+        return load_tokenizer("gpt2")
+    if spec["kind"] == "file":
+        return load_tokenizer(spec["path"])
+    if cache_path.is_file():
+        return Tokenizer.from_file(str(cache_path))
+    tokenizer = train_bpe(train_texts(), spec["vocab_size"], show_progress=progress)
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache_path.with_name(f".{cache_path.name}.{uuid.uuid4().hex}")
+    tokenizer.save(str(partial))
+    os.replace(partial, cache_path)
+    return tokenizer
+
+
+def _batches(items: Iterable, text_of: Callable) -> Iterator[list]:
+    """Groups of items holding about BATCH_CHARS characters of text."""
+    batch, chars = [], 0
+    for item in items:
+        batch.append(item)
+        chars += len(text_of(item))
+        if chars >= BATCH_CHARS:
+            yield batch
+            batch, chars = [], 0
+    if batch:
+        yield batch
+
+
+def write_token_files(documents: Iterator[tuple[str, str]], tokenizer: Tokenizer, out: Path, advance) -> dict:
+    """Tokenize in batches into out/{train,val}.bin; returns per-split counts of tokens, documents, bytes."""
+    encoder, eos = TextEncoder(tokenizer), eos_id(tokenizer)
+    stats = {split: {"tokens": 0, "documents": 0, "bytes": 0} for split in SPLITS}
+    files = {split: (out / f"{split}.bin").open("wb") for split in SPLITS}
+
+    def flush(batch: list[tuple[str, str]]):
+        for (split, text), ids in zip(batch, encoder.encode([text for _, text in batch]), strict=True):
+            files[split].write(ids.tobytes())
+            files[split].write(np.array([eos], dtype=encoder.dtype).tobytes())
+            num_bytes = len(text.encode("utf-8"))
+            stats[split]["tokens"] += len(ids) + 1
+            stats[split]["documents"] += 1
+            stats[split]["bytes"] += num_bytes
+            advance(num_bytes)
+
+    try:
+        # an empty document would only add a lone EOS
+        for batch in _batches(((split, text) for split, text in documents if text.strip()), lambda d: d[1]):
+            flush(batch)
+    finally:
+        for f in files.values():
+            f.close()
+    return stats
+
+
+def _is_prepared(path: Path, key: str | None = None) -> bool:
+    meta = path / "meta.json"
+    if not meta.is_file():
+        return False
+    return key is None or json.loads(meta.read_text()).get("cache_key") == key
+
+
+def _publish(partial: Path, target: Path, key: str) -> None:
+    """Rename the finished directory into place, replacing an older preparation at the same path."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex}")
+        target.rename(old)
+    try:
+        partial.rename(target)
+    except OSError:
+        if not _is_prepared(target, key):  # lost a race to another process preparing the same data: fine
+            raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def prepare_dataset(
+    settings: DataSettings,
+    out_dir: str | Path | None = None,
+    cache_root: str | Path | None = None,
+    progress: bool = True,
+) -> Path:
+    """Prepare (or reuse) the dataset and return its directory: `out_dir`, or `cache_root/<hash>` without one.
+
+    `cache_root` (default $TFCTL_CACHE or ~/.cache/tfctl/data) also keeps trained BPE tokenizers.
+    """
+    sources = resolve_sources(settings.source, settings.text_field)
+    tokenizer_spec = parse_tokenizer_spec(settings.tokenizer)
+    fingerprint = source_fingerprint(sources)
+    key = cache_key(fingerprint, settings, tokenizer_spec)
+    cache_root = Path(cache_root).expanduser() if cache_root else default_cache_root()
+    target = Path(out_dir).expanduser() if out_dir else cache_root / key
+    if _is_prepared(target, key):
+        return target
+    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not _is_prepared(target):
+        raise DataError(f"{target}: exists and is not a prepared dataset; choose another output directory")
+    source_name = "+".join(source.name for source in sources)
+    num_documents = sum(source.count() for source in sources)
+    known_bytes = [source.num_bytes() for source in sources]
+    if num_documents == 0 or (None not in known_bytes and sum(known_bytes) == 0):
+        raise DataError(f"{source_name}: empty corpus (no text)")
+
+    def documents():
+        return split_documents(sources, num_documents, settings)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex}")
+    partial.mkdir()
+    try:
+        tokenizer_key = _digest(
+            [fingerprint, tokenizer_spec, settings.val_fraction, settings.seed, settings.text_field]
+        )
+        tokenizer = build_tokenizer(
+            tokenizer_spec,
+            train_texts=lambda: (text for split, text in documents() if split == "train"),
+            cache_path=cache_root / "tokenizers" / f"{tokenizer_key[:16]}.json",
+            progress=progress and sys.stderr.isatty(),
+        )
+        tokenizer.save(str(partial / "tokenizer.json"))
+        total_bytes = None if None in known_bytes else sum(known_bytes)
+        with progress_bar(f"tokenizing {source_name}", total_bytes, progress) as advance:
+            stats = write_token_files(documents(), tokenizer, partial, advance)
+        if stats["train"]["tokens"] == 0:
+            raise DataError(f"{source_name}: empty corpus (no text in the training split)")
+        vocab_size = tokenizer.get_vocab_size()
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "cache_key": key,
+            "source": source_name,
+            "source_fingerprint": fingerprint,
+            "settings": asdict(settings),
+            "tokenizer": {"spec": settings.tokenizer, **tokenizer_spec},
+            "vocab_size": vocab_size,
+            "padded_vocab_size": padded_vocab_size(vocab_size),
+            "eos_id": eos_id(tokenizer),
+            "dtype": token_dtype(vocab_size).name,
+            "splits": stats,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (partial / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        _publish(partial, target, key)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def benchmark_tokenization(
+    source: str | list[str] = "shakespeare+sotu",
+    tokenizer: str = "bpe:8192",
+    cache_root: str | Path | None = None,
+) -> dict:
+    """Throughput of the tokenization step of `prepare_dataset` (same encoder, same batches), in MB/s of UTF-8.
+
+    The tokenizer comes from a (cached) preparation of the same source, so BPE training is not timed; reading
+    the files is not timed either.
+    """
+    settings = DataSettings(source=source, tokenizer=tokenizer)
+    encoder = TextEncoder(
+        Tokenizer.from_file(str(prepare_dataset(settings, cache_root=cache_root) / "tokenizer.json"))
+    )
+    texts = [text for source in resolve_sources(source) for text in source.documents()]
+    batches = list(_batches(texts, lambda text: text))
+    start = time.perf_counter()
+    num_tokens = sum(len(ids) for batch in batches for ids in encoder.encode(batch))
+    seconds = time.perf_counter() - start
+    num_bytes = sum(len(text.encode("utf-8")) for text in texts)
+    return {
+        "source": source,
+        "tokenizer": tokenizer,
+        "bytes": num_bytes,
+        "tokens": num_tokens,
+        "seconds": round(seconds, 3),
+        "mb_per_s": round(num_bytes / seconds / 1e6, 2),
+        "threads": os.cpu_count(),
+    }
