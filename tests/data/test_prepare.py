@@ -45,13 +45,19 @@ def test_second_prepare_is_instant(shakespeare, shakespeare_settings, cache_root
     assert again == shakespeare.path and (again / "meta.json").stat().st_mtime_ns == before
 
 
-def test_trained_tokenizer_is_cached_across_output_dirs(shakespeare, shakespeare_settings, cache_root, tmp_path):
-    start = time.perf_counter()
-    path = prepare_dataset(shakespeare_settings, out_dir=tmp_path / "copy", cache_root=cache_root, progress=False)
-    assert load_prepared(path).meta["splits"] == shakespeare.meta["splits"]
-    assert (path / "tokenizer.json").read_text() == (shakespeare.path / "tokenizer.json").read_text()
-    assert np.array_equal(load_prepared(path).tokens("val"), shakespeare.tokens("val"))
-    assert time.perf_counter() - start < 10  # tokenization only, no BPE training
+def test_trained_tokenizer_is_cached_across_output_dirs(tmp_path, monkeypatch):
+    (tmp_path / "a.txt").write_text("the cat sat on the mat\n" * 200)
+    settings = DataSettings(source=str(tmp_path / "a.txt"), tokenizer="bpe:300")
+    first = prepare_dataset(settings, out_dir=tmp_path / "one", cache_root=tmp_path / "cache", progress=False)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the BPE was trained again")
+
+    monkeypatch.setattr("tfctl.data.prepare.train_bpe", no_training)
+    second = prepare_dataset(settings, out_dir=tmp_path / "two", cache_root=tmp_path / "cache", progress=False)
+    assert (first / "tokenizer.json").read_text() == (second / "tokenizer.json").read_text()
+    assert (first / "train.bin").read_bytes() == (second / "train.bin").read_bytes()
+    assert len(list((tmp_path / "cache" / "tokenizers").iterdir())) == 1
 
 
 def test_val_split_is_seeded_and_by_document():
