@@ -1,0 +1,124 @@
+"""`tfctl compare RUN`: baselines (trained or reused) + the run's metrics → report.md/json, the figure, W&B."""
+
+import json
+import shlex
+from pathlib import Path
+
+from tfctl.compare.runs import RunSummary, check_comparable, summarize_run
+from tfctl.errors import UserError
+from tfctl.run.layout import RunDir
+
+
+def _growth_setup(run_dir: Path, main: RunSummary):
+    """The growth run's recipe, its prepared data and its finished stages' model configs."""
+    from tfctl.model_dir import load_model_config
+    from tfctl.recipe import load_recipe
+    from tfctl.run.state import RunState
+
+    dirs = RunDir(run_dir)
+    if not dirs.recipe.is_file():
+        raise UserError(f"{run_dir}: has no recipe.yaml, so no baseline can be derived from it; "
+                        "compare existing runs with --with")
+    recipe = load_recipe(dirs.recipe)
+    data_dir = RunState.load(dirs.state, run_dir.name).data.get("data_dir")
+    if not data_dir or not (Path(data_dir) / "meta.json").is_file():
+        raise UserError(f"{run_dir}: its prepared data ({data_dir}) is gone; run `tfctl train {dirs.recipe} "
+                        f"-o {run_dir}` to prepare it again (finished stages are kept)")
+    configs = [load_model_config(dirs.final(stage)) for stage in main.stages]
+    return recipe, Path(data_dir), configs
+
+
+def _budgets(tokens: list[str]) -> list[int]:
+    from tfctl.model.sizes import parse_count
+
+    budgets = []
+    for value in tokens:
+        try:
+            budgets.append(parse_count(value))
+        except ValueError:
+            raise UserError(f"--tokens {value}: not a token count like 2m or 30b") from None
+    return budgets
+
+
+def reproduce_commands(run_dir: Path, baselines: list[str], tokens: list[str], with_runs: list[Path],
+                       targets: list[float]) -> list[str]:
+    command = ["tfctl", "compare", str(run_dir)]
+    for name in baselines:
+        command += ["--baseline", name]
+    for value in tokens:
+        command += ["--tokens", value]
+    for other in with_runs:
+        command += ["--with", str(other)]
+    for target in targets:
+        command += ["--target", f"{target:g}"]
+    train = RunDir(run_dir).recipe
+    lines = [shlex.join(["tfctl", "train", str(train), "-o", str(run_dir)])] if train.is_file() else []
+    return lines + [shlex.join(command)]
+
+
+def compare_run(run_dir: str | Path, baselines: list[str] | None = None, tokens: list[str] | None = None,
+                with_runs: list[str | Path] | None = None, targets: list[float] | None = None,
+                retrain: bool = False, wandb: bool = True, say=print) -> dict:
+    """Train or reuse the baselines, compare, write RUN/compare/{report.md,report.json,ppl_vs_flops.png}.
+
+    Without --with, the recipe's baselines (or `baselines`) are trained; with --with and no `baselines`,
+    only the given runs are compared. Returns the report dict.
+    """
+    from tfctl.compare.baselines import plan_job, select_baselines, train_baseline
+    from tfctl.compare.plot import plot_ppl_vs_flops
+    from tfctl.compare.report import build_report, to_markdown
+    from tfctl.run.state import atomic_write_text
+
+    run_dir = Path(run_dir)
+    baselines, tokens = list(baselines or []), list(tokens or [])
+    with_runs, targets = [Path(p) for p in with_runs or []], list(targets or [])
+    if not run_dir.exists():
+        raise UserError(f"{run_dir}: no such run directory")
+    main = summarize_run(run_dir)
+    others = [summarize_run(path) for path in with_runs]  # before any training: fail fast
+    for other in others:
+        check_comparable(main, other)
+    budgets = _budgets(tokens)
+
+    trained: list[RunSummary] = []
+    recipe = None
+    if baselines or tokens or not with_runs:
+        recipe, data_dir, configs = _growth_setup(run_dir, main)
+        for section in select_baselines(recipe, baselines):
+            for budget in (budgets if budgets and section.kind == "scratch" else [None]):
+                job = plan_job(run_dir, recipe, section, budget, configs, main.tokens)
+                path = train_baseline(job, recipe, data_dir, retrain=retrain, say=say)
+                trained.append(summarize_run(path))
+        for baseline in trained:
+            check_comparable(main, baseline)
+
+    out = RunDir(run_dir).compare
+    out.mkdir(parents=True, exist_ok=True)
+    runs = trained + others
+    report = build_report(main, runs, targets, reproduce_commands(run_dir, baselines, tokens, with_runs, targets))
+    figure = out / "ppl_vs_flops.png"
+    report["figure"] = {"path": figure.name, "lines": plot_ppl_vs_flops([main, *runs], figure,
+                                                                        title=f"{main.name}: perplexity vs FLOPs")}
+    if wandb:
+        report["wandb"] = _log_wandb(report, figure, recipe, run_dir)
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out / "report.md", to_markdown(report, figure.name))
+    return report
+
+
+def _log_wandb(report: dict, figure: Path, recipe, run_dir: Path) -> str:
+    from tfctl.run.orchestrate import wandb_mode
+    from tfctl.tracking.wandb_compare import log_comparison
+
+    if recipe is None and RunDir(run_dir).recipe.is_file():
+        try:
+            from tfctl.recipe import load_recipe
+
+            recipe = load_recipe(RunDir(run_dir).recipe)
+        except UserError:
+            recipe = None
+    if recipe is None:
+        return log_comparison(report, figure, mode="offline", group=run_dir.name, directory=run_dir)
+    w = recipe.wandb
+    return log_comparison(report, figure, mode=wandb_mode(recipe), project=w.project, entity=w.entity,
+                          group=w.group or recipe.name, directory=run_dir, tags=list(w.tags))

@@ -1,0 +1,111 @@
+"""What a finished run directory amounts to, read from its metrics.jsonl: the numbers a comparison needs.
+
+Only finished stages count (those with a `stage_end` record and `done` in state.json), so a run still
+training is compared on what it has finished.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tfctl.compare.curves import Curve, eval_curve
+from tfctl.errors import UserError
+from tfctl.run.layout import RunDir
+from tfctl.run.state import DONE, RunState
+
+BASELINE_FILE = "baseline.json"  # what a baseline sibling run was trained as (tfctl.compare.baselines)
+
+
+@dataclass
+class RunSummary:
+    name: str
+    path: Path
+    kind: str  # growth (a Tokenformer recipe run) | scratch | net2net (baselines) | run (anything else)
+    stages: list[str]
+    val_loss: float
+    val_ppl: float
+    params: int
+    tokens: int
+    flops: float  # cumulative training FLOPs: the sum over the finished stages
+    device_hours: float  # Σ over stages of wall time × world size
+    wall_hours: float
+    mfu: float | None  # FLOPs over (device-seconds × peak), over all stages
+    world_size: int
+    data: dict = field(default_factory=dict)  # what the numbers are comparable on (see data_identity)
+    curve: Curve = field(default_factory=Curve)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "path": str(self.path), "kind": self.kind, "stages": self.stages,
+                "val_loss": self.val_loss, "val_ppl": self.val_ppl, "params": self.params, "tokens": self.tokens,
+                "flops": self.flops, "device_hours": self.device_hours, "wall_hours": self.wall_hours,
+                "mfu": self.mfu, "world_size": self.world_size, "data": self.data, "curve": self.curve.to_dict()}
+
+
+def run_kind(run_dir: Path) -> str:
+    baseline = run_dir / BASELINE_FILE
+    if baseline.is_file():
+        return json.loads(baseline.read_text()).get("kind", "run")
+    return "growth" if RunDir(run_dir).recipe.is_file() else "run"
+
+
+def data_identity(run_dir: Path) -> dict:
+    """The prepared dataset (its cache directory is named by source, tokenizer and split), seq_len, eval set."""
+    dirs = RunDir(run_dir)
+    state = RunState.load(dirs.state, run_dir.name).data
+    finished = [name for name, entry in state["stages"].items() if entry.get("status") == DONE]
+    spec_path = dirs.spec(finished[-1]) if finished else None
+    spec = json.loads(spec_path.read_text()) if spec_path and spec_path.is_file() else {}
+    data_dir = state.get("data_dir") or spec.get("data_dir")
+    meta_path = Path(data_dir) / "meta.json" if data_dir else None
+    meta = json.loads(meta_path.read_text()) if meta_path and meta_path.is_file() else {}
+    tokenizer = meta.get("tokenizer")
+    return {"tokenizer": tokenizer.get("spec") if isinstance(tokenizer, dict) else tokenizer,
+            "source": meta.get("source"), "seq_len": spec.get("seq_len"),
+            "data_dir": Path(data_dir).name if data_dir else None,
+            "eval_batches": spec.get("eval_batches"), "eval_batch_size": spec.get("eval_batch_size")}
+
+
+def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
+    """The numbers of a run directory's finished stages; a UserError when there are none."""
+    from tfctl.tracking import read_metrics
+
+    run_dir = Path(path)
+    dirs = RunDir(run_dir)
+    if not dirs.is_run():
+        raise UserError(f"{run_dir}: not a run directory (no state.json)")
+    state = RunState.load(dirs.state, run_dir.name)
+    done = set(state.finished())
+    records = read_metrics(dirs.metrics)
+    ends = [r for r in records if r.get("kind") == "stage_end" and r.get("stage") in done]
+    if not ends:
+        raise UserError(f"{run_dir}: no finished stage yet (run `tfctl train` first)")
+    stages = [r["stage"] for r in ends]
+    last = ends[-1]
+    device_seconds = sum(r["wall_seconds"] * r.get("world_size", 1) for r in ends)
+    flops = sum(float(r["stage_flops"]) for r in ends)
+    weighted = [(r["mfu"], r["wall_seconds"] * r.get("world_size", 1)) for r in ends
+                if isinstance(r.get("mfu"), int | float)]
+    mfu = sum(m * s for m, s in weighted) / sum(s for _, s in weighted) if weighted and device_seconds else None
+    return RunSummary(
+        name=name or run_dir.name, path=run_dir, kind=run_kind(run_dir), stages=stages,
+        val_loss=float(last["val_loss"]), val_ppl=float(last["val_ppl"]), params=int(last["params"]),
+        tokens=sum(int(r["stage_tokens"]) for r in ends), flops=flops, device_hours=device_seconds / 3600,
+        wall_hours=sum(r["wall_seconds"] for r in ends) / 3600, mfu=mfu, world_size=int(last.get("world_size", 1)),
+        data=data_identity(run_dir), curve=eval_curve(records, stages))
+
+
+COMPARABLE = ("tokenizer", "source", "seq_len", "data_dir")  # data_dir: the prepared data's cache key
+
+
+def check_comparable(reference: RunSummary, other: RunSummary) -> None:
+    """Perplexities are only comparable on the same tokenized validation data at the same context length."""
+    for key in COMPARABLE:
+        mine, theirs = reference.data.get(key), other.data.get(key)
+        if mine is not None and theirs is not None and mine != theirs:
+            raise UserError(f"{other.path}: not comparable with {reference.path}: {key} "
+                            f"{_show(theirs)} vs {_show(mine)} (perplexities need the same data, tokenizer "
+                            f"and seq_len)")
+
+
+def _show(value) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
