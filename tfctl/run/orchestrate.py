@@ -125,7 +125,10 @@ class Run:
         if index == 0:
             import dataclasses
 
-            model = config_to_dict(dataclasses.replace(plan.config, scale_mode=recipe.model.scale_mode))
+            config = plan.config
+            if hasattr(config, "scale_mode"):  # a Tokenformer; a baseline Transformer (tfctl compare) has no τ
+                config = dataclasses.replace(config, scale_mode=recipe.model.scale_mode)
+            model = config_to_dict(config)
         else:
             model = config_to_dict(load_model_config(self.dirs.init(stage.name)))
         continued = t.lr_schedule == "continue"
