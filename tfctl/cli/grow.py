@@ -1,10 +1,80 @@
-"""`tfctl grow SOURCE --to SIZE`: grow a trained Tokenformer."""
+"""`tfctl grow SOURCE --to SIZE`: grow a trained Tokenformer (a model directory, or the last stage of a run)."""
+
+import json
+from pathlib import Path
+
+import typer
 
 from tfctl.errors import UserError
 
-EPILOG = "Example:  tfctl grow runs/tiny/stages/s1/final --to 2m -o grown/ --json"
+EPILOG = """\
+Examples:
+
+  [bold]tfctl grow runs/tiny/stages/s1/final --to 2m -o grown/[/bold]
+      append parameter tokens until the model holds 2M parameters (qkv:proj:ffn ratios kept), verify, write grown/
+
+  [bold]tfctl grow ckpt/124m --to incremental-1.4b -o ckpt/1.4b --json[/bold]
+      the paper's 124M → 1.4B step (a preset name), the report as one JSON object
+
+  [bold]tfctl grow ckpt/124m --to 354m --layers 16 --placement interleave -o ckpt/354m-deep[/bold]
+      4 more blocks spread between the old ones, starting as the identity
+
+  [bold]tfctl grow ckpt/124m --to qkv=1024,proj=1024,ffn=4096 --init paper -o ckpt/paper[/bold]
+      explicit token counts, with the official code's (not function-preserving) init
+
+  [bold]tfctl grow runs/owt --to 354m --tokens 30b[/bold]
+      a run directory: append a stage grown from its last finished stage and train it
+
+--init preserve (default) keeps the model's function exactly (new keys 0, τ held fixed);
+--optimizer carry also grows optimizer.safetensors (old rows' AdamW moments kept, new rows' zero).
+See docs/growth.md."""
 
 
-def grow() -> None:
-    """Grow a trained Tokenformer by appending parameter tokens (and optionally layers)."""
-    raise UserError("`tfctl grow` is not built yet")
+def _print_report(report: dict) -> None:
+    print(f"grown      {report['out']}")
+    print(f"params     {report['params_before']:,} → {report['params_after']:,}")
+    print(f"max |Δlogits|  {report['max_abs_logit_diff']:.3g} on {report['probe_tokens']} probe tokens "
+          f"({report['init']})")
+    print(f"loss       {report['loss_before']:.4f} → {report['loss_after']:.4f}")
+    print(f"seconds    {report['seconds']:.2f}")
+
+
+def grow(
+    source: Path = typer.Argument(..., help="A model directory (model.safetensors + config.json) or a run directory."),
+    to: str = typer.Option(..., "--to", help="Target: a size (354m, 1.4b), a preset (incremental-1.4b) or "
+                           "token counts (qkv=1024,proj=1024,ffn=4096)."),
+    layers: int | None = typer.Option(None, "--layers", help="Blocks after growth (default: unchanged)."),
+    placement: str = typer.Option("append", "--placement", help="Where new blocks go: append | interleave."),
+    init: str = typer.Option("preserve", "--init", help="New tokens: preserve (exact) | paper (official code)."),
+    optimizer: str = typer.Option("reset", "--optimizer", help="AdamW moments: reset | carry."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Grown model directory (default: SOURCE-TO next to SOURCE)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random init of new tokens."),
+    tokens: str | None = typer.Option(None, "--tokens", help="Run directory only: training tokens of the new stage."),
+    steps: int | None = typer.Option(None, "--steps", help="Run directory only: training steps of the new stage."),
+    json_output: bool = typer.Option(False, "--json", help="Print the growth report as one JSON object."),
+) -> None:
+    """Grow a trained Tokenformer by appending parameter tokens (and optionally layers), verified."""
+    if (source / "state.json").is_file():
+        if out is not None or placement != "append":
+            raise UserError("-o and --placement are for model directories; a run directory grows in place")
+        try:
+            from tfctl.run.grow import grow_run
+        except ImportError as error:
+            if error.name not in ("tfctl.run.grow", "tfctl.run"):
+                raise
+            raise UserError("growing a run directory needs tfctl.run.grow") from None
+        grow_run(source, to, layers, init, optimizer, tokens, steps, json_output)
+        return
+    if tokens is not None or steps is not None:
+        raise UserError("--tokens and --steps are for run directories; a model directory is grown, not trained")
+
+    from tfctl.growth import grow_model_dir
+
+    out = out if out is not None else source.with_name(f"{source.name}-{to.replace('=', '').replace(',', '-')}")
+    report = grow_model_dir(source, out, to, layers=layers, init=init, optimizer=optimizer, seed=seed,
+                            placement=placement)
+    result = {**report.to_dict(), "out": str(out)}
+    if json_output:
+        print(json.dumps(result))
+    else:
+        _print_report(result)

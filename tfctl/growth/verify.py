@@ -1,0 +1,78 @@
+"""The function-preservation check every growth runs: the same probe batch through the model before and
+after, max |Δlogits| and loss, in fp32."""
+
+import dataclasses
+import time
+from collections.abc import Mapping
+
+import torch
+
+from tfctl.model import build_model
+from tfctl.model.layers import Rotary
+from tfctl.model.sizes import count_params
+
+PRESERVE_TOLERANCE = 1e-5  # max |Δlogits| a `preserve` growth may show in fp32
+PROBE_SEED = 1234
+LARGE_MODEL = 500_000_000  # above this many parameters the default probe shrinks to keep the check cheap
+
+
+@dataclasses.dataclass
+class GrowthReport:
+    params_before: int
+    params_after: int
+    max_abs_logit_diff: float
+    loss_before: float
+    loss_after: float
+    seconds: float  # verify_growth: the check; grow_model_dir: load + grow + check
+    probe_tokens: int = 0
+    init: str = ""
+    verify_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def default_probe(config) -> torch.Tensor:
+    """Fixed random token ids: 2 rows of 32 (+1 target), or 1 row of 8 for a model above LARGE_MODEL, so
+    the check of a 1.4B model costs ~20 GFLOP on CPU. Every parameter token takes part in every position,
+    so a few positions already see any change of the function."""
+    batch, length = (2, 32) if count_params(config) <= LARGE_MODEL else (1, 8)
+    generator = torch.Generator().manual_seed(PROBE_SEED)
+    return torch.randint(0, config.vocab_size, (batch, min(length, config.seq_len) + 1), generator=generator)
+
+
+def model_from_state(config, state_dict: Mapping[str, torch.Tensor]) -> torch.nn.Module:
+    """The model of `config` holding `state_dict` in fp32, sharing its memory (no copy for fp32 tensors)."""
+    model = build_model(config, device="meta")
+    model.load_state_dict({k: v.float() for k, v in state_dict.items()}, strict=True, assign=True)
+    # the rotary tables are non-persistent buffers, still on meta: build them for real
+    model.rotary = Rotary(config.d_model // config.n_heads, config.rotary_pct, config.seq_len)
+    return model.eval()
+
+
+@torch.no_grad()
+def _logits_and_loss(config, state_dict, probe: torch.Tensor) -> tuple[torch.Tensor, float]:
+    model = model_from_state(config, state_dict)
+    logits, loss = model(probe[:, :-1], probe[:, 1:])
+    return logits.float(), loss.item()
+
+
+def verify_growth(old_config, old_state: Mapping[str, torch.Tensor], new_config,
+                  new_state: Mapping[str, torch.Tensor], probe: torch.Tensor | None = None) -> GrowthReport:
+    """Run `probe` (token ids (B, T+1): inputs and next-token targets) through both models.
+
+    One model is alive at a time, so the check costs the grown model plus one batch of activations.
+    """
+    start = time.perf_counter()
+    probe = default_probe(new_config) if probe is None else probe
+    logits_before, loss_before = _logits_and_loss(old_config, old_state, probe)
+    logits_after, loss_after = _logits_and_loss(new_config, new_state, probe)
+    return GrowthReport(
+        params_before=count_params(old_config),
+        params_after=count_params(new_config),
+        max_abs_logit_diff=(logits_after - logits_before).abs().max().item(),
+        loss_before=loss_before,
+        loss_after=loss_after,
+        seconds=time.perf_counter() - start,
+        probe_tokens=probe[:, :-1].numel(),
+    )
