@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tfctl.errors import UserError
 LAUNCHERS = ("auto", "local", "deepspeed", "torchrun")
 DEEPSPEED_LAUNCHERS = ("pdsh", "openmpi", "slurm", "mvapich", "impi", "mpich")
 EXIT_INTERRUPTED = 130
+EXIT_TIMEOUT = 124
 
 
 @dataclass
@@ -111,8 +113,10 @@ def build_env(launch: LaunchSettings, gpu: bool | None = None) -> dict:
 
 
 def run_stage(spec_path: str | Path, launch: LaunchSettings, log_path: str | Path | None = None,
-              worker_args: list[str] | None = None) -> int:
-    """Run the worker on every rank; stream its output (and copy it to `log_path`); return its exit code."""
+              worker_args: list[str] | None = None, timeout: float | None = None) -> int:
+    """Run the worker on every rank; stream its output (and copy it to `log_path`); return its exit code.
+
+    `timeout` (seconds): stop every rank after it and return 124."""
     gpu = _has_gpu() if launch.resolved_launcher() != "local" else None
     command = build_command(spec_path, launch, gpu=gpu, worker_args=worker_args)
     env = build_env(launch, gpu=gpu if gpu is not None else False)
@@ -123,17 +127,23 @@ def run_stage(spec_path: str | Path, launch: LaunchSettings, log_path: str | Pat
         log.write(f"$ {' '.join(command)}\n")
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True, text=True, errors="replace", bufsize=1)
+    timer = threading.Timer(timeout, stop_group, [process]) if timeout else None
+    if timer:
+        timer.start()
     try:
         for line in process.stdout:
             sys.stdout.write(line)
             sys.stdout.flush()
             if log:
                 log.write(line)
-        return process.wait()
+        code = process.wait()
+        return EXIT_TIMEOUT if timer and not timer.is_alive() and code != 0 else code
     except KeyboardInterrupt:
         stop_group(process)
         return EXIT_INTERRUPTED
     finally:
+        if timer:
+            timer.cancel()
         if process.poll() is None:
             stop_group(process)
         if log:

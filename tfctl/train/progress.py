@@ -14,6 +14,7 @@ class StageProgress:
     val_loss: float | None = None  # the last evaluation, and its step
     val_step: int | None = None
     world_size: int = 1
+    optimizer_step_offset: int = 0  # Adam steps behind carried moments (spec.init_optimizer), else 0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -83,6 +83,7 @@ class StageTrainer:
         elif spec.init_optimizer:
             moments, step = load_moments_file(spec.init_optimizer)
             load_moments(self.engine, moments, step)
+            self.progress.optimizer_step_offset = step
 
         self.sampler = TokenSampler(self.data.tokens("train"), spec.seq_len, spec.global_batch,
                                     spec.seed, self.rank, self.world_size)
@@ -209,17 +210,17 @@ class StageTrainer:
         spec, progress = self.spec, self.progress
         val_loss = progress.val_loss if progress.val_step == spec.steps else self._evaluate(spec.steps)
         fields = self.axes.fields(progress.stage_tokens)
+        params = sum(getattr(p, "ds_numel", p.numel()) for p in self.engine.module.parameters())
+        peak = getattr(self, "peak_flops", None)  # rank 0 only
         summary = {
-            "val_loss": val_loss, "val_ppl": perplexity(val_loss), "params": sum(
-                getattr(p, "ds_numel", p.numel()) for p in self.engine.module.parameters()),
-            "steps": progress.step, "world_size": self.world_size, "wandb_run_id": progress.wandb_run_id,
-            "mfu": fields["stage_flops"] / max(fields["wall_seconds"] * self.world_size, 1e-9)
-            / getattr(self, "peak_flops", float("inf")),
+            "val_loss": val_loss, "val_ppl": perplexity(val_loss), "params": params, "steps": progress.step,
+            "world_size": self.world_size, "wandb_run_id": progress.wandb_run_id,
+            "mfu": fields["stage_flops"] / (fields["wall_seconds"] * self.world_size * peak) if peak else None,
+            "param_checksums": rank_param_checksums(self.engine, self.world_size),
         }
-        summary["param_checksums"] = rank_param_checksums(self.engine, self.world_size)
         export_final(self.engine, self.config, self.out_dir / "final", self.data.path / "tokenizer.json",
-                     progress.step, extra={"stage": spec.stage, "run": spec.run_name, **fields, **summary},
-                     rank=self.rank)
+                     step=progress.optimizer_step_offset + progress.step, rank=self.rank,
+                     extra={"stage": spec.stage, "run": spec.run_name, **fields, **summary})
         self._record("stage_end", progress.step, **summary)
         self._say(f"stage {spec.stage} done: {progress.step} steps, val_loss {val_loss:.4f}, "
                   f"final weights in {self.out_dir / 'final'}")

@@ -1,0 +1,164 @@
+"""Real stages of a tiny Tokenformer on Shakespeare: one rank in-process launches, two ranks through the
+`deepspeed` launcher and torchrun. Each launch is shared by several assertions (DeepSpeed start-up is slow)."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from tfctl.launch import LaunchSettings, run_stage
+from tfctl.train.errors import EXIT_NON_FINITE
+
+QUIET = {"WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+TIMEOUT = 300
+
+
+def records(out_dir: Path, kind: str) -> list[dict]:
+    lines = (Path(out_dir) / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def train_losses(out_dir: Path) -> list[float]:
+    return [r["loss"] for r in records(out_dir, "train")]
+
+
+def stage_end(out_dir: Path) -> dict:
+    (end,) = records(out_dir, "stage_end")
+    return end
+
+
+def launch(spec: Path, env: dict | None = None, worker_args: list[str] | None = None, **settings) -> int:
+    settings = LaunchSettings(env={**QUIET, **(env or {})}, **settings)
+    return run_stage(spec, settings, log_path=spec.parent / "worker.log", worker_args=worker_args, timeout=TIMEOUT)
+
+
+def reloaded_val_loss(final: Path, data_dir: Path, spec_path: Path) -> float:
+    """The val loss of the exported model directory, computed without DeepSpeed."""
+    from tfctl.data import eval_batches, load_prepared
+    from tfctl.model_dir import load_model
+
+    spec = json.loads(spec_path.read_text())
+    model, _ = load_model(final)
+    model.eval()
+    batches = eval_batches(load_prepared(data_dir).tokens("val"), spec["seq_len"], spec["eval_batch_size"],
+                           spec["eval_batches"])
+    with torch.no_grad():
+        return sum(model(x, y)[1].item() for x, y in batches) / len(batches)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, make_spec) -> Path:
+    """World size 1, global batch B in one micro-batch, uninterrupted: what the other runs must match."""
+    out = tmp_path_factory.mktemp("reference")
+    assert launch(make_spec(out)) == 0, (out / "worker.log").read_text()[-3000:]
+    return out
+
+
+def test_single_rank_stage(reference, data_dir):
+    end = stage_end(reference)
+    losses = train_losses(reference)
+    assert len(losses) == 12 and losses[-1] < losses[0] - 0.3
+    assert [r["step"] for r in records(reference, "eval")] == [0, 6, 12]
+    assert end["steps"] == 12 and end["tokens"] == end["stage_tokens"] == 12 * 8 * 32
+    assert end["flops"] == pytest.approx(end["stage_tokens"] * records(reference, "train")[0]["flops"] / 256)
+    assert end["val_ppl"] == pytest.approx(math.exp(end["val_loss"]))
+    final = reference / "final"
+    assert {p.name for p in final.iterdir()} >= {"model.safetensors", "config.json", "tokenizer.json",
+                                                 "optimizer.safetensors"}
+    assert reloaded_val_loss(final, data_dir, reference / "spec.json") == pytest.approx(end["val_loss"], abs=1e-5)
+    with safe_open(str(final / "optimizer.safetensors"), "pt") as f:
+        assert f.metadata()["step"] == "12"
+        assert "blocks.0.ffn.key_tokens.exp_avg_sq" in f.keys()
+    checkpoints = reference / "checkpoints"
+    assert (checkpoints / "latest").read_text() == "step00000012"
+    assert sorted(p.name for p in checkpoints.glob("step*")) == ["step00000006", "step00000012"]
+
+
+def test_resume_matches_uninterrupted_run(reference, tmp_path, make_spec):
+    spec = make_spec(tmp_path)
+    assert launch(spec, worker_args=["--max-steps-this-run", "5"]) == 0
+    assert (tmp_path / "checkpoints" / "latest").read_text() == "step00000005"
+    assert not (tmp_path / "final").exists()
+    assert launch(spec) == 0
+    assert "resuming stage s0 from step00000005" in (tmp_path / "worker.log").read_text()
+    assert [r["step"] for r in records(tmp_path, "train")] == list(range(1, 13))  # no duplicates
+    assert train_losses(tmp_path) == pytest.approx(train_losses(reference), abs=1e-6)
+    assert stage_end(tmp_path)["val_loss"] == pytest.approx(stage_end(reference)["val_loss"], abs=1e-6)
+
+
+def test_non_finite_loss_stops_with_exit_3(tmp_path, make_spec):
+    # an LR this large sends the weights to ~1e37: the next forward overflows for real
+    spec = make_spec(tmp_path, optimizer={"lr": 1e36, "min_lr": 1e36, "warmup_steps": 0},
+                     checkpoint_interval=1, eval_interval=100)
+    assert launch(spec) == EXIT_NON_FINITE
+    (error,) = records(tmp_path, "error")
+    step = error["step"]
+    assert step >= 2 and "non-finite loss" in error["message"]
+    log = (tmp_path / "worker.log").read_text()
+    assert f"non-finite loss (nan) at step {step}" in log or f"non-finite loss (inf) at step {step}" in log
+    latest = (tmp_path / "checkpoints" / "latest").read_text()
+    assert latest == f"step{step - 1:08d}"
+    assert (tmp_path / "checkpoints" / latest / "mp_rank_00_model_states.pt").is_file()
+    assert not (tmp_path / "final").exists()
+
+
+def test_initial_weights_and_carried_moments(reference, tmp_path, make_spec):
+    final = reference / "final"
+    spec = make_spec(tmp_path, steps=1, init_weights=str(final), init_optimizer=str(final / "optimizer.safetensors"))
+    assert launch(spec) == 0
+    (start, *_) = records(tmp_path, "eval")
+    assert start["step"] == 0 and start["val_loss"] == pytest.approx(stage_end(reference)["val_loss"], abs=1e-6)
+    with safe_open(str(tmp_path / "final" / "optimizer.safetensors"), "pt") as after, \
+            safe_open(str(final / "optimizer.safetensors"), "pt") as before:
+        assert after.metadata()["step"] == "13"  # 12 carried + 1
+        name = "blocks.1.ffn.value_tokens.exp_avg"
+        cosine = torch.nn.functional.cosine_similarity(after.get_tensor(name).flatten(),
+                                                       before.get_tensor(name).flatten(), dim=0)
+        assert cosine > 0.5  # 0.9·m_carried + 0.1·g: the carried moment dominates
+
+
+@pytest.mark.slow
+def test_two_ranks_through_deepspeed_launcher(reference, tmp_path, make_spec, data_dir):
+    """World size 2 with micro-batch B/2 reproduces the world-size-1 loss curve; ranks stay identical; W&B offline."""
+    wandb_dir = tmp_path / "wb"
+    spec = make_spec(tmp_path, micro_batch=4, wandb={"mode": "offline", "dir": str(wandb_dir), "name": "test/s0"})
+    assert launch(spec, env={"WANDB_MODE": "offline"}, launcher="deepspeed", nproc_per_node=2) == 0, \
+        (tmp_path / "worker.log").read_text()[-3000:]
+    end = stage_end(tmp_path)
+    assert end["world_size"] == 2
+    assert train_losses(tmp_path) == pytest.approx(train_losses(reference), abs=1e-4)
+    checksums = end["param_checksums"]
+    assert len(checksums) == 2 and checksums[0] == checksums[1]
+    assert end["device_seconds"] == pytest.approx(2 * end["wall_seconds"])
+    assert reloaded_val_loss(tmp_path / "final", data_dir, spec) == pytest.approx(end["val_loss"], abs=1e-5)
+    assert end["val_loss"] == pytest.approx(stage_end(reference)["val_loss"], abs=1e-4)
+    runs = list((wandb_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and runs[0].name.endswith(end["wandb_run_id"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("zero_stage,launcher", [(1, "torchrun"), (2, "deepspeed")])
+def test_zero_export_equals_live_weights(zero_stage, launcher, reference, tmp_path, make_spec, data_dir):
+    """ZeRO 1/2 with 2 gradient-accumulation micro-batches per rank: same curve; the export is the fp32 master."""
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+    from safetensors.torch import load_file
+
+    spec = make_spec(tmp_path, micro_batch=2, zero_stage=zero_stage)
+    assert launch(spec, launcher=launcher, nproc_per_node=2) == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    assert train_losses(tmp_path) == pytest.approx(train_losses(reference), abs=1e-4)
+    exported = load_file(str(tmp_path / "final" / "model.safetensors"))
+    consolidated = get_fp32_state_dict_from_zero_checkpoint(str(tmp_path / "checkpoints"))
+    assert exported.keys() == consolidated.keys()
+    for name, tensor in exported.items():
+        assert tensor.dtype == torch.float32 and torch.equal(tensor, consolidated[name]), name
+    end = stage_end(tmp_path)
+    assert end["param_checksums"][0] == end["param_checksums"][1]
+    assert reloaded_val_loss(tmp_path / "final", data_dir, spec) == pytest.approx(end["val_loss"], abs=1e-5)
+    moments = load_file(str(tmp_path / "final" / "optimizer.safetensors"))
+    assert moments["embedding.weight.exp_avg_sq"].shape == exported["embedding.weight"].shape
+    reference_moments = load_file(str(reference / "final" / "optimizer.safetensors"))
+    assert torch.allclose(moments["embedding.weight.exp_avg"], reference_moments["embedding.weight.exp_avg"],
+                          atol=1e-5)

@@ -1,0 +1,63 @@
+"""Peak FLOP/s per device and model FLOPs utilisation (MFU), nanoGPT/PaLM style.
+
+GPU peaks are dense bf16 tensor-core numbers from the vendor sheets. A CPU has no sheet: its peak is measured
+once with a fp32 matmul benchmark at the current thread count and cached in ~/.cache/tfctl/cpu_peak.json.
+`spec.peak_flops` overrides both.
+"""
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+GPU_PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "A10G": 125e12, "L4": 121e12, "V100": 125e12}
+
+
+def gpu_peak_flops(name: str) -> float | None:
+    for key, peak in GPU_PEAK_BF16.items():
+        if key in name.upper():
+            return peak
+    return None
+
+
+def cpu_peak_flops(cache_dir: Path | None = None, size: int = 512, seconds: float = 0.3) -> float:
+    """Measured fp32 matmul FLOP/s of this process's threads, cached per (cpu, threads)."""
+    cache = (cache_dir or Path(os.environ.get("TFCTL_CACHE", Path.home() / ".cache" / "tfctl"))) / "cpu_peak.json"
+    key = f"{platform.processor() or platform.machine()}|{os.cpu_count()}|threads={torch.get_num_threads()}"
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return float(known[key])
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        runs += 1
+    peak = 2 * size**3 * runs / (time.perf_counter() - start)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        known[key] = peak
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known, indent=2))
+        tmp.replace(cache)
+    except OSError:
+        pass
+    return peak
+
+
+def peak_flops_per_device(configured: float | None, device_type: str) -> float:
+    if configured:
+        return float(configured)
+    if device_type == "cuda":
+        return gpu_peak_flops(torch.cuda.get_device_name()) or GPU_PEAK_BF16["A100"]
+    return cpu_peak_flops()
+
+
+def mfu(flops_per_token: float, tokens_per_second: float, peak_per_device: float, world_size: int) -> float:
+    return flops_per_token * tokens_per_second / (peak_per_device * world_size)
