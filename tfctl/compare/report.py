@@ -13,28 +13,31 @@ RELATIVE_TARGETS = (1.5, 1.25, 1.1)  # × the reference's final perplexity: easi
 
 
 def headline(main: RunSummary, other: RunSummary) -> dict:
-    return {"run": main.name, "against": other.name, "against_kind": other.kind,
+    return {"run": main.name, "against": other.name, "against_label": label(other, main), "against_kind": other.kind,
             "flops_ratio": main.flops / other.flops if other.flops else None,
             "ppl_gap_pct": (main.val_ppl / other.val_ppl - 1) * 100,
             "device_hours_ratio": main.device_hours / other.device_hours if other.device_hours else None}
 
 
+def label(run: RunSummary, main: RunSummary) -> str:
+    """A short name for tables: a sibling baseline `tiny.baseline-scratch` of `tiny` is `baseline-scratch`."""
+    return run.name if run is main else run.name.removeprefix(f"{main.name}.")
+
+
 def target_list(main: RunSummary, reference: RunSummary | None, fixed: list[float]) -> list[dict]:
     """The perplexities to race to: the reference's final one first, then the growth run's final, a few
     easier multiples of the reference's, and the user's fixed targets; duplicates dropped."""
-    targets = []
+    targets = [(main.val_ppl, f"final of {main.name}")]
     if reference is not None:
-        targets.append((reference.val_ppl, f"final ppl of {reference.name}"))
-        targets.append((main.val_ppl, f"final ppl of {main.name}"))
-        targets += [(reference.val_ppl * m, f"{m:g} × final ppl of {reference.name}") for m in RELATIVE_TARGETS]
-    else:
-        targets.append((main.val_ppl, f"final ppl of {main.name}"))
+        name = label(reference, main)
+        targets.insert(0, (reference.val_ppl, f"final of {name}"))
+        targets += [(reference.val_ppl * m, f"{m:g}× final of {name}") for m in RELATIVE_TARGETS]
     targets += [(float(p), "fixed") for p in fixed]
     seen, out = set(), []
-    for ppl, label in targets:
+    for ppl, what in targets:
         if round(ppl, 6) not in seen:
             seen.add(round(ppl, 6))
-            out.append({"ppl": ppl, "label": label})
+            out.append({"ppl": ppl, "label": what})
     return out
 
 
@@ -51,7 +54,7 @@ def build_report(main: RunSummary, others: list[RunSummary], targets: list[float
     return {
         "run": main.name,
         "reference": reference.name if reference else None,
-        "runs": [r.to_dict() for r in runs],
+        "runs": [{**r.to_dict(), "label": label(r, main)} for r in runs],
         "headline": [headline(main, other) for other in others],
         "flops_to_reach": races,
         "commands": commands or [],
@@ -69,7 +72,7 @@ def _ratio(value: float | None) -> str:
 
 def run_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     columns = ["run", "kind", "val loss", "val ppl", "params", "tokens", "train FLOPs", "device-hours", "MFU"]
-    rows = [[r["name"], r["kind"], f"{r['val_loss']:.4f}", f"{r['val_ppl']:.2f}", format_count(r["params"]),
+    rows = [[r["label"], r["kind"], f"{r['val_loss']:.4f}", f"{r['val_ppl']:.2f}", format_count(r["params"]),
              format_count(r["tokens"]), _flops(r["flops"]), f"{r['device_hours']:.3g}",
              "—" if r["mfu"] is None else f"{r['mfu']:.2%}"] for r in report["runs"]]
     return columns, rows
@@ -77,9 +80,9 @@ def run_rows(report: dict) -> tuple[list[str], list[list[str]]]:
 
 def target_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     names = [r["name"] for r in report["runs"]]
-    columns = ["target ppl", "target", *[f"FLOPs: {n}" for n in names]]
+    columns = ["target ppl", "target", *[f"FLOPs {r['label']}" for r in report["runs"]]]
     if report["reference"]:
-        columns.append(f"speed-up of {report['run']}")
+        columns.append(f"speed-up {report['run']}")
     rows = []
     for race in report["flops_to_reach"]:
         row = [f"{race['ppl']:.2f}", race["label"], *[_flops(race["flops"][n]) for n in names]]
@@ -94,7 +97,7 @@ def headline_lines(report: dict) -> list[str]:
     for h in report["headline"]:
         ratio = h["flops_ratio"]
         fewer = f" ({1 / ratio:.2f}× fewer)" if ratio else ""
-        lines.append(f"{h['run']} vs {h['against']} ({h['against_kind']}): FLOPs ratio {_ratio(ratio)}{fewer}, "
+        lines.append(f"{h['run']} vs {h['against_label']}: FLOPs ratio {_ratio(ratio)}{fewer}, "
                      f"perplexity gap {h['ppl_gap_pct']:+.1f} %")
     return lines
 

@@ -1,0 +1,140 @@
+"""`tfctl compare` on a tiny 2-stage growth run: the baseline is trained once and then reused; the report's
+numbers are the runs' metrics; the files exist and are what they claim."""
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tfctl.compare import compare_run
+from tfctl.run.layout import RunDir
+from tfctl.tracking import read_metrics
+
+
+def stage_flops(run_dir) -> float:
+    return sum(r["stage_flops"] for r in read_metrics(RunDir(Path(run_dir)).metrics, kind="stage_end"))
+
+
+def snapshot(run_dir) -> dict:
+    """Every file of a run dir (wandb/ aside) with its mtime and size."""
+    out = {}
+    for path in sorted(run_dir.rglob("*")):
+        if path.is_file() and "wandb" not in path.parts:
+            out[str(path.relative_to(run_dir))] = (path.stat().st_mtime_ns, path.stat().st_size)
+    return out
+
+
+def test_the_baseline_is_a_sibling_run_at_the_final_size(growth_run, compared):
+    report, lines, _ = compared
+    sibling = growth_run.parent / "tiny.baseline-scratch"
+    assert [r["path"] for r in report["runs"]] == [str(growth_run), str(sibling)]
+    state = json.loads(RunDir(sibling).state.read_text())
+    assert state["stages"]["scratch"]["status"] == "done"
+    assert (RunDir(sibling).final("scratch") / "model.safetensors").is_file()
+    assert json.loads((RunDir(sibling).final("scratch") / "config.json").read_text())["family"] == "transformer"
+    growth, baseline = report["runs"]
+    assert growth["kind"] == "growth" and baseline["kind"] == "scratch"
+    assert abs(baseline["params"] / growth["params"] - 1) < 0.03  # matched parameters
+    assert baseline["tokens"] == growth["tokens"] == 2 * 20 * 8 * 32  # the growth run's total
+    spec = json.loads(RunDir(sibling).spec("scratch").read_text())
+    grown = json.loads(RunDir(growth_run).spec("s2").read_text())
+    for key in ("data_dir", "seq_len", "eval_batches", "eval_batch_size", "precision"):
+        assert spec[key] == grown[key], key
+    assert spec["model"]["d_model"] == 32 and spec["model"]["n_layers"] == 2 and spec["model"]["n_heads"] == 4
+    assert any("training" in line for line in lines)
+
+
+def test_report_numbers_are_the_runs_metrics(growth_run, compared):
+    report, _, _ = compared
+    saved = json.loads((growth_run / "compare" / "report.json").read_text())
+    assert saved["runs"][0]["flops"] == report["runs"][0]["flops"]
+    for run in saved["runs"]:
+        assert run["flops"] == pytest.approx(stage_flops(run["path"]), rel=1e-12)
+        ends = read_metrics(RunDir(Path(run["path"])).metrics, kind="stage_end")
+        assert run["val_ppl"] == pytest.approx(ends[-1]["val_ppl"])
+        assert run["device_hours"] == pytest.approx(sum(e["wall_seconds"] * e["world_size"] for e in ends) / 3600)
+    growth = saved["runs"][0]
+    assert growth["flops"] == pytest.approx(read_metrics(RunDir(growth_run).metrics, kind="stage_end")[-1]["flops"])
+    assert len(growth["stages"]) == 2
+    head = saved["headline"][0]
+    assert head["flops_ratio"] == pytest.approx(growth["flops"] / saved["runs"][1]["flops"])
+    assert head["ppl_gap_pct"] == pytest.approx((growth["val_ppl"] / saved["runs"][1]["val_ppl"] - 1) * 100)
+    race = saved["flops_to_reach"][0]  # the baseline's final perplexity
+    assert race["ppl"] == pytest.approx(saved["runs"][1]["val_ppl"])
+    assert race["flops"]["tiny.baseline-scratch"] is not None
+    assert race["flops"]["tiny.baseline-scratch"] <= saved["runs"][1]["flops"]
+
+
+def test_report_files(growth_run, compared):
+    out = growth_run / "compare"
+    markdown = (out / "report.md").read_text()
+    assert "| run | kind | val loss | val ppl |" in markdown
+    assert f"tfctl train {growth_run}/recipe.yaml -o {growth_run}" in markdown
+    assert f"tfctl compare {growth_run}" in markdown
+    png = out / "ppl_vs_flops.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    with Image.open(png) as image:
+        image.verify()
+    lines = json.loads((out / "report.json").read_text())["figure"]["lines"]
+    assert [line["label"] for line in lines] == ["tiny (growth)", "tiny.baseline-scratch (scratch)"]
+    assert all(line["points"] >= 3 for line in lines)
+
+
+def test_wandb_offline_compare_run(growth_run, compared):
+    report, _, _ = compared
+    assert report["wandb"] == "offline"
+    assert any(p.name.startswith("offline-run") for p in (growth_run / "wandb").iterdir())
+
+
+def test_second_call_reuses_the_baseline(growth_run, compared):
+    sibling = growth_run.parent / "tiny.baseline-scratch"
+    before = snapshot(sibling)
+    lines: list[str] = []
+    started = time.perf_counter()
+    os.environ["WANDB_MODE"] = "disabled"
+    try:
+        report = compare_run(growth_run, say=lines.append)
+    finally:
+        os.environ.pop("WANDB_MODE")
+    seconds = time.perf_counter() - started
+    assert snapshot(sibling) == before  # nothing retrained, nothing rewritten
+    assert lines == ["[tiny.baseline-scratch] already trained with these settings, reused"]
+    assert seconds < min(20.0, compared[2] / 2)
+    assert report["runs"][1]["flops"] == compared[0]["runs"][1]["flops"]
+
+
+def test_other_budgets_are_other_siblings(growth_run):
+    from tfctl.compare.baselines import plan_job, select_baselines
+    from tfctl.model_dir import load_model_config
+    from tfctl.recipe import load_recipe
+
+    recipe = load_recipe(RunDir(growth_run).recipe)
+    configs = [load_model_config(RunDir(growth_run).final(s)) for s in ("s1", "s2")]
+    (section,) = select_baselines(recipe, ["scratch"])
+    job = plan_job(growth_run, recipe, section, 2_000_000, configs, 5120)
+    assert job.directory == growth_run.parent / "tiny.baseline-scratch-2m"
+    assert job.plans[0].steps == math.ceil(2_000_000 / (8 * 32))
+    matched = plan_job(growth_run, recipe, section, None, configs, 5120)
+    assert matched.directory == growth_run.parent / "tiny.baseline-scratch"
+
+
+def test_net2net_plan_follows_the_growth_schedule(growth_run):
+    from tfctl.compare.baselines import plan_job, select_baselines
+    from tfctl.model.sizes import count_params
+    from tfctl.model_dir import load_model_config
+    from tfctl.recipe import load_recipe
+
+    recipe = load_recipe(RunDir(growth_run).recipe)
+    configs = [load_model_config(RunDir(growth_run).final(s)) for s in ("s1", "s2")]
+    (section,) = select_baselines(recipe, ["net2net"])
+    job = plan_job(growth_run, recipe, section, None, configs, 5120)
+    assert job.directory == growth_run.parent / "tiny.baseline-net2net"
+    assert [p.name for p in job.plans] == ["s1", "s2"] and [p.steps for p in job.plans] == [20, 20]
+    for plan, tokenformer in zip(job.plans, configs, strict=True):
+        assert abs(plan.params / count_params(tokenformer) - 1) < 0.03
+    assert job.plans[0].config.ffn_hidden < job.plans[1].config.ffn_hidden
