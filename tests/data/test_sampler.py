@@ -10,6 +10,7 @@ TOKENS = np.arange(10_000, dtype=np.uint16)  # each token is its own position
 def test_batches_are_next_token_windows():
     x, y = TokenSampler(TOKENS, seq_len=16, global_batch=8, seed=0).batch(0)
     assert x.shape == y.shape == (8, 16) and x.dtype == y.dtype == torch.int64
+    assert x.is_contiguous() and y.is_contiguous()
     assert torch.equal(x[:, 1:], y[:, :-1])
     assert torch.equal(x[:, :1] + torch.arange(1, 17), y)  # each window is contiguous in TOKENS
 

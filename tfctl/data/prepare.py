@@ -171,10 +171,11 @@ def write_token_files(documents: Iterator[tuple[str, str]], tokenizer: Tokenizer
 
 
 def _is_prepared(path: Path, key: str | None = None) -> bool:
-    meta = path / "meta.json"
-    if not meta.is_file():
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, json.JSONDecodeError):
         return False
-    return key is None or json.loads(meta.read_text()).get("cache_key") == key
+    return key is None or meta.get("cache_key") == key
 
 
 def _publish(partial: Path, target: Path, key: str) -> None:
@@ -276,7 +277,7 @@ def benchmark_tokenization(
     encoder = TextEncoder(
         Tokenizer.from_file(str(prepare_dataset(settings, cache_root=cache_root) / "tokenizer.json"))
     )
-    texts = [text for source in resolve_sources(source) for text in source.documents()]
+    texts = [text for part in resolve_sources(source) for text in part.documents()]
     batches = list(_batches(texts, lambda text: text))
     start, start_cpu = time.perf_counter(), time.process_time()
     num_tokens = sum(len(ids) for batch in batches for ids in encoder.encode(batch))
@@ -290,5 +291,5 @@ def benchmark_tokenization(
         "seconds": round(seconds, 3),
         "mb_per_s": round(num_bytes / seconds / 1e6, 2),
         "cpu_seconds": round(cpu_seconds, 3),  # all threads: on a shared machine, MB/s per core = bytes / this
-        "threads": os.cpu_count(),
+        "cpu_count": os.cpu_count(),
     }

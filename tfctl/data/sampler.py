@@ -21,7 +21,7 @@ def _windows(tokens: np.ndarray, starts: np.ndarray, seq_len: int) -> tuple[torc
     import torch  # here, so `tfctl data ...` does not pay for importing torch
 
     windows = torch.from_numpy(tokens[starts[:, None] + np.arange(seq_len + 1)].astype(np.int64))
-    return windows[:, :-1], windows[:, 1:]
+    return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()  # contiguous: losses call .view(-1)
 
 
 def _check_length(tokens: np.ndarray, seq_len: int) -> None:
