@@ -1,7 +1,7 @@
 """Full fp32 weights and AdamW moments out of (and moments into) a DeepSpeed engine, whatever the ZeRO stage.
 
 ZeRO 0 in fp32 keeps full fp32 parameters and a plain torch optimizer on every rank: read them directly.
-Otherwise the fp32 master weights and moments live in (partitioned) optimizer state: DeepSpeed's
+bf16/fp16 at ZeRO 0 keep fp32 masters in DeepSpeed's FP16 optimizer wrappers: read those. Otherwise the fp32 master weights and moments live in (partitioned) optimizer state: DeepSpeed's
 tensor-fragment API (`safe_get_full_fp32_param` / `safe_get_full_optimizer_state`) gathers them. Those calls
 are collective: every rank runs these functions; rank 0 writes.
 """
@@ -23,14 +23,49 @@ def _plain(engine) -> bool:
         and not engine.bfloat16_enabled() and not engine.fp16_enabled()
 
 
+def _master_views(engine) -> dict[int, tuple[torch.Tensor, dict]] | None:
+    """fp16/bf16 at ZeRO 0 (DeepSpeed's FP16_Optimizer / FP16_UnfusedOptimizer): each parameter's fp32 master
+    and Adam moments (created, zero, when the optimizer has not stepped yet), by id of the live parameter."""
+    optimizer = engine.optimizer
+    if engine.zero_optimization() or not hasattr(optimizer, "fp16_groups"):
+        return None
+    views = {}
+    if hasattr(optimizer, "fp32_groups_flat"):  # fused: one flat master per group
+        masters = []
+        for params, flat in zip(optimizer.fp16_groups, optimizer.fp32_groups_flat, strict=True):
+            offsets = torch.tensor([0] + [p.numel() for p in params]).cumsum(0).tolist()
+            masters += [(p, flat, flat.narrow(0, start, p.numel()).view_as(p)) for p, start in zip(params, offsets[:-1], strict=True)]
+    elif hasattr(optimizer, "fp32_groups"):  # unfused: one master per parameter
+        masters = [(p, m, m) for params, group in zip(optimizer.fp16_groups, optimizer.fp32_groups, strict=True)
+                   for p, m in zip(params, group, strict=True)]
+    else:
+        return None
+    for param, holder, master in masters:
+        state = optimizer.optimizer.state[holder]
+        for key in MOMENTS:
+            state.setdefault(key, torch.zeros_like(holder))
+        if holder is master:
+            views[id(param)] = (master, {key: state[key] for key in MOMENTS})
+        else:
+            start = master.data_ptr() - holder.data_ptr()
+            start //= holder.element_size()
+            views[id(param)] = (master, {key: state[key].narrow(0, start, param.numel()).view_as(param)
+                                         for key in MOMENTS})
+    return views
+
+
 def full_fp32_weights(engine) -> dict[str, torch.Tensor]:
     from deepspeed.utils import safe_get_full_fp32_param
 
+    views = _master_views(engine)
     weights = {}
     for name, param in engine.module.named_parameters():
-        full = param.detach() if _plain(engine) else safe_get_full_fp32_param(param)
-        if full is None:  # fp16 at ZeRO 0: no fp32 master reachable, the live weights are all there is
+        if _plain(engine):
             full = param.detach()
+        elif views is not None:
+            full = views[id(param)][0]
+        else:
+            full = safe_get_full_fp32_param(param)
         weights[name] = full.float().cpu().clone()
     return weights
 
@@ -47,17 +82,20 @@ def _link_moment_fragments(engine) -> None:
 
 
 def full_moments(engine) -> dict[str, torch.Tensor] | None:
-    """{"{name}.exp_avg": ..., "{name}.exp_avg_sq": ...} in fp32, or None when not reachable (fp16, ZeRO 0)."""
+    """{"{name}.exp_avg": ..., "{name}.exp_avg_sq": ...} in fp32, or None when not reachable."""
     from deepspeed.utils import safe_get_full_optimizer_state
 
     if not _plain(engine):
         _link_moment_fragments(engine)
+    views = _master_views(engine)
     moments = {}
     for name, param in engine.module.named_parameters():
         for key in MOMENTS:
             if _plain(engine):
                 value = engine.optimizer.state.get(param, {}).get(key)
                 value = torch.zeros_like(param) if value is None else value
+            elif views is not None:
+                value = views[id(param)][1][key]
             else:
                 value = safe_get_full_optimizer_state(param, key)
                 if value is None:
@@ -79,6 +117,7 @@ def load_moments(engine, moments: dict[str, torch.Tensor], step: int) -> None:
         raise UserError(f"init_optimizer does not match the model: missing {missing[:3]}, unexpected {extra[:3]}")
     if not _plain(engine):
         _link_moment_fragments(engine)
+    views = _master_views(engine)
     for name, param in params.items():
         for key in MOMENTS:
             value = moments[f"{name}.{key}"]
@@ -89,6 +128,8 @@ def load_moments(engine, moments: dict[str, torch.Tensor], step: int) -> None:
             if _plain(engine):
                 state = engine.optimizer.state[param]
                 state[key] = value.clone()
+            elif views is not None:
+                views[id(param)][1][key].copy_(value)
             else:
                 safe_set_full_optimizer_state(param, value, key)
     _set_step(engine, step)
