@@ -67,8 +67,8 @@ class StageTrainer:
 
         torch.manual_seed(spec.seed)
         model = build_model(self.config)
-        resuming = self.checkpointer.latest_tag() is not None
-        if not resuming and spec.init_weights:
+        resume_tag = self.checkpointer.resume_tag()  # verified against its manifest; corrupt ones skipped
+        if resume_tag is None and spec.init_weights:
             self._load_initial_weights(model)
         self.optimizer = build_optimizer(model, spec, self.device_type)
         self.engine, *_ = deepspeed.initialize(model=model.to(self.device), optimizer=self.optimizer,
@@ -76,9 +76,9 @@ class StageTrainer:
         self.plain = _plain(self.engine)
 
         self.progress = StageProgress(world_size=self.world_size)
-        if resuming:
-            self.progress = StageProgress.from_dict(self.checkpointer.load(self.engine))
-            self._say(f"resuming stage {spec.stage} from {self.checkpointer.latest_tag()} "
+        if resume_tag is not None:
+            self.progress = StageProgress.from_dict(self.checkpointer.load(self.engine, resume_tag))
+            self._say(f"resuming stage {spec.stage} from {resume_tag} "
                       f"(step {self.progress.step}/{spec.steps}); initial weights ignored")
         elif spec.init_optimizer:
             moments, step = load_moments_file(spec.init_optimizer)

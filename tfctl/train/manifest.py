@@ -1,0 +1,68 @@
+"""A checkpoint's `manifest.json`: the size and SHA-256 of every file in it, written after the files.
+
+A checkpoint directory counts only if its manifest exists and every file matches it: a crash mid-save leaves
+no manifest, a truncated or bit-flipped file fails the check. Verified before DeepSpeed opens any file.
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def write_manifest(directory: Path) -> dict:
+    """fsync every file of `directory`, then record size + sha256 of each in manifest.json (fsynced too)."""
+    files = {}
+    for path in _files(directory):
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+        files[str(path.relative_to(directory))] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+    manifest = {"files": files}
+    with open(directory / MANIFEST, "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    fsync_dir(directory)
+    return manifest
+
+
+def verify_manifest(directory: Path) -> str | None:
+    """None when every file matches the manifest; otherwise what is wrong, in a few words."""
+    try:
+        files = json.loads((directory / MANIFEST).read_text())["files"]
+    except FileNotFoundError:
+        return f"no {MANIFEST} (never completely written)"
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"unreadable {MANIFEST} ({error})"
+    for name, expected in files.items():
+        path = directory / name
+        if not path.is_file():
+            return f"{name} is missing"
+        size = path.stat().st_size
+        if size != expected["size"]:
+            return f"{name} has {size} bytes, the manifest says {expected['size']}"
+        if _sha256(path) != expected["sha256"]:
+            return f"{name} does not match its sha256"
+    return None
