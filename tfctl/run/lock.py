@@ -1,59 +1,65 @@
-"""One `tfctl train` per run directory. A lock left by a killed process is noticed and cleared."""
+"""One `tfctl train` per run directory: an exclusive `flock` on `<run>/.lock`, holding who took it.
 
+The kernel drops the lock when its holder dies, however it dies (SIGKILL included): a lock file left by a
+killed process is stale by construction, noticed and taken over. The file's JSON (pid, host, since) is only
+for the message a refused second caller prints. Across hosts this relies on the filesystem's locks (NFSv4
+has them).
+"""
+
+import fcntl
 import json
 import os
 import socket
 import time
 from pathlib import Path
 
-import psutil
-
 from tfctl.errors import UserError
-
-
-def _process_start(pid: int) -> float | None:
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-
-
-def _is_stale(owner: dict) -> bool:
-    """Stale: written on this host by a process that is gone (or whose pid now belongs to another)."""
-    if owner.get("host") != socket.gethostname():
-        return False  # another machine's lock: we cannot tell, so we respect it
-    started = _process_start(int(owner.get("pid", -1)))
-    return started is None or abs(started - owner.get("process_start", started)) > 1.0
 
 
 class RunLock:
     def __init__(self, path: Path):
-        self.path = path
-        self.held = False
+        self.path = Path(path)
+        self.fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.fd is not None
 
     def __enter__(self) -> "RunLock":
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "process_start": _process_start(os.getpid()),
-              "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        for _ in range(2):
+        for _ in range(5):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    owner = json.loads(self.path.read_text() or "{}")
-                except (OSError, json.JSONDecodeError):
-                    owner = {"host": socket.gethostname(), "pid": -1}  # a half-written lock: its writer died
-                if not _is_stale(owner):
-                    raise UserError(f"{self.path.parent}: in use by tfctl (pid {owner.get('pid')} on "
-                                    f"{owner.get('host')} since {owner.get('since')}); wait for it or stop it") from None
-                self.path.unlink(missing_ok=True)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = self._owner(fd)
+                os.close(fd)
+                raise UserError(f"{self.path.parent}: in use by tfctl (pid {owner.get('pid', '?')} on "
+                                f"{owner.get('host', '?')} since {owner.get('since', '?')}); wait for it or stop it"
+                                ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # its holder unlinked it between our open and our flock: take the new file
+                os.close(fd)
                 continue
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-            self.held = True
+            me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
+            self.fd = fd
             return self
         raise UserError(f"{self.path}: could not take the run lock")
 
+    @staticmethod
+    def _owner(fd: int) -> dict:
+        try:
+            owner = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        except (OSError, ValueError):
+            return {}
+        return owner if isinstance(owner, dict) else {}
+
     def __exit__(self, *exc) -> None:
-        if self.held:
+        if self.fd is not None:
             self.path.unlink(missing_ok=True)
-            self.held = False
+            os.close(self.fd)
+            self.fd = None

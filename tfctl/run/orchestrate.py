@@ -22,6 +22,7 @@ from tfctl.run.layout import RunDir
 from tfctl.run.lock import RunLock
 from tfctl.run.state import DONE, FAILED, GROWING, TRAINING, RunState, atomic_write_text
 from tfctl.train.spec import OptimizerSpec, StageSpec, WandbSpec
+from tfctl.train.watchdog import ORCHESTRATOR_PID
 
 # Settings that change how a stage is run or logged but not what it computes: editing them never
 # invalidates finished stages.
@@ -185,6 +186,7 @@ class Run:
         self.say(f"[{stage.name}] training {plan.params:,} params for {plan.steps} steps "
                  f"({plan.tokens:,} tokens) on {self.recipe.launch.world_size} rank(s)")
         launch = LaunchSettings(**self.recipe.launch.model_dump())
+        launch.env = {**launch.env, ORCHESTRATOR_PID: str(os.getpid())}  # the ranks stop if we die
         code = run_stage(self.dirs.spec(stage.name), launch, log_path=self.dirs.worker_log(stage.name))
         if code != 0:
             self.state.update(stage.name, status=FAILED, exit_code=code)

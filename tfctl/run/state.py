@@ -4,6 +4,8 @@ import json
 import os
 from pathlib import Path
 
+from tfctl.errors import UserError
+
 PENDING, GROWING, TRAINING, DONE, FAILED = "pending", "growing", "training", "done", "failed"
 
 
@@ -23,9 +25,15 @@ class RunState:
 
     @classmethod
     def load(cls, path: Path, name: str) -> "RunState":
-        if path.is_file():
-            return cls(path, json.loads(path.read_text()))
-        return cls(path, {"name": name, "stages": {}})
+        if not path.is_file():
+            return cls(path, {"name": name, "stages": {}})
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise UserError(f"{path}: not a readable run state ({error})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+            raise UserError(f"{path}: not a run state (expected an object with a 'stages' object)")
+        return cls(path, data)
 
     def save(self) -> None:
         atomic_write_text(self.path, json.dumps(self.data, indent=2) + "\n")

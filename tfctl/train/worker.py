@@ -15,6 +15,7 @@ import time
 
 from tfctl.errors import TrainingError, UserError
 from tfctl.train.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRAINING_ERROR, EXIT_USER_ERROR
+from tfctl.train.watchdog import watch_orchestrator
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             spec = StageSpec.load(args.spec)
         except (OSError, ValueError, TypeError) as error:
             raise UserError(f"{args.spec}: not a usable stage spec ({error})") from None
+        watch_orchestrator()
         fill_single_process_env()
         init_distributed()
         from tfctl.train.stage import StageTrainer
