@@ -177,7 +177,6 @@ def is_trained(job: BaselineJob, prints: list[str]) -> bool:
 
 def train_baseline(job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print) -> Path:
     """Train the baseline's sibling run dir, or reuse it when it is already trained with these settings."""
-    from tfctl.launch import LaunchSettings  # noqa: F401  (fail here, not mid-way, if the launcher is missing)
     from tfctl.run.lock import RunLock
     from tfctl.run.orchestrate import link_data
 
@@ -186,6 +185,9 @@ def train_baseline(job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bo
     if is_trained(job, prints):
         say(f"[{job.name}] already trained with these settings, reused")
         return job.directory
+    if dirs.is_run() and not (job.directory / BASELINE_FILE).is_file():
+        raise UserError(f"{job.directory}: a run directory that is not a baseline of {job.source_run}; "
+                        f"move it away or rename the baseline")
     job.directory.mkdir(parents=True, exist_ok=True)
     with RunLock(dirs.lock):
         state = RunState.load(dirs.state, job.name)
@@ -202,10 +204,10 @@ def train_baseline(job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bo
                                 f"pass --retrain to replace it")
             say(f"[{job.name}] --retrain: dropping what it trained before ({', '.join(stale)})")
             run.restart_from(list(state.data["stages"]))
-        atomic_write_text(job.directory / BASELINE_FILE, json.dumps({
-            "name": job.section.name, "kind": job.section.kind, "source_run": str(job.source_run), "budget": job.budget, "fingerprints": prints,
-            "section": job.section.model_dump(mode="json"), "stages": [p.to_dict() for p in job.plans]},
-            indent=2) + "\n")
+        described = {"name": job.section.name, "kind": job.section.kind, "source_run": str(job.source_run),
+                     "budget": job.budget, "fingerprints": prints, "section": job.section.model_dump(mode="json"),
+                     "stages": [p.to_dict() for p in job.plans]}
+        atomic_write_text(job.directory / BASELINE_FILE, json.dumps(described, indent=2) + "\n")
         state.data.update(name=job.name, data_dir=str(data_dir))
         state.save()
         link_data(dirs, data_dir)
