@@ -1,6 +1,9 @@
 """`tfctl grow RUN --to SIZE`: append a stage to a run and train it through the same stage loop."""
 
+import contextlib
 import json
+import re
+import sys
 from itertools import count
 from pathlib import Path
 
@@ -8,7 +11,7 @@ import yaml
 
 from tfctl.errors import UserError
 from tfctl.run.layout import RunDir
-from tfctl.run.state import atomic_write_text
+from tfctl.run.state import RunState, atomic_write_text
 
 
 def appended_stage(recipe: dict, to: str, layers: int | None, init: str, optimizer: str,
@@ -18,7 +21,7 @@ def appended_stage(recipe: dict, to: str, layers: int | None, init: str, optimiz
 
     last = recipe["stages"][-1]
     names = {s["name"] for s in recipe["stages"]}
-    base = to.split("-", 1)[-1] if to in PRESETS else to
+    base = to.split("-", 1)[-1] if to in PRESETS else re.sub(r"[^A-Za-z0-9._-]+", "-", to).strip("-.")
     stage = {"name": base if base not in names else next(f"{base}-{i}" for i in count(2) if f"{base}-{i}" not in names)}
     if to in PRESETS:
         preset = PRESETS[to]
@@ -48,13 +51,19 @@ def grow_run(run_dir: str | Path, to: str, layers: int | None = None, init: str 
     dirs = RunDir(Path(run_dir))
     if not dirs.recipe.is_file():
         raise UserError(f"{run_dir}: a run directory without recipe.yaml; cannot append a stage")
-    recipe = yaml.safe_load(dirs.recipe.read_text())
+    RunState.load(dirs.state, dirs.root.name)  # a damaged state.json is refused before anything is written
+    try:
+        recipe = yaml.safe_load(dirs.recipe.read_text())
+    except yaml.YAMLError as error:
+        raise UserError(f"{dirs.recipe}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("stages"), list) or not recipe["stages"]:
+        raise UserError(f"{dirs.recipe}: not a recipe with stages")
     recipe["stages"].append(appended_stage(recipe, to, layers, init, optimizer, tokens, steps))
     candidate = dirs.root / ".recipe-grow.yaml"
     atomic_write_text(candidate, yaml.safe_dump(recipe, sort_keys=False))
     try:
-        say = (lambda line: None) if json_output else print
-        results = train_recipe(candidate, run_dir=dirs.root, say=say)
+        with contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext():
+            results = train_recipe(candidate, run_dir=dirs.root)  # with --json, stdout is the JSON alone
     finally:
         candidate.unlink(missing_ok=True)
     name = recipe["stages"][-1]["name"]

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,11 +188,16 @@ class Run:
                  f"({plan.tokens:,} tokens) on {self.recipe.launch.world_size} rank(s)")
         launch = LaunchSettings(**self.recipe.launch.model_dump())
         launch.env = {**launch.env, ORCHESTRATOR_PID: str(os.getpid())}  # the ranks stop if we die
+        errors_before = len(read_metrics(self.dirs.metrics, kind="error", stage=stage.name))
         code = run_stage(self.dirs.spec(stage.name), launch, log_path=self.dirs.worker_log(stage.name))
         if code != 0:
-            self.state.update(stage.name, status=FAILED, exit_code=code)
-            raise TrainingError(f"stage {stage.name} failed (exit {code}); log: {self.dirs.worker_log(stage.name)}. "
-                                f"Re-run the same command to resume from its last checkpoint.")
+            errors = read_metrics(self.dirs.metrics, kind="error", stage=stage.name)
+            reason = errors[-1]["message"] if len(errors) > errors_before else \
+                (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit {code}")
+            self.state.update(stage.name, status=FAILED, exit_code=code, error=reason)
+            raise TrainingError(f"stage {stage.name} failed: {reason} (exit {code}); "
+                                f"log: {self.dirs.worker_log(stage.name)}. Fix the cause and re-run the same command "
+                                f"to resume from its last checkpoint.")
         ends = read_metrics(self.dirs.metrics, kind="stage_end", stage=stage.name)
         result = ends[-1] if ends else None
         if result is None or not (self.dirs.final(stage.name) / "model.safetensors").is_file():
@@ -242,8 +248,14 @@ def train_recipe(recipe_path: str | Path, overrides: list[str] | None = None, ru
     from tfctl.data import load_prepared
 
     run_dir = Path(run_dir) if run_dir else Path("runs") / recipe.name
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir}: not a directory; give -o a run directory (new or existing)")
+    RunState.load(RunDir(run_dir).state, recipe.name)  # a damaged state.json is refused before anything is written
     data_dir = prepare_data(recipe)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"{run_dir}: cannot create the run directory ({error.strerror})") from None
     with RunLock(RunDir(run_dir).lock):
         run = open_run(recipe, run_dir, data_dir, load_prepared(data_dir).vocab_size, say)
         run.check_unchanged(force)
