@@ -85,7 +85,14 @@ def save_model_dir(state_dict: dict, config, out: str | Path, tokenizer: str | P
     for name in os.listdir(tmp):
         with open(tmp / name, "rb") as f:
             os.fsync(f.fileno())
-    if out.exists():
-        shutil.rmtree(out)
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():  # set aside, not deleted in place: a crash never leaves a half-deleted model directory
+        os.replace(out, old)
     os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+    fd = os.open(out.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return out
