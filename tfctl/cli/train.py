@@ -1,6 +1,8 @@
 """`tfctl train RECIPE`: run every stage of a growth recipe."""
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -30,7 +32,9 @@ def train(
     """Train every stage of a growth recipe, growing the model between stages, resuming what an earlier call left."""
     from tfctl.run.orchestrate import train_recipe
 
-    say = (lambda line: None) if json_output else (lambda line: typer.echo(line, err=False))
-    results = train_recipe(recipe, overrides, output, force=force, say=say)
-    if json_output:
-        print(json.dumps({"stages": results}, indent=2))
+    if not json_output:
+        train_recipe(recipe, overrides, output, force=force, say=typer.echo)
+        return
+    with contextlib.redirect_stdout(sys.stderr):  # progress and worker output go to stderr; stdout is the JSON
+        results = train_recipe(recipe, overrides, output, force=force, say=print)
+    print(json.dumps({"stages": results}, indent=2))

@@ -72,9 +72,9 @@ def with_tokens(config: TokenformerConfig, n: int, ratios: TokenRatios = TokenRa
     """The config whose qkv layers hold `n` tokens and the others follow the ratios."""
     return dataclasses.replace(
         config,
-        qkv_tokens=max(1, n),
-        proj_tokens=max(1, round(n * ratios.proj / ratios.qkv)),
-        ffn_tokens=max(1, round(n * ratios.ffn / ratios.qkv)),
+        qkv_tokens=n,
+        proj_tokens=round(n * ratios.proj / ratios.qkv),
+        ffn_tokens=round(n * ratios.ffn / ratios.qkv),
     )
 
 
