@@ -23,8 +23,8 @@ def plan(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Show each stage's parameter tokens, parameters, tokens, steps and FLOPs, and the baseline's, without training."""
-    from tfctl.recipe import load_recipe, plan_recipe
     from tfctl.cli.render import print_plan
+    from tfctl.recipe import load_recipe, plan_recipe
 
     loaded = load_recipe(recipe, overrides)
     result = plan_recipe(loaded)
