@@ -64,3 +64,21 @@ class Pattention(nn.Module):
         tau = "sqrt(n)" if self.scale is None else f"{self.scale:.4g}"
         return (f"in={self.in_features}, out={self.out_features}, tokens={self.num_tokens}, "
                 f"norm={self.norm}, tau={tau}")
+
+
+def pattention_same_input(layers: list[Pattention], x: torch.Tensor) -> list[torch.Tensor]:
+    """`[layer(x) for layer in layers]`, faster: one score matmul for all of them.
+
+    Q, K and V of a Tokenformer block read the same x. Concatenating their key tokens turns three thin
+    matmuls into one wide one, and Θ runs once over a (..., layers, n) view (it normalises over the last
+    dim, so each layer's scores are still normalised on their own). Each value matmul then reads its
+    slice of that view in place. Same math; falls back to one call per layer when the layers differ in
+    token count, norm or τ (they never do in a Tokenformer block, but a hand-edited model might).
+    """
+    first = layers[0]
+    if any((m.num_tokens, m.norm, m.tau) != (first.num_tokens, first.norm, first.tau) for m in layers):
+        return [m(x) for m in layers]
+    keys = torch.cat([m.key_tokens for m in layers])  # (layers·n, d_in): a copy of weights, not activations
+    scores = (x @ keys.t()).unflatten(-1, (len(layers), first.num_tokens))
+    weights = theta(scores, first.norm, first.tau)
+    return [weights[..., i, :] @ m.value_tokens for i, m in enumerate(layers)]

@@ -6,7 +6,7 @@ from torch import nn
 
 from tfctl.model.config import TokenformerConfig
 from tfctl.model.layers import CausalLM, causal_attention, layer_norm
-from tfctl.model.pattention import Pattention
+from tfctl.model.pattention import Pattention, pattention_same_input
 
 
 class TokenformerAttention(nn.Module):
@@ -22,8 +22,8 @@ class TokenformerAttention(nn.Module):
         self.output = Pattention(d, d, config.proj_tokens, norm, config.scale("proj"))
 
     def forward(self, x, rotary):
-        y = causal_attention(self.query(x), self.key(x), self.value(x), self.n_heads, rotary)
-        return self.output(y)
+        q, k, v = pattention_same_input([self.query, self.key, self.value], x)
+        return self.output(causal_attention(q, k, v, self.n_heads, rotary))
 
 
 class TokenformerBlock(nn.Module):

@@ -73,6 +73,8 @@ class StageTrainer:
         self.optimizer = build_optimizer(model, spec, self.device_type)
         self.engine, *_ = deepspeed.initialize(model=model.to(self.device), optimizer=self.optimizer,
                                                config=build_ds_config(spec, self.geometry))
+        if spec.compile:  # nn.Module.compile, in place: parameter names keep no `_orig_mod.` prefix
+            self.engine.compile()
         self.plain = _plain(self.engine)
 
         self.progress = StageProgress(world_size=self.world_size)
