@@ -1,8 +1,8 @@
-"""The models: Pattention, the Tokenformer LM and the baseline Transformer. Pure torch."""
+"""The models: Pattention, the Tokenformer LM and the baseline Transformer. Pure torch.
 
-from contextlib import nullcontext
-
-import torch
+The configs, sizes, FLOPs and presets are plain Python: importing them (as `tfctl plan` and recipe
+validation do) must not import torch, so the torch modules are loaded on first use (PEP 562).
+"""
 
 from tfctl.model.config import (
     ModelConfig,
@@ -13,17 +13,35 @@ from tfctl.model.config import (
     load_config,
     save_config,
 )
-from tfctl.model.layers import CausalLM
-from tfctl.model.pattention import Pattention
-from tfctl.model.tokenformer import Tokenformer
-from tfctl.model.transformer import Transformer
+
+_LAZY = {
+    "CausalLM": "tfctl.model.layers",
+    "Pattention": "tfctl.model.pattention",
+    "Tokenformer": "tfctl.model.tokenformer",
+    "Transformer": "tfctl.model.transformer",
+}
 
 
-def build_model(config: ModelConfig, device: str | torch.device | None = None) -> CausalLM:
+def build_model(config: ModelConfig, device=None):
     """The model of `config.family`; `device="meta"` builds the shapes without allocating memory."""
+    from contextlib import nullcontext
+
+    import torch
+
+    from tfctl.model.tokenformer import Tokenformer
+    from tfctl.model.transformer import Transformer
+
     cls = Tokenformer if isinstance(config, TokenformerConfig) else Transformer
     with torch.device(device) if device is not None else nullcontext():
         return cls(config)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tfctl.model' has no attribute {name!r}")
 
 
 __all__ = [
