@@ -47,7 +47,9 @@ def check_finished_run(run_dir, world_size):
     state = json.loads((run_dir / "state.json").read_text())
     assert [s["status"] for s in state["stages"].values()] == ["done", "done"]
     offline = list((run_dir / "wandb").glob("offline-run-*"))
-    assert len(offline) == 2, offline  # one W&B run per stage
+    assert len(offline) == 3, offline  # one W&B run per stage, and the summary run
+    ids = {e["wandb_run_id"] for e in ends}
+    assert all(any(path.name.endswith(run_id) for path in offline) for run_id in ids)
 
 
 @pytest.fixture(scope="module")

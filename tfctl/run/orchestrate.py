@@ -40,14 +40,10 @@ def stage_fingerprints(recipe: Recipe) -> list[str]:
 
 
 def wandb_mode(recipe: Recipe) -> str:
-    """$WANDB_MODE wins, then the recipe; with neither, online only when an API key is configured."""
-    if os.environ.get("WANDB_MODE"):
-        return os.environ["WANDB_MODE"]
-    if recipe.wandb.mode:
-        return recipe.wandb.mode
-    has_key = os.environ.get("WANDB_API_KEY") or (Path.home() / ".netrc").is_file() and \
-        "api.wandb.ai" in (Path.home() / ".netrc").read_text(errors="ignore")
-    return "online" if has_key else "offline"
+    """$WANDB_MODE wins, then the recipe; online only with an API key configured, else offline."""
+    from tfctl.tracking.wandb_run import resolve_mode
+
+    return resolve_mode(recipe.wandb.mode or "online")
 
 
 @dataclass
@@ -209,6 +205,17 @@ class Run:
         return result
 
 
+    def log_summary(self, results: dict) -> None:
+        """The stage table as a W&B `summary` run in the run's group."""
+        from tfctl.tracking.wandb_summary import log_run_summary
+
+        growth = {name: self.state.stage(name)["growth"] for name in results if self.state.stage(name).get("growth")}
+        w = self.recipe.wandb
+        log_run_summary(self.recipe.name, results, growth, mode=wandb_mode(self.recipe), project=w.project,
+                        entity=w.entity, group=w.group or self.recipe.name, directory=self.dirs.root,
+                        tags=list(w.tags))
+
+
 def drop_stage_records(metrics: Path, stages: set[str]) -> None:
     """Remove every record of `stages` from metrics.jsonl (for --force)."""
     if not metrics.is_file():
@@ -263,11 +270,14 @@ def train_recipe(recipe_path: str | Path, overrides: list[str] | None = None, ru
         run.state.data.update(name=recipe.name, data_dir=str(data_dir), updated=time.strftime("%Y-%m-%d %H:%M:%S"))
         run.state.save()
         link_data(run.dirs, data_dir)
-        results = {}
+        results, trained = {}, False
         for index, stage in enumerate(recipe.stages):
             if run.state.stage(stage.name).get("status") == DONE:
                 say(f"[{stage.name}] already done, skipped")
                 results[stage.name] = run.state.stage(stage.name)["result"]
                 continue
             results[stage.name] = run.train_stage(index)
+            trained = True
+        if trained:
+            run.log_summary(results)
         return results
