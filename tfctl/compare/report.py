@@ -5,6 +5,8 @@ reference (the first baseline, else the first `--with` run): the FLOPs ratio and
 headline, and for a few target perplexities the FLOPs each run needed to first reach it.
 """
 
+import sys
+
 from tfctl.compare.curves import flops_to_reach, speedup
 from tfctl.compare.runs import RunSummary
 from tfctl.model.sizes import format_count
@@ -128,7 +130,7 @@ def print_report(report: dict, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or Console(width=None if sys.stdout.isatty() else 160)  # a log gets whole tables
     for title, (columns, rows) in (("runs", run_rows(report)), ("FLOPs to reach a perplexity", target_rows(report))):
         table = Table(title=title)
         for i, column in enumerate(columns):
