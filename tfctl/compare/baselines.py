@@ -14,7 +14,6 @@ and the train settings: a finished sibling with the same fingerprints is reused,
 """
 
 import dataclasses
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from tfctl.errors import UserError
 from tfctl.recipe import Recipe, StagePlan
 from tfctl.recipe.schema import BaselineSection, StageSection
 from tfctl.run.layout import RunDir
-from tfctl.run.orchestrate import _VOLATILE_TRAIN, Run
+from tfctl.run.orchestrate import Run, cumulative_fingerprints, fingerprinted_train
 from tfctl.run.state import DONE, GROWING, RunState, atomic_write_text
 
 KINDS = ("scratch", "net2net")
@@ -111,13 +110,11 @@ def fingerprints(recipe: Recipe, job: BaselineJob, data_dir: Path) -> list[str]:
     """Stage i's fingerprint: data, kind, the Transformers and budgets of stages ≤ i, the train settings."""
     from tfctl.model import config_to_dict
 
-    train = {k: v for k, v in recipe.train.model_dump(mode="json").items() if k not in _VOLATILE_TRAIN}
     base = {"kind": job.section.kind, "data": recipe.data.model_dump(mode="json"), "data_dir": data_dir.name,
-            "seed": recipe.seed, "train": train}
+            "seed": recipe.seed, "train": fingerprinted_train(recipe)}
     stages = [{"name": p.name, "model": config_to_dict(p.config), "steps": p.steps, "global_batch": p.global_batch,
                "lr": p.lr, "min_lr": p.min_lr, "warmup_steps": p.warmup_steps} for p in job.plans]
-    return [hashlib.sha256(json.dumps([base, stages[: i + 1]], sort_keys=True).encode()).hexdigest()[:16]
-            for i in range(len(stages))]
+    return cumulative_fingerprints(base, stages)
 
 
 class BaselineRun(Run):

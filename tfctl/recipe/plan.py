@@ -16,21 +16,16 @@ from tfctl.recipe.schema import BaselineSection, Recipe, StageSection
 GPT2_PADDED_VOCAB = 50304
 
 
-def padded(n: int, multiple: int = 64) -> int:
-    return (n + multiple - 1) // multiple * multiple
-
-
 def estimated_vocab_size(recipe: Recipe) -> int:
     """The model vocabulary the tokenizer will give, padded to 64, without preparing data."""
+    from tfctl.data.tokenizer import load_tokenizer, padded_vocab_size
+
     tokenizer = recipe.data.tokenizer
     if tokenizer.startswith("bpe:"):
-        return padded(int(tokenizer[4:]))
+        return padded_vocab_size(int(tokenizer[4:]))
     if tokenizer == "gpt2":
         return GPT2_PADDED_VOCAB
-    from tokenizers import Tokenizer
-
-    path = Path(tokenizer).expanduser()
-    return padded(Tokenizer.from_file(str(path / "tokenizer.json" if path.is_dir() else path)).get_vocab_size())
+    return padded_vocab_size(load_tokenizer(Path(tokenizer).expanduser()).get_vocab_size())
 
 
 def base_config(recipe: Recipe, vocab_size: int) -> TokenformerConfig:

@@ -1,7 +1,6 @@
 """Using what a run produced: find a run's latest model, evaluate a model directory, sample from it."""
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +75,7 @@ def evaluate(path: str | Path, text: Path | None = None, data: Path | None = Non
     from tfctl.data import eval_batches, load_prepared, load_tokenizer
     from tfctl.data.tokenizer import encode_text_file
     from tfctl.model_dir import load_model
+    from tfctl.train.evaluate import perplexity
 
     target = resolve_target(path)
     model, config = load_model(target.model_dir)
@@ -104,7 +104,7 @@ def evaluate(path: str | Path, text: Path | None = None, data: Path | None = Non
             count += y.numel()
     loss = total / count
     return {"model": str(target.model_dir), "data": source, "loss": loss,
-            "ppl": math.exp(loss) if loss < 700 else float("inf"), "tokens": count}
+            "ppl": perplexity(loss), "tokens": count}
 
 
 def generate(path: str | Path, prompt: str, max_new_tokens: int = 100, temperature: float = 0.8,

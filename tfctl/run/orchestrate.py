@@ -30,13 +30,22 @@ from tfctl.train.watchdog import ORCHESTRATOR_PID
 _VOLATILE_TRAIN = {"checkpoint_interval", "keep_checkpoints", "compile", "peak_flops"}
 
 
-def stage_fingerprints(recipe: Recipe) -> list[str]:
-    """Stage i's fingerprint covers everything its weights depend on: data, model, seed, training, stages ≤ i."""
-    base = recipe.model_dump(mode="json", include={"data", "model", "seed", "train"})
-    base["train"] = {k: v for k, v in base["train"].items() if k not in _VOLATILE_TRAIN}
-    stages = recipe.model_dump(mode="json")["stages"]
+def fingerprinted_train(recipe: Recipe) -> dict:
+    """The training settings a stage's weights depend on (the volatile ones left out)."""
+    return {k: v for k, v in recipe.train.model_dump(mode="json").items() if k not in _VOLATILE_TRAIN}
+
+
+def cumulative_fingerprints(base: dict, stages: list[dict]) -> list[str]:
+    """Stage i's fingerprint: a hash of `base` and stages 0..i — a change to a stage invalidates it and later ones."""
     return [hashlib.sha256(json.dumps([base, stages[: i + 1]], sort_keys=True).encode()).hexdigest()[:16]
             for i in range(len(stages))]
+
+
+def stage_fingerprints(recipe: Recipe) -> list[str]:
+    """Stage i's fingerprint covers everything its weights depend on: data, model, seed, training, stages ≤ i."""
+    base = recipe.model_dump(mode="json", include={"data", "model", "seed"})
+    base["train"] = fingerprinted_train(recipe)
+    return cumulative_fingerprints(base, recipe.model_dump(mode="json")["stages"])
 
 
 def wandb_mode(recipe: Recipe) -> str:
