@@ -29,6 +29,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check tfctl tests
+	$(BIN)/ruff format --check tfctl tests
 
 bench: setup
 	$(BIN)/python -m tfctl.bench

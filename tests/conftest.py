@@ -12,8 +12,14 @@ RECIPES = REPO / "recipes"
 def run_tfctl(*args, cwd=None, timeout=600, env=None):
     """The real command line, as a user runs it: a fresh interpreter, exit code and streams."""
     environment = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "tfctl", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=environment)
+    return subprocess.run(
+        [sys.executable, "-m", "tfctl", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+    )
 
 
 @pytest.fixture

@@ -50,7 +50,9 @@ class LaunchSettings:
         if self.launcher == "auto":
             return "local" if self.world_size == 1 else "deepspeed"
         if self.launcher == "local" and self.world_size != 1:
-            raise UserError(f"launch.launcher 'local' runs one process, but the world size is {self.world_size}")
+            raise UserError(
+                f"launch.launcher 'local' runs one process, but the world size is {self.world_size}"
+            )
         return self.launcher
 
 
@@ -72,8 +74,13 @@ def _tool(name: str) -> str:
     return str(beside) if beside.exists() else (shutil.which(name) or name)
 
 
-def build_command(spec_path: str | Path, launch: LaunchSettings, port: int | None = None,
-                  gpu: bool | None = None, worker_args: list[str] | None = None) -> list[str]:
+def build_command(
+    spec_path: str | Path,
+    launch: LaunchSettings,
+    port: int | None = None,
+    gpu: bool | None = None,
+    worker_args: list[str] | None = None,
+) -> list[str]:
     """The argv that runs `tfctl.worker` on every rank. `port` defaults to launch.master_port or a free one."""
     launcher = launch.resolved_launcher()
     worker = [str(spec_path), *(worker_args or [])]
@@ -81,14 +88,28 @@ def build_command(spec_path: str | Path, launch: LaunchSettings, port: int | Non
         return [sys.executable, "-u", "-m", "tfctl.worker", *worker]
     port = port or launch.master_port or free_port()
     if launcher == "torchrun":
-        command = [_tool("torchrun"), "--nproc_per_node", str(launch.nproc_per_node),
-                   "--nnodes", str(launch.nnodes), "--master_port", str(port)]
+        command = [
+            _tool("torchrun"),
+            "--nproc_per_node",
+            str(launch.nproc_per_node),
+            "--nnodes",
+            str(launch.nnodes),
+            "--master_port",
+            str(port),
+        ]
         if launch.master_addr:
             command += ["--master_addr", launch.master_addr]
         return command + list(launch.extra_args) + ["-m", "tfctl.worker", *worker]
     gpu = _has_gpu() if gpu is None else gpu
-    command = [_tool("deepspeed"), "--num_gpus" if gpu else "--num_accelerators", str(launch.nproc_per_node),
-               "--num_nodes", str(launch.nnodes), "--master_port", str(port)]
+    command = [
+        _tool("deepspeed"),
+        "--num_gpus" if gpu else "--num_accelerators",
+        str(launch.nproc_per_node),
+        "--num_nodes",
+        str(launch.nnodes),
+        "--master_port",
+        str(port),
+    ]
     if launch.nnodes > 1 and not launch.hostfile:
         raise UserError("launch.hostfile is required for a multi-node deepspeed launch")
     if launch.hostfile:
@@ -97,8 +118,10 @@ def build_command(spec_path: str | Path, launch: LaunchSettings, port: int | Non
         command += ["--master_addr", launch.master_addr]
     if launch.deepspeed_launcher:
         if launch.deepspeed_launcher not in DEEPSPEED_LAUNCHERS:
-            raise UserError(f"launch.deepspeed_launcher must be one of {DEEPSPEED_LAUNCHERS}, "
-                            f"got {launch.deepspeed_launcher!r}")
+            raise UserError(
+                f"launch.deepspeed_launcher must be one of {DEEPSPEED_LAUNCHERS}, "
+                f"got {launch.deepspeed_launcher!r}"
+            )
         command += ["--launcher", launch.deepspeed_launcher]
     return command + list(launch.extra_args) + ["--module", "tfctl.worker", *worker]
 
@@ -112,8 +135,13 @@ def build_env(launch: LaunchSettings, gpu: bool | None = None) -> dict:
     return env
 
 
-def run_stage(spec_path: str | Path, launch: LaunchSettings, log_path: str | Path | None = None,
-              worker_args: list[str] | None = None, timeout: float | None = None) -> int:
+def run_stage(
+    spec_path: str | Path,
+    launch: LaunchSettings,
+    log_path: str | Path | None = None,
+    worker_args: list[str] | None = None,
+    timeout: float | None = None,
+) -> int:
     """Run the worker on every rank; stream its output (and copy it to `log_path`); return its exit code.
 
     `timeout` (seconds): stop every rank after it and return 124."""
@@ -125,8 +153,16 @@ def run_stage(spec_path: str | Path, launch: LaunchSettings, log_path: str | Pat
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "a", buffering=1)
         log.write(f"$ {' '.join(command)}\n")
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True, text=True, errors="replace", bufsize=1)
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        text=True,
+        errors="replace",
+        bufsize=1,
+    )
     timer = threading.Timer(timeout, stop_group, [process]) if timeout else None
     if timer:
         timer.start()

@@ -63,8 +63,9 @@ def load_model(path: str | Path, device: str = "cpu"):
     return model.to(device), config
 
 
-def save_model_dir(state_dict: dict, config, out: str | Path, tokenizer: str | Path | None = None,
-                   extra: dict | None = None) -> Path:
+def save_model_dir(
+    state_dict: dict, config, out: str | Path, tokenizer: str | Path | None = None, extra: dict | None = None
+) -> Path:
     """Write a model directory atomically; `extra` goes to `export.json` (provenance, metrics)."""
     from safetensors.torch import save_file
 

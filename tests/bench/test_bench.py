@@ -11,8 +11,24 @@ from tfctl.model.pattention import pattention_same_input
 
 def test_quick_suite_writes_table_json_and_markdown(tmp_path, capsys):
     out, raw = tmp_path / "benchmarks.md", tmp_path / "results.json"
-    main(["--quick", "--no-compile", "--no-data", "--fp32-only", "--d-model", "32", "--seq-len", "32",
-          "--rounds", "1", "--out", str(out), "--json", str(raw)])
+    main(
+        [
+            "--quick",
+            "--no-compile",
+            "--no-data",
+            "--fp32-only",
+            "--d-model",
+            "32",
+            "--seq-len",
+            "32",
+            "--rounds",
+            "1",
+            "--out",
+            str(out),
+            "--json",
+            str(raw),
+        ]
+    )
     results = json.loads(raw.read_text())
     cases = {row["case"]: row for row in results["training"]}
     assert set(cases) == {"tokenformer eager fp32", "transformer eager fp32"}
@@ -22,8 +38,10 @@ def test_quick_suite_writes_table_json_and_markdown(tmp_path, capsys):
         assert tokenformer[field] > 0
     assert tokenformer["vs_transformer"] == tokenformer["tokens_per_s"] / transformer["tokens_per_s"]
     assert {row["kind"] for row in results["layers"]} == {"pattention", "linear"}
-    assert all(row["params"] == next(r["params"] for r in results["layers"] if r["pair"] == row["pair"])
-               for row in results["layers"])  # each pair has one parameter count
+    assert all(
+        row["params"] == next(r["params"] for r in results["layers"] if r["pair"] == row["pair"])
+        for row in results["layers"]
+    )  # each pair has one parameter count
     assert results["peaks"]["fp32"]["flops_per_s"] > 0 and results["machine"]["cpu_count"] >= 1
     printed = capsys.readouterr().out
     assert "tokenformer eager fp32" in printed and "vs Transformer" in printed

@@ -3,8 +3,18 @@ import sys
 
 import pytest
 
-COMMANDS = [[], ["train"], ["plan"], ["grow"], ["compare"], ["eval"], ["generate"], ["data"], ["data", "prepare"],
-            ["data", "info"]]
+COMMANDS = [
+    [],
+    ["train"],
+    ["plan"],
+    ["grow"],
+    ["compare"],
+    ["eval"],
+    ["generate"],
+    ["data"],
+    ["data", "prepare"],
+    ["data", "info"],
+]
 
 PROBE = """
 import sys
@@ -21,8 +31,9 @@ print("HEAVY:" + ",".join(heavy))
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "tfctl")
 def test_help_is_light_and_has_examples(args):
     """`tfctl [COMMAND] --help` must not import torch, deepspeed or wandb (it answers instantly)."""
-    result = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("HEAVY:"), result.stdout[-300:]
     if args and args != ["data"]:

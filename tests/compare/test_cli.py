@@ -29,8 +29,11 @@ def test_run_with_no_finished_stage(tfctl, tmp_path):
 def test_with_runs_on_other_data_are_refused(tfctl, growth_run, tmp_path):
     """A copy of the growth run whose prepared data used another tokenizer: perplexities not comparable."""
     other = tmp_path / "other"
-    shutil.copytree(growth_run, other, ignore=shutil.ignore_patterns("checkpoints", "final", "init", "data",
-                                                                      "compare", "wandb"))
+    shutil.copytree(
+        growth_run,
+        other,
+        ignore=shutil.ignore_patterns("checkpoints", "final", "init", "data", "compare", "wandb"),
+    )
     data = tmp_path / "other-data"
     data.mkdir()
     meta = json.loads((RunDir(growth_run).data / "meta.json").read_text())

@@ -34,7 +34,9 @@ def test_the_baseline_is_a_sibling_run_at_the_final_size(growth_run, compared):
     state = json.loads(RunDir(sibling).state.read_text())
     assert state["stages"]["scratch"]["status"] == "done"
     assert (RunDir(sibling).final("scratch") / "model.safetensors").is_file()
-    assert json.loads((RunDir(sibling).final("scratch") / "config.json").read_text())["family"] == "transformer"
+    assert (
+        json.loads((RunDir(sibling).final("scratch") / "config.json").read_text())["family"] == "transformer"
+    )
     growth, baseline = report["runs"]
     assert growth["kind"] == "growth" and baseline["kind"] == "scratch"
     assert abs(baseline["params"] / growth["params"] - 1) < 0.03  # matched parameters
@@ -55,9 +57,13 @@ def test_report_numbers_are_the_runs_metrics(growth_run, compared):
         assert run["flops"] == pytest.approx(stage_flops(run["path"]), rel=1e-12)
         ends = read_metrics(RunDir(Path(run["path"])).metrics, kind="stage_end")
         assert run["val_ppl"] == pytest.approx(ends[-1]["val_ppl"])
-        assert run["device_hours"] == pytest.approx(sum(e["wall_seconds"] * e["world_size"] for e in ends) / 3600)
+        assert run["device_hours"] == pytest.approx(
+            sum(e["wall_seconds"] * e["world_size"] for e in ends) / 3600
+        )
     growth = saved["runs"][0]
-    assert growth["flops"] == pytest.approx(read_metrics(RunDir(growth_run).metrics, kind="stage_end")[-1]["flops"])
+    assert growth["flops"] == pytest.approx(
+        read_metrics(RunDir(growth_run).metrics, kind="stage_end")[-1]["flops"]
+    )
     assert len(growth["stages"]) == 2
     head = saved["headline"][0]
     assert head["flops_ratio"] == pytest.approx(growth["flops"] / saved["runs"][1]["flops"])

@@ -6,8 +6,9 @@ from tfctl.growth.net2net import net2wider, widen
 from tfctl.growth.verify import model_from_state
 from tfctl.model import TransformerConfig, build_model
 
-CONFIG = TransformerConfig(vocab_size=96, seq_len=24, n_layers=2, d_model=32, n_heads=4, ffn_hidden=40,
-                           rotary_pct=0.5)
+CONFIG = TransformerConfig(
+    vocab_size=96, seq_len=24, n_layers=2, d_model=32, n_heads=4, ffn_hidden=40, rotary_pct=0.5
+)
 
 
 def trained_state(seed: int = 0) -> dict:

@@ -11,9 +11,22 @@ from tfctl.compare.runs import RunSummary
 
 
 def summary(name, kind, flops, ppl, growth=()):
-    return RunSummary(name=name, path=Path("runs") / name, kind=kind, stages=["s1"], val_loss=1.0, val_ppl=ppl[-1],
-                      params=1000, tokens=100, flops=flops[-1], device_hours=0.5, wall_hours=0.5, mfu=0.3,
-                      world_size=1, curve=Curve(flops=list(flops), ppl=list(ppl), growth_flops=list(growth)))
+    return RunSummary(
+        name=name,
+        path=Path("runs") / name,
+        kind=kind,
+        stages=["s1"],
+        val_loss=1.0,
+        val_ppl=ppl[-1],
+        params=1000,
+        tokens=100,
+        flops=flops[-1],
+        device_hours=0.5,
+        wall_hours=0.5,
+        mfu=0.3,
+        world_size=1,
+        curve=Curve(flops=list(flops), ppl=list(ppl), growth_flops=list(growth)),
+    )
 
 
 GROWTH = summary("tiny", "growth", [0, 10, 20, 30], [400, 100, 60, 40], growth=[20])

@@ -10,7 +10,9 @@ def test_prepare_then_info(tmp_path):
     (tmp_path / "b.txt").write_text("Goodbye world\n" * 30)
     runner = CliRunner()
     out = tmp_path / "data"
-    prepared = runner.invoke(app, ["data", "prepare", "-s", str(tmp_path / "*.txt"), "-t", "gpt2", "-o", str(out)])
+    prepared = runner.invoke(
+        app, ["data", "prepare", "-s", str(tmp_path / "*.txt"), "-t", "gpt2", "-o", str(out)]
+    )
     assert prepared.exit_code == 0, prepared.output
     assert prepared.stdout.strip().splitlines()[-1] == str(out)
 

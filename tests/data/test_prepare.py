@@ -33,7 +33,9 @@ def test_shakespeare_tokens_decode_to_the_text(shakespeare, shakespeare_settings
     tokens = shakespeare.tokens("train")
     first_eos = int(np.argmax(tokens == shakespeare.eos_id))
     sources = resolve_sources("shakespeare")
-    text = next(text for split, text in split_documents(sources, 42, shakespeare_settings) if split == "train")
+    text = next(
+        text for split, text in split_documents(sources, 42, shakespeare_settings) if split == "train"
+    )
     assert tokenizer.decode(tokens[:first_eos].tolist()) == text
 
 
@@ -54,7 +56,9 @@ def test_trained_tokenizer_is_cached_across_output_dirs(tmp_path, monkeypatch):
         raise AssertionError("the BPE was trained again")
 
     monkeypatch.setattr("tfctl.data.prepare.train_bpe", no_training)
-    second = prepare_dataset(settings, out_dir=tmp_path / "two", cache_root=tmp_path / "cache", progress=False)
+    second = prepare_dataset(
+        settings, out_dir=tmp_path / "two", cache_root=tmp_path / "cache", progress=False
+    )
     assert (first / "tokenizer.json").read_text() == (second / "tokenizer.json").read_text()
     assert (first / "train.bin").read_bytes() == (second / "train.bin").read_bytes()
     assert len(list((tmp_path / "cache" / "tokenizers").iterdir())) == 1
@@ -71,9 +75,13 @@ def test_a_single_file_gives_its_tail_to_val(tmp_path, cache_root):
     text = "".join(f"line {i} of the only document\n" for i in range(200))
     (tmp_path / "one.txt").write_text(text)
     settings = DataSettings(source=str(tmp_path / "one.txt"), tokenizer="gpt2", val_fraction=0.1)
-    data = load_prepared(prepare_dataset(settings, out_dir=tmp_path / "out", cache_root=cache_root, progress=False))
+    data = load_prepared(
+        prepare_dataset(settings, out_dir=tmp_path / "out", cache_root=cache_root, progress=False)
+    )
     tokenizer = data.tokenizer()
-    train, val = (tokenizer.decode(data.tokens(s).tolist(), skip_special_tokens=True) for s in ("train", "val"))
+    train, val = (
+        tokenizer.decode(data.tokens(s).tolist(), skip_special_tokens=True) for s in ("train", "val")
+    )
     assert train + val == text and val.startswith("line 180 ") and val.endswith("\n")
 
 
@@ -83,7 +91,9 @@ def test_jsonl_and_text_dir_sources_with_gpt2(tmp_path, cache_root):
     (tmp_path / "txt").mkdir()
     (tmp_path / "txt" / "a.txt").write_text("Hello world")
     settings = DataSettings(source=[str(tmp_path / "docs.jsonl"), str(tmp_path / "txt")], tokenizer="gpt2")
-    data = load_prepared(prepare_dataset(settings, out_dir=tmp_path / "out", cache_root=cache_root, progress=False))
+    data = load_prepared(
+        prepare_dataset(settings, out_dir=tmp_path / "out", cache_root=cache_root, progress=False)
+    )
     assert data.meta["padded_vocab_size"] == data.vocab_size == 50304 and data.eos_id == 50256
     splits = data.meta["splits"]
     assert splits["train"]["documents"] + splits["val"]["documents"] == 21 and splits["val"]["documents"] == 1
@@ -101,11 +111,17 @@ def test_settings_changes_name_another_dataset(tmp_path, cache_root):
     (tmp_path / "a.txt").write_text("some text\n" * 50)
     (tmp_path / "b.txt").write_text("more text\n" * 50)
     glob = str(tmp_path / "*.txt")
-    first = prepare_dataset(DataSettings(source=glob, tokenizer="gpt2"), cache_root=cache_root, progress=False)
-    other = prepare_dataset(DataSettings(source=glob, tokenizer="gpt2", seed=1), cache_root=cache_root, progress=False)
+    first = prepare_dataset(
+        DataSettings(source=glob, tokenizer="gpt2"), cache_root=cache_root, progress=False
+    )
+    other = prepare_dataset(
+        DataSettings(source=glob, tokenizer="gpt2", seed=1), cache_root=cache_root, progress=False
+    )
     assert first != other and first.parent == other.parent == cache_root
     (tmp_path / "b.txt").write_text("changed text\n" * 50)
-    changed = prepare_dataset(DataSettings(source=glob, tokenizer="gpt2"), cache_root=cache_root, progress=False)
+    changed = prepare_dataset(
+        DataSettings(source=glob, tokenizer="gpt2"), cache_root=cache_root, progress=False
+    )
     assert changed != first
 
 

@@ -21,7 +21,9 @@ def test_same_global_batch_for_any_world_size():
     for step in (0, 1, 123):
         x, y = single.batch(step)
         parts = [sampler.batch(step) for sampler in ranks]
-        assert torch.equal(torch.cat([p[0] for p in parts]), x) and torch.equal(torch.cat([p[1] for p in parts]), y)
+        assert torch.equal(torch.cat([p[0] for p in parts]), x) and torch.equal(
+            torch.cat([p[1] for p in parts]), y
+        )
     two = [TokenSampler(TOKENS, seq_len=32, global_batch=8, seed=7, rank=r, world_size=2) for r in range(2)]
     assert torch.equal(torch.cat([s.batch(5)[0] for s in two]), single.batch(5)[0])
 
@@ -41,7 +43,9 @@ def test_resume_from_saved_state_reproduces_next_batches():
     expected = [next(sampler)[0] for _ in range(3)]
     assert state["step"] == 5 and len(str(state)) < 200
     # resumed on two ranks: the two halves of each batch
-    resumed = [TokenSampler(TOKENS, seq_len=32, global_batch=8, seed=0, rank=r, world_size=2) for r in range(2)]
+    resumed = [
+        TokenSampler(TOKENS, seq_len=32, global_batch=8, seed=0, rank=r, world_size=2) for r in range(2)
+    ]
     for sampler in resumed:
         sampler.load_state_dict(state)
     for batch in expected:

@@ -7,7 +7,16 @@ def test_gpt2_known_ids():
     tokenizer = load_tokenizer("gpt2")
     assert tokenizer.encode("Hello world").ids == [15496, 995]
     assert tokenizer.encode("The quick brown fox jumps over the lazy dog.").ids == [
-        464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13,
+        464,
+        2068,
+        7586,
+        21831,
+        18045,
+        625,
+        262,
+        16931,
+        3290,
+        13,
     ]
     assert tokenizer.token_to_id("<|endoftext|>") == 50256
     assert tokenizer.get_vocab_size() == 50257 and padded_vocab_size(50257) == 50304
@@ -22,7 +31,9 @@ def test_load_tokenizer_from_a_directory_and_encode_a_file(shakespeare, tmp_path
     tokenizer = load_tokenizer(shakespeare.path)  # a prepared dataset (or an exported model) directory
     (tmp_path / "eval.txt").write_text("Now is the winter of our discontent\n")
     ids = encode_text_file(tokenizer, tmp_path / "eval.txt")
-    assert ids.dtype == np.uint16 and tokenizer.decode(ids.tolist()) == "Now is the winter of our discontent\n"
+    assert (
+        ids.dtype == np.uint16 and tokenizer.decode(ids.tolist()) == "Now is the winter of our discontent\n"
+    )
     assert shakespeare.eos_id not in ids.tolist()
 
 

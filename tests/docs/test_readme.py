@@ -18,6 +18,6 @@ def test_readme_recipe_example_validates():
     from tfctl.recipe import plan_recipe, validate_recipe
 
     text = (REPO / "README.md").read_text()
-    block = text[text.index("```yaml\n") + len("```yaml\n"):]
+    block = text[text.index("```yaml\n") + len("```yaml\n") :]
     plan = plan_recipe(validate_recipe(yaml.safe_load(block[: block.index("```")]), "README.md"))
     assert [s.name for s in plan.stages] == ["s1", "s2", "s3"] and plan.stages[-1].config.n_layers == 3

@@ -6,8 +6,17 @@ from tfctl.model_dir import save_model_dir
 
 torch.set_num_threads(1)  # tiny models: more threads only spin against the other jobs on a shared CPU
 
-TINY = TokenformerConfig(vocab_size=128, seq_len=32, n_layers=2, d_model=32, n_heads=4,
-                         qkv_tokens=16, proj_tokens=16, ffn_tokens=64, rotary_pct=0.5)
+TINY = TokenformerConfig(
+    vocab_size=128,
+    seq_len=32,
+    n_layers=2,
+    d_model=32,
+    n_heads=4,
+    qkv_tokens=16,
+    proj_tokens=16,
+    ffn_tokens=64,
+    rotary_pct=0.5,
+)
 
 
 def batch(generator: torch.Generator, size: int = 8) -> torch.Tensor:
@@ -31,8 +40,10 @@ def trained():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.5, losses  # it did train
-    moments = {name: {key: optimizer.state[p][key].clone() for key in ("exp_avg", "exp_avg_sq")}
-               for name, p in model.named_parameters()}
+    moments = {
+        name: {key: optimizer.state[p][key].clone() for key in ("exp_avg", "exp_avg_sq")}
+        for name, p in model.named_parameters()
+    }
     state = {name: t.detach().clone() for name, t in model.state_dict().items()}
     return TINY, state, moments
 
@@ -41,7 +52,7 @@ def trained():
 def model_dir(tmp_path, trained):
     """A trained tiny model directory with a tokenizer and optimizer.safetensors (step 40)."""
     from tfctl.growth.optimizer import flatten_moments
-    from tfctl.train.optimizer import save_moments_file
+    from tfctl.worker.optimizer import save_moments_file
 
     config, state, moments = trained
     tokenizer = tmp_path / "tokenizer.json"

@@ -15,13 +15,26 @@ from tfctl.model_dir import load_model, save_model_dir
 
 def tfctl(*args):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "tfctl", *map(str, args)], capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tfctl", *map(str, args)], capture_output=True, text=True, env=env
+    )
 
 
 def test_grow_model_dir_round_trip(model_dir, tmp_path):
     out = tmp_path / "grown"
-    result = tfctl("grow", model_dir, "--to", "qkv=24,proj=24,ffn=96", "--layers", "3", "-o", out,
-                   "--optimizer", "carry", "--json")
+    result = tfctl(
+        "grow",
+        model_dir,
+        "--to",
+        "qkv=24,proj=24,ffn=96",
+        "--layers",
+        "3",
+        "-o",
+        out,
+        "--optimizer",
+        "carry",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["max_abs_logit_diff"] <= 1e-5
@@ -34,7 +47,7 @@ def test_grow_model_dir_round_trip(model_dir, tmp_path):
     assert (out / "tokenizer.json").read_text() == (model_dir / "tokenizer.json").read_text()
     assert json.loads((out / "export.json").read_text())["growth"]["init"] == "preserve"
 
-    from tfctl.train.optimizer import load_moments_file
+    from tfctl.worker.optimizer import load_moments_file
 
     moments, step = load_moments_file(out)
     assert step == 40
@@ -45,7 +58,9 @@ def test_grow_model_dir_round_trip(model_dir, tmp_path):
 
 def test_reset_leaves_the_optimizer_state_behind(model_dir, tmp_path, capsys):
     out = tmp_path / "grown"
-    result = CliRunner().invoke(app, ["grow", str(model_dir), "--to", "qkv=20", "-o", str(out), "--init", "paper"])
+    result = CliRunner().invoke(
+        app, ["grow", str(model_dir), "--to", "qkv=20", "-o", str(out), "--init", "paper"]
+    )
     assert result.exit_code == 0, result.output
     assert "max |Δlogits|" in result.output
     assert not (out / "optimizer.safetensors").exists()
@@ -101,7 +116,9 @@ def test_every_refusal_is_a_user_error(case, model_dir, transformer_dir, tmp_pat
 
 def test_run_directory_needs_the_orchestrator(tmp_path, monkeypatch):
     (tmp_path / "state.json").write_text("{}")
-    monkeypatch.setitem(sys.modules, "tfctl.run.grow", None)  # as if tfctl.run.grow did not exist
+    monkeypatch.setitem(
+        sys.modules, "tfctl.run.append_stage", None
+    )  # as if tfctl.run.append_stage did not exist
     result = CliRunner().invoke(app, ["grow", str(tmp_path), "--to", "354m", "--tokens", "30b"])
     assert isinstance(result.exception, UserError)
-    assert str(result.exception) == "growing a run directory needs tfctl.run.grow"
+    assert str(result.exception) == "growing a run directory needs tfctl.run.append_stage"

@@ -65,7 +65,10 @@ def test_new_tokens_and_blocks_train_from_the_first_step(trained):
     loss.backward()
     for name, layer in model.blocks[:2].named_modules():  # the grown old blocks: every new key learns
         if hasattr(layer, "key_tokens"):
-            old = getattr(config, f"{'ffn' if name.endswith('ffn') else 'proj' if name.endswith('output') else 'qkv'}_tokens")
+            old = getattr(
+                config,
+                f"{'ffn' if name.endswith('ffn') else 'proj' if name.endswith('output') else 'qkv'}_tokens",
+            )
             grad = layer.key_tokens.grad[old:]
             assert (grad.abs().sum(-1) > 0).all(), name
     new_block = model.blocks[2]  # the new identity block: its zeroed value tokens learn first
@@ -107,4 +110,6 @@ def test_growth_refuses_to_shrink_or_change_the_backbone(trained):
     with pytest.raises(ValueError, match="backbone.*d_model 32 → 64"):
         grow(config, state, dataclasses.replace(config, d_model=64))
     with pytest.raises(ValueError, match="do not match"):
-        grow(config, {**state, "blocks.0.ffn.key_tokens": torch.zeros(3, 32)}, target_config(config, "qkv=20"))
+        grow(
+            config, {**state, "blocks.0.ffn.key_tokens": torch.zeros(3, 32)}, target_config(config, "qkv=20")
+        )

@@ -24,7 +24,12 @@ def test_preset_explicit_tokens_and_layers():
     target = target_config(source, "incremental-1.4b")
     assert (target.qkv_tokens, target.ffn_tokens, target.n_layers) == (9233, 4 * 9233, 12)
     explicit = target_config(source, "qkv=1000,ffn=5000", layers=14)
-    assert (explicit.qkv_tokens, explicit.proj_tokens, explicit.ffn_tokens, explicit.n_layers) == (1000, 576, 5000, 14)
+    assert (explicit.qkv_tokens, explicit.proj_tokens, explicit.ffn_tokens, explicit.n_layers) == (
+        1000,
+        576,
+        5000,
+        14,
+    )
     deeper = target_config(source, "354m", layers=16)
     assert deeper.n_layers == 16 and deeper.qkv_tokens >= 576
 

@@ -10,10 +10,20 @@ from tfctl.model.flops import training_flops_per_token
 from tfctl.model.sizes import count_params
 
 TINY = {
-    "tokenformer": TokenformerConfig(vocab_size=128, seq_len=32, n_layers=2, d_model=32, n_heads=4,
-                                     qkv_tokens=24, proj_tokens=24, ffn_tokens=96, rotary_pct=0.5),
-    "transformer": TransformerConfig(vocab_size=128, seq_len=32, n_layers=2, d_model=32, n_heads=4,
-                                     ffn_hidden=128, rotary_pct=0.5),
+    "tokenformer": TokenformerConfig(
+        vocab_size=128,
+        seq_len=32,
+        n_layers=2,
+        d_model=32,
+        n_heads=4,
+        qkv_tokens=24,
+        proj_tokens=24,
+        ffn_tokens=96,
+        rotary_pct=0.5,
+    ),
+    "transformer": TransformerConfig(
+        vocab_size=128, seq_len=32, n_layers=2, d_model=32, n_heads=4, ffn_hidden=128, rotary_pct=0.5
+    ),
 }
 
 

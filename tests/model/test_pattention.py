@@ -32,7 +32,9 @@ def test_pattention_matches_equation_5(norm):
     torch.nn.init.normal_(layer.value_tokens, std=0.3)
     x = torch.randn(2, 5, 16)
     got = layer(x).reshape(-1, 24)
-    want = reference_pattention(x.reshape(-1, 16), layer.key_tokens.detach(), layer.value_tokens.detach(), norm, 40)
+    want = reference_pattention(
+        x.reshape(-1, 16), layer.key_tokens.detach(), layer.value_tokens.detach(), norm, 40
+    )
     torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-6)
 
 

@@ -6,10 +6,18 @@ from tfctl.model.presets import PRESETS, preset
 from tfctl.model.sizes import count_params, parse_count, solve_ffn_hidden, solve_tokens
 
 
-@pytest.mark.parametrize("text,value", [
-    ("124m", 124_000_000), ("1.4b", 1_400_000_000), ("350M", 350_000_000),
-    ("1_400_000_000", 1_400_000_000), ("2k", 2000), (2048, 2048), ("30B", 30_000_000_000),
-])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("124m", 124_000_000),
+        ("1.4b", 1_400_000_000),
+        ("350M", 350_000_000),
+        ("1_400_000_000", 1_400_000_000),
+        ("2k", 2000),
+        (2048, 2048),
+        ("30B", 30_000_000_000),
+    ],
+)
 def test_parse_count(text, value):
     assert parse_count(text) == value
 
@@ -20,17 +28,26 @@ def test_parse_count_rejects(text):
         parse_count(text)
 
 
-@pytest.mark.parametrize("name,target", [
-    ("incremental-124m", 124e6), ("incremental-354m", 354e6), ("incremental-757m", 757e6),
-    ("incremental-1.4b", 1.4e9), ("pile-450m", 450e6), ("pile-900m", 900e6),
-])
+@pytest.mark.parametrize(
+    "name,target",
+    [
+        ("incremental-124m", 124e6),
+        ("incremental-354m", 354e6),
+        ("incremental-757m", 757e6),
+        ("incremental-1.4b", 1.4e9),
+        ("pile-450m", 450e6),
+        ("pile-900m", 900e6),
+    ],
+)
 def test_presets_land_within_one_percent(name, target):
     assert abs(count_params(preset(name)) - target) / target < 0.01
 
 
 def test_pile_presets_match_paper_shapes():
     """The paper's Pile names are rounded: counted with the embedding they are 151.9M/454M/903M/1.59B."""
-    counts = {name: count_params(preset(name)) for name in ("pile-150m", "pile-450m", "pile-900m", "pile-1.5b")}
+    counts = {
+        name: count_params(preset(name)) for name in ("pile-150m", "pile-450m", "pile-900m", "pile-1.5b")
+    }
     assert counts["pile-150m"] == pytest.approx(151.9e6, rel=0.002)
     assert counts["pile-1.5b"] == pytest.approx(1.587e9, rel=0.002)
     # without the embedding, 1.5B is 1.51B: the name counts the blocks only

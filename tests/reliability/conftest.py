@@ -19,9 +19,20 @@ RECIPE = {
     "name": "chaos",
     "data": {"source": "shakespeare", "tokenizer": "bpe:512", "seq_len": 32},
     "model": {"d_model": 32, "n_layers": 2, "n_heads": 2},
-    "stages": [{"name": "s1", "param_tokens": 16, "steps": 8}, {"name": "s2", "param_tokens": 32, "steps": 8}],
-    "train": {"global_batch": 4, "checkpoint_interval": 2, "keep_checkpoints": 2, "eval_interval": 4,
-              "eval_batches": 2, "eval_batch_size": 4, "lr": 3.0e-3, "min_lr": 3.0e-4},
+    "stages": [
+        {"name": "s1", "param_tokens": 16, "steps": 8},
+        {"name": "s2", "param_tokens": 32, "steps": 8},
+    ],
+    "train": {
+        "global_batch": 4,
+        "checkpoint_interval": 2,
+        "keep_checkpoints": 2,
+        "eval_interval": 4,
+        "eval_batches": 2,
+        "eval_batch_size": 4,
+        "lr": 3.0e-3,
+        "min_lr": 3.0e-4,
+    },
 }
 ENV = {"WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
 
@@ -58,13 +69,18 @@ class Train:
         self.log = open(run_dir.parent / f"{run_dir.name}-{time.monotonic_ns()}.out", "w+")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tfctl", "train", str(recipe), "-o", str(run_dir), *args],
-            env={**os.environ, **ENV, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            env={**os.environ, **ENV, **(env or {})},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait_for(self, condition, timeout: float = 240.0) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
-            assert self.process.poll() is None, f"tfctl train ended (exit {self.process.returncode}) first:\n{self.output()}"
+            assert self.process.poll() is None, (
+                f"tfctl train ended (exit {self.process.returncode}) first:\n{self.output()}"
+            )
             assert time.monotonic() < deadline, f"timed out waiting:\n{self.output()}"
             time.sleep(0.02)
 

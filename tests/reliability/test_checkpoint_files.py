@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from tfctl.errors import TrainingError
-from tfctl.train.checkpoint import LATEST, Checkpointer
-from tfctl.train.manifest import verify_manifest, write_manifest
-from tfctl.train.safe_load import safe_torch_load, use_safe_loader
+from tfctl.worker.checkpoint import LATEST, Checkpointer
+from tfctl.worker.manifest import verify_manifest, write_manifest
+from tfctl.worker.safe_load import safe_torch_load, use_safe_loader
 
 STATES = "mp_rank_00_model_states.pt"
 
@@ -48,8 +48,10 @@ def test_resume_falls_back_past_a_corrupt_checkpoint(checkpoints):
     (checkpoints / ".partial-step00000010").mkdir()  # a save cut short
     said = []
     assert Checkpointer(checkpoints, keep=2, rank=0, say=said.append).choose_resume_tag() == "step00000006"
-    assert said == [f"checkpoint {checkpoints / 'step00000008'} is corrupt: {STATES} does not match its sha256; "
-                    "falling back to step00000006"]
+    assert said == [
+        f"checkpoint {checkpoints / 'step00000008'} is corrupt: {STATES} does not match its sha256; "
+        "falling back to step00000006"
+    ]
     assert sorted(p.name for p in checkpoints.iterdir() if p.is_dir()) == ["step00000006"]
     assert (checkpoints / LATEST).read_text() == "step00000006"
 

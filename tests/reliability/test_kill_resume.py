@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import run_tfctl
 from tests.reliability.conftest import ENV, Train, records, stage_end
-from tfctl.train.manifest import MANIFEST, verify_manifest
+from tfctl.worker.manifest import MANIFEST, verify_manifest
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -35,14 +35,17 @@ def chaos(recipe_file, tmp_path_factory):
     checkpoints = run_dir / "stages" / "s1" / "checkpoints"
 
     # A: no space left on device in the middle of the step-4 save
-    seen["A"] = run_tfctl("train", recipe_file, "-o", run_dir,
-                          env={**ENV, "TFCTL_FAULT": "enospc_during_checkpoint:4"})
+    seen["A"] = run_tfctl(
+        "train", recipe_file, "-o", run_dir, env={**ENV, "TFCTL_FAULT": "enospc_during_checkpoint:4"}
+    )
     seen["A_state"] = state(run_dir)["s1"]
     seen["A_latest"] = (checkpoints / "latest").read_text()
     seen["A_step2"] = verify_manifest(checkpoints / "step00000002")
 
     # B: every rank SIGKILLed after DeepSpeed wrote the step-6 files, before manifest / rename / latest
-    seen["B"] = run_tfctl("train", recipe_file, "-o", run_dir, env={**ENV, "TFCTL_FAULT": "kill_during_checkpoint:6"})
+    seen["B"] = run_tfctl(
+        "train", recipe_file, "-o", run_dir, env={**ENV, "TFCTL_FAULT": "kill_during_checkpoint:6"}
+    )
     partial = checkpoints / ".partial-step00000006"
     seen["B_partial"] = sorted(p.name for p in partial.iterdir()) if partial.is_dir() else None
     seen["B_latest"] = (checkpoints / "latest").read_text()
@@ -76,7 +79,9 @@ def test_failed_save_stops_with_one_line_and_keeps_the_previous_checkpoint(chaos
     result = seen["A"]
     assert result.returncode == 1
     (line,) = error_lines(result.stderr)
-    assert line.startswith("error: stage s1 failed: checkpoint save failed at step 4: [Errno 28] No space left")
+    assert line.startswith(
+        "error: stage s1 failed: checkpoint save failed at step 4: [Errno 28] No space left"
+    )
     assert "the previous checkpoint (step00000002) is intact" in line
     assert seen["A_state"]["status"] == "failed"
     assert seen["A_latest"] == "step00000002" and seen["A_step2"] is None
@@ -110,7 +115,9 @@ def test_interrupted_run_equals_the_uninterrupted_one(chaos, reference):
     run_dir, _ = chaos
     assert {name: s["status"] for name, s in state(run_dir).items()} == {"s1": "done", "s2": "done"}
     for stage in ("s1", "s2"):
-        assert stage_end(run_dir, stage)["val_loss"] == pytest.approx(stage_end(reference, stage)["val_loss"], abs=1e-6)
+        assert stage_end(run_dir, stage)["val_loss"] == pytest.approx(
+            stage_end(reference, stage)["val_loss"], abs=1e-6
+        )
         ours, theirs = records(run_dir, "train", stage), records(reference, "train", stage)
         assert [r["step"] for r in ours] == list(range(1, 9))  # every step once: no duplicates, no gaps
         assert [r["loss"] for r in ours] == pytest.approx([r["loss"] for r in theirs], abs=1e-6)

@@ -5,13 +5,16 @@ import json
 
 from tests.conftest import run_tfctl
 from tests.reliability.conftest import ENV, RECIPE, records, write_recipe
-from tfctl.train.manifest import verify_manifest
+from tfctl.worker.manifest import verify_manifest
 
 
 def test_non_finite_loss_then_force_retrain(tmp_path):
     # an LR this large sends the weights to ~1e37: the next forward overflows for real
-    recipe = {**RECIPE, "stages": [{"name": "s1", "param_tokens": 16, "steps": 6}],
-              "train": {**RECIPE["train"], "lr": 1e36, "min_lr": 1e36, "warmup": 0.0, "checkpoint_interval": 1}}
+    recipe = {
+        **RECIPE,
+        "stages": [{"name": "s1", "param_tokens": 16, "steps": 6}],
+        "train": {**RECIPE["train"], "lr": 1e36, "min_lr": 1e36, "warmup": 0.0, "checkpoint_interval": 1},
+    }
     path, run_dir = write_recipe(tmp_path / "nan.yaml", recipe), tmp_path / "run"
     result = run_tfctl("train", path, "-o", run_dir, env=ENV)
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -26,8 +29,19 @@ def test_non_finite_loss_then_force_retrain(tmp_path):
     assert verify_manifest(checkpoints / f"step{step - 1:08d}") is None
     assert [r["step"] for r in records(run_dir, "train", "s1")] == list(range(1, step))
 
-    fixed = run_tfctl("train", path, "-o", run_dir, "--set", "train.lr=3e-3", "--set", "train.min_lr=3e-4",
-                      "--force", "s1", env=ENV)
+    fixed = run_tfctl(
+        "train",
+        path,
+        "-o",
+        run_dir,
+        "--set",
+        "train.lr=3e-3",
+        "--set",
+        "train.min_lr=3e-4",
+        "--force",
+        "s1",
+        env=ENV,
+    )
     assert fixed.returncode == 0, fixed.stderr[-2000:]
     assert json.loads((run_dir / "state.json").read_text())["stages"]["s1"]["status"] == "done"
     assert [r["step"] for r in records(run_dir, "train", "s1")] == list(range(1, 7))

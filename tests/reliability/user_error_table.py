@@ -13,20 +13,37 @@ from tests.reliability.conftest import ENV, RECIPE
 from tfctl.run.lock import RunLock
 
 CASES = [
-    ("train", "missing.yaml"), ("train", "empty"), ("train", "garbage.yaml"), ("train", "list.yaml"),
-    ("train", "good.yaml", "-o", "run_badstate"), ("train", "good.yaml", "-o", "afile"),
+    ("train", "missing.yaml"),
+    ("train", "empty"),
+    ("train", "garbage.yaml"),
+    ("train", "list.yaml"),
+    ("train", "good.yaml", "-o", "run_badstate"),
+    ("train", "good.yaml", "-o", "afile"),
     ("train", "good.yaml", "-o", "busy"),
-    ("plan", "missing.yaml"), ("plan", "garbage.yaml"),
-    ("grow", "missing", "--to", "2m"), ("grow", "empty", "--to", "2m"), ("grow", "model_badconfig", "--to", "2m"),
-    ("grow", "model_truncated", "--to", "2m", "-o", "grown"), ("grow", "run_badstate", "--to", "2m"),
-    ("compare", "missing"), ("compare", "empty"), ("compare", "model_truncated"), ("compare", "run_badstate"),
-    ("eval", "missing"), ("eval", "empty"), ("eval", "model_badconfig"), ("eval", "model_truncated"),
+    ("plan", "missing.yaml"),
+    ("plan", "garbage.yaml"),
+    ("grow", "missing", "--to", "2m"),
+    ("grow", "empty", "--to", "2m"),
+    ("grow", "model_badconfig", "--to", "2m"),
+    ("grow", "model_truncated", "--to", "2m", "-o", "grown"),
+    ("grow", "run_badstate", "--to", "2m"),
+    ("compare", "missing"),
+    ("compare", "empty"),
+    ("compare", "model_truncated"),
+    ("compare", "run_badstate"),
+    ("eval", "missing"),
+    ("eval", "empty"),
+    ("eval", "model_badconfig"),
+    ("eval", "model_truncated"),
     ("eval", "run_badstate"),
     ("generate", "model_truncated", "-p", "hi"),
     ("generate", "run_badstate", "-p", "hi"),
-    ("data", "prepare", "-s", "missing.txt", "-o", "out"), ("data", "prepare", "-s", "bad.jsonl", "-o", "out"),
+    ("data", "prepare", "-s", "missing.txt", "-o", "out"),
+    ("data", "prepare", "-s", "bad.jsonl", "-o", "out"),
     ("data", "prepare", "-s", "empty", "-o", "out"),
-    ("data", "info", "missing"), ("data", "info", "empty"), ("data", "info", "data_badmeta"),
+    ("data", "info", "missing"),
+    ("data", "info", "empty"),
+    ("data", "info", "data_badmeta"),
 ]
 
 
@@ -40,8 +57,19 @@ def make_inputs(root: Path) -> None:
     (root / "good.yaml").write_text(yaml.safe_dump(RECIPE))
     (root / "afile").write_text("a file where a directory is expected\n")
     (root / "bad.jsonl").write_text('{"text": "fine"}\n{"text": 1\n')
-    config = config_from_dict(dict(family="tokenformer", vocab_size=512, seq_len=32, n_layers=2, d_model=32,
-                                   n_heads=2, qkv_tokens=16, proj_tokens=16, ffn_tokens=64))
+    config = config_from_dict(
+        dict(
+            family="tokenformer",
+            vocab_size=512,
+            seq_len=32,
+            n_layers=2,
+            d_model=32,
+            n_heads=2,
+            qkv_tokens=16,
+            proj_tokens=16,
+            ffn_tokens=64,
+        )
+    )
     model = save_model_dir(build_model(config).state_dict(), config, root / "model_truncated")
     weights = (model / "model.safetensors").read_bytes()
     (model / "model.safetensors").write_bytes(weights[: len(weights) // 2])
@@ -76,9 +104,17 @@ class Table:
     def run_case(self, case: tuple) -> None:
         cwd = self.cwd(case)
         cwd.mkdir(parents=True)
-        args = [str(self.root / a) if (self.root / a).exists() or a.startswith("missing") else a for a in case]
-        self.results[case] = subprocess.run([sys.executable, "-m", "tfctl", *args], cwd=cwd, capture_output=True,
-                                            text=True, timeout=300, env={**os.environ, **ENV})
+        args = [
+            str(self.root / a) if (self.root / a).exists() or a.startswith("missing") else a for a in case
+        ]
+        self.results[case] = subprocess.run(
+            [sys.executable, "-m", "tfctl", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, **ENV},
+        )
 
     def run(self) -> None:
         try:
@@ -88,4 +124,3 @@ class Table:
         finally:
             self.lock.__exit__()
             self.done.set()
-

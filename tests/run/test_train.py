@@ -13,10 +13,18 @@ RECIPE = {
     "seed": 3,
     "data": {"source": "shakespeare", "tokenizer": "bpe:512", "seq_len": 32},
     "model": {"d_model": 32, "n_layers": 2, "n_heads": 4},
-    "stages": [{"name": "s1", "param_tokens": 16, "steps": 6},
-               {"name": "s2", "param_tokens": 40, "steps": 6, "optimizer": "carry"}],
-    "train": {"global_batch": 8, "lr": 3e-3, "eval_interval": 3, "eval_batches": 2, "eval_batch_size": 4,
-              "checkpoint_interval": 3},
+    "stages": [
+        {"name": "s1", "param_tokens": 16, "steps": 6},
+        {"name": "s2", "param_tokens": 40, "steps": 6, "optimizer": "carry"},
+    ],
+    "train": {
+        "global_batch": 8,
+        "lr": 3e-3,
+        "eval_interval": 3,
+        "eval_batches": 2,
+        "eval_batch_size": 4,
+        "checkpoint_interval": 3,
+    },
 }
 
 
@@ -33,8 +41,15 @@ def train(tmp_path, name, *extra, recipe=RECIPE):
 
 def check_finished_run(run_dir, world_size):
     kinds = {(r["kind"], r["stage"]) for r in records(run_dir)}
-    assert {("train", "s1"), ("eval", "s1"), ("stage_end", "s1"),
-            ("growth", "s2"), ("train", "s2"), ("eval", "s2"), ("stage_end", "s2")} <= kinds
+    assert {
+        ("train", "s1"),
+        ("eval", "s1"),
+        ("stage_end", "s1"),
+        ("growth", "s2"),
+        ("train", "s2"),
+        ("eval", "s2"),
+        ("stage_end", "s2"),
+    } <= kinds
     growth = next(r for r in records(run_dir) if r["kind"] == "growth")
     assert growth["max_abs_logit_diff"] <= 1e-5 and growth["params_after"] > growth["params_before"]
     for stage in ("s1", "s2"):
@@ -65,7 +80,9 @@ def test_train_one_process_end_to_end(single):
     check_finished_run(run_dir, world_size=1)
     # the grown stage started from the carried optimizer state and the grown weights
     spec = json.loads((run_dir / "stages" / "s2" / "spec.json").read_text())
-    assert spec["init_weights"].endswith("s2/init") and spec["init_optimizer"].endswith("optimizer.safetensors")
+    assert spec["init_weights"].endswith("s2/init") and spec["init_optimizer"].endswith(
+        "optimizer.safetensors"
+    )
     assert spec["tokens_offset"] == 6 * 8 * 32
 
 
@@ -82,8 +99,10 @@ def test_changed_recipe_is_refused_and_force_retrains(single):
     tmp_path, path, run_dir = single
     result = run_tfctl("train", path, "-o", run_dir, "--set", "stages.1.steps=4", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"error: {run_dir}: the recipe changed for stage s2, which already ran; "
-                                     "use --force s2 to retrain from it, or -o for a new run directory")
+    assert result.stderr.strip() == (
+        f"error: {run_dir}: the recipe changed for stage s2, which already ran; "
+        "use --force s2 to retrain from it, or -o for a new run directory"
+    )
 
 
 def test_eval_reproduces_the_final_val_loss(single):
@@ -113,7 +132,9 @@ def test_grow_run_appends_and_trains_a_stage(single, tmp_path):
 
 @pytest.mark.slow
 def test_train_two_processes_through_deepspeed(tmp_path):
-    _, result = train(tmp_path, "e2e2", "--set", "launch.nproc_per_node=2", "--set", "launch.launcher=deepspeed")
+    _, result = train(
+        tmp_path, "e2e2", "--set", "launch.nproc_per_node=2", "--set", "launch.launcher=deepspeed"
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     check_finished_run(tmp_path / "runs" / "e2e2", world_size=2)
     assert os.path.exists(tmp_path / "runs" / "e2e2" / "stages" / "s2" / "worker.log")

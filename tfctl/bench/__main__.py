@@ -25,14 +25,20 @@ def parse(argv: list[str]) -> tuple[BenchConfig, argparse.Namespace]:
     for switch in ("compile", "layers", "growth", "data"):
         parser.add_argument(f"--no-{switch}", action="store_true", help=f"skip {switch}")
     parser.add_argument("--fp32-only", action="store_true", help="skip bf16")
-    parser.add_argument("--force-bf16", action="store_true", help="run bf16 steps even where bf16 matmuls are slow")
+    parser.add_argument(
+        "--force-bf16", action="store_true", help="run bf16 steps even where bf16 matmuls are slow"
+    )
     parser.add_argument("--profile", action="store_true", help="torch.profiler top ops of one eager step")
     args = parser.parse_args(argv)
-    overrides = {field.name: getattr(args, field.name) for field in dataclasses.fields(BenchConfig)
-                 if getattr(args, field.name, None) is not None and field.name not in ("compile", "layers",
-                                                                                      "growth", "data")}
-    overrides.update({switch: False for switch in ("compile", "layers", "growth", "data")
-                      if getattr(args, f"no_{switch}")})
+    overrides = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(BenchConfig)
+        if getattr(args, field.name, None) is not None
+        and field.name not in ("compile", "layers", "growth", "data")
+    }
+    overrides.update(
+        {switch: False for switch in ("compile", "layers", "growth", "data") if getattr(args, f"no_{switch}")}
+    )
     overrides["force_bf16"], overrides["profile"] = args.force_bf16, args.profile
     if args.fp32_only:
         overrides["dtypes"] = ("fp32",)

@@ -13,8 +13,9 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def interleaved_medians(cases: dict[str, Callable[[], None]], rounds: int, warmup: int,
-                        device: str = "cpu") -> dict[str, dict]:
+def interleaved_medians(
+    cases: dict[str, Callable[[], None]], rounds: int, warmup: int, device: str = "cpu"
+) -> dict[str, dict]:
     """Median and spread of the seconds of each case, measured round-robin after `warmup` untimed calls each
     (which is also when torch.compile compiles: its time is reported separately as `first_call_s`)."""
     first_call = {}
@@ -32,8 +33,16 @@ def interleaved_medians(cases: dict[str, Callable[[], None]], rounds: int, warmu
             case()
             synchronize(device)
             seconds[name].append(time.perf_counter() - start)
-    return {name: {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
-                   "rounds": len(times), "first_call_s": first_call[name]} for name, times in seconds.items()}
+    return {
+        name: {
+            "median_s": statistics.median(times),
+            "min_s": min(times),
+            "max_s": max(times),
+            "rounds": len(times),
+            "first_call_s": first_call[name],
+        }
+        for name, times in seconds.items()
+    }
 
 
 def matmul_case(size: int, dtype: torch.dtype, device: str) -> tuple[Callable[[], None], float]:

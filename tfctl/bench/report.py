@@ -13,36 +13,64 @@ def training_table(results: dict) -> list[list[str]]:
         if "skipped" in r:
             rows.append([r["case"], "skipped", r["skipped"], "", "", ""])
             continue
-        rows.append([r["case"], f"{r['tokens_per_s']:.1f}",
-                     f"{r['median_s']:.3f} ({r['min_s']:.3f}-{r['max_s']:.3f})",
-                     f"{r['vs_transformer']:.2f}x" if "vs_transformer" in r else "",
-                     f"{r['mfu']:.2f}", f"{r['first_call_s']:.1f}"])
+        rows.append(
+            [
+                r["case"],
+                f"{r['tokens_per_s']:.1f}",
+                f"{r['median_s']:.3f} ({r['min_s']:.3f}-{r['max_s']:.3f})",
+                f"{r['vs_transformer']:.2f}x" if "vs_transformer" in r else "",
+                f"{r['mfu']:.2f}",
+                f"{r['first_call_s']:.1f}",
+            ]
+        )
     return rows
 
 
 def layers_table(results: dict) -> list[list[str]]:
     rows = [["layer (fwd+bwd)", "params", "ms (median)", "GFLOP/s", "time vs linear"]]
     for r in results.get("layers", []):
-        rows.append([r["case"], f"{r['params']:,}", f"{1e3 * r['median_s']:.2f}", f"{r['flops_per_s'] / 1e9:.1f}",
-                     f"{r['time_vs_linear']:.2f}x" if "time_vs_linear" in r else ""])
+        rows.append(
+            [
+                r["case"],
+                f"{r['params']:,}",
+                f"{1e3 * r['median_s']:.2f}",
+                f"{r['flops_per_s'] / 1e9:.1f}",
+                f"{r['time_vs_linear']:.2f}x" if "time_vs_linear" in r else "",
+            ]
+        )
     return rows
 
 
 def other_table(results: dict) -> list[list[str]]:
     rows = [["measurement", "value"]]
     for dtype, peak in results["peaks"].items():
-        rows.append([f"peak matmul {dtype} ({peak['case']}, median)", f"{peak['flops_per_s'] / 1e9:.1f} GFLOP/s"])
+        rows.append(
+            [f"peak matmul {dtype} ({peak['case']}, median)", f"{peak['flops_per_s'] / 1e9:.1f} GFLOP/s"]
+        )
     growth = results.get("growth")
     if growth:
-        rows.append([f"growth {growth['source']} -> {growth['target']}: load+grow+verify+write",
-                     f"{growth['total_seconds']:.1f} s (process {growth['process_seconds']:.1f} s)"])
-        rows.append(["growth peak RSS", f"{growth['peak_rss_bytes'] / GIB:.2f} GiB = "
-                     f"{growth['rss_over_grown']:.2f}x the grown fp32 size ({growth['grown_fp32_bytes'] / GIB:.2f} GiB)"])
+        rows.append(
+            [
+                f"growth {growth['source']} -> {growth['target']}: load+grow+verify+write",
+                f"{growth['total_seconds']:.1f} s (process {growth['process_seconds']:.1f} s)",
+            ]
+        )
+        rows.append(
+            [
+                "growth peak RSS",
+                f"{growth['peak_rss_bytes'] / GIB:.2f} GiB = "
+                f"{growth['rss_over_grown']:.2f}x the grown fp32 size ({growth['grown_fp32_bytes'] / GIB:.2f} GiB)",
+            ]
+        )
     data = results.get("data")
     if data:
-        rows.append([f"tokenization {data['source']} {data['tokenizer']}",
-                     f"{data['mb_per_s']:.2f} MB/s ({data['bytes'] / 1e6:.1f} MB in {data['seconds']} s, "
-                     f"CPU {data['cpu_seconds']} s)"])
+        rows.append(
+            [
+                f"tokenization {data['source']} {data['tokenizer']}",
+                f"{data['mb_per_s']:.2f} MB/s ({data['bytes'] / 1e6:.1f} MB in {data['seconds']} s, "
+                f"CPU {data['cpu_seconds']} s)",
+            ]
+        )
     return rows
 
 
@@ -51,27 +79,49 @@ def targets(results: dict) -> list[list[str]]:
     rows = [["target", "measured", "met"]]
     for r in results["training"]:
         if "vs_transformer" in r:
-            rows.append([f"{r['case']} >= 0.9x Transformer tokens/s", f"{r['vs_transformer']:.2f}x",
-                         "yes" if r["vs_transformer"] >= 0.9 else "no"])
+            rows.append(
+                [
+                    f"{r['case']} >= 0.9x Transformer tokens/s",
+                    f"{r['vs_transformer']:.2f}x",
+                    "yes" if r["vs_transformer"] >= 0.9 else "no",
+                ]
+            )
     config = results["config"]
     shape = (config["d_model"], config["n_layers"], config["seq_len"])
     for r in results["training"]:
         if r.get("dtype") == "fp32" and "mfu" in r and shape == (512, 8, 512):
-            rows.append([f"{r['case']} MFU >= 0.5 (d=512, 8 layers, seq 512)", f"{r['mfu']:.2f}",
-                         "yes" if r["mfu"] >= 0.5 else "no"])
+            rows.append(
+                [
+                    f"{r['case']} MFU >= 0.5 (d=512, 8 layers, seq 512)",
+                    f"{r['mfu']:.2f}",
+                    "yes" if r["mfu"] >= 0.5 else "no",
+                ]
+            )
     growth = results.get("growth")
     if growth:
-        rows.append(["growth 124M -> 1.4B <= 20 s", f"{growth['total_seconds']:.1f} s",
-                     "yes" if growth["total_seconds"] <= 20 else "no"])
-        rows.append(["growth peak RSS <= 2.5x 1.4B fp32", f"{growth['rss_over_grown']:.2f}x",
-                     "yes" if growth["rss_over_grown"] <= 2.5 else "no"])
+        rows.append(
+            [
+                "growth 124M -> 1.4B <= 20 s",
+                f"{growth['total_seconds']:.1f} s",
+                "yes" if growth["total_seconds"] <= 20 else "no",
+            ]
+        )
+        rows.append(
+            [
+                "growth peak RSS <= 2.5x 1.4B fp32",
+                f"{growth['rss_over_grown']:.2f}x",
+                "yes" if growth["rss_over_grown"] <= 2.5 else "no",
+            ]
+        )
     return rows
 
 
 def render(rows: list[list[str]]) -> str:
     """A GitHub markdown table (also readable on a console)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |" for row in rows]
+    lines = [
+        "| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |" for row in rows
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
@@ -115,15 +165,21 @@ def markdown(results: dict, command: str, notes: str = "") -> str:
         "",
     ]
     if results.get("layers"):
-        lines += ["## One Pattention layer vs a linear layer of the same parameter count", "",
-                  render(layers_table(results)), ""]
+        lines += [
+            "## One Pattention layer vs a linear layer of the same parameter count",
+            "",
+            render(layers_table(results)),
+            "",
+        ]
     lines += ["## Peak matmul, growth, data preparation", "", render(other_table(results)), ""]
     if len(targets(results)) > 1:
         lines += ["## Targets", "", render(targets(results)), ""]
     if results.get("profile"):
         lines += ["## Profile: top ops of two eager fp32 steps (share of self CPU time)", ""]
         for family, ops in results["profile"].items():
-            lines.append(f"- {family}: " + ", ".join(f"{op['op']} {100 * op['self_share']:.0f}%" for op in ops))
+            lines.append(
+                f"- {family}: " + ", ".join(f"{op['op']} {100 * op['self_share']:.0f}%" for op in ops)
+            )
         lines.append("")
     if notes:
         lines += ["## Notes", "", notes.strip(), ""]

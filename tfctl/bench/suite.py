@@ -45,8 +45,17 @@ class BenchConfig:
     @classmethod
     def quick(cls, **overrides) -> "BenchConfig":
         """A smoke run of every section in seconds (growth, which writes GBs, stays off)."""
-        values = dict(d_model=64, n_layers=2, n_heads=2, seq_len=64, batch=2, vocab_size=512, rounds=2,
-                      warmup=1, growth=False)
+        values = dict(
+            d_model=64,
+            n_layers=2,
+            n_heads=2,
+            seq_len=64,
+            batch=2,
+            vocab_size=512,
+            rounds=2,
+            warmup=1,
+            growth=False,
+        )
         return cls(**{**values, **overrides})
 
 
@@ -56,8 +65,13 @@ def model_configs(config: BenchConfig):
     from tfctl.model import TokenformerConfig, TransformerConfig
     from tfctl.model.sizes import count_params, solve_ffn_hidden
 
-    shape = dict(vocab_size=config.vocab_size, seq_len=config.seq_len, n_layers=config.n_layers,
-                 d_model=config.d_model, n_heads=config.n_heads)
+    shape = dict(
+        vocab_size=config.vocab_size,
+        seq_len=config.seq_len,
+        n_layers=config.n_layers,
+        d_model=config.d_model,
+        n_heads=config.n_heads,
+    )
     n = config.d_model
     tokenformer = TokenformerConfig(**shape, qkv_tokens=n, proj_tokens=n, ffn_tokens=4 * n)
     transformer = solve_ffn_hidden(TransformerConfig(**shape), count_params(tokenformer))
@@ -84,16 +98,25 @@ def peak_cases(config: BenchConfig) -> dict:
     for dtype in config.dtypes:
         # a CPU without native bf16 needs seconds for one 1024² bf16 matmul: measure it smaller
         dtype_size = 256 if dtype == "bf16" and not config.device.startswith("cuda") else size
-        cases[f"matmul {dtype} {dtype_size}²"] = (dtype, *matmul_case(dtype_size, DTYPES[dtype], config.device))
+        cases[f"matmul {dtype} {dtype_size}²"] = (
+            dtype,
+            *matmul_case(dtype_size, DTYPES[dtype], config.device),
+        )
     return cases
 
 
 def measure_peaks(config: BenchConfig) -> dict[str, dict]:
     cases = peak_cases(config)
-    timed = interleaved_medians({name: case[1] for name, case in cases.items()}, rounds=max(3, config.rounds),
-                                warmup=1, device=config.device)
-    return {dtype: {"case": name, "flops_per_s": flops / timed[name]["median_s"], **timed[name]}
-            for name, (dtype, _, flops) in cases.items()}
+    timed = interleaved_medians(
+        {name: case[1] for name, case in cases.items()},
+        rounds=max(3, config.rounds),
+        warmup=1,
+        device=config.device,
+    )
+    return {
+        dtype: {"case": name, "flops_per_s": flops / timed[name]["median_s"], **timed[name]}
+        for name, (dtype, _, flops) in cases.items()
+    }
 
 
 def bench_training(config: BenchConfig, peaks: dict) -> list[dict]:
@@ -105,8 +128,13 @@ def bench_training(config: BenchConfig, peaks: dict) -> list[dict]:
     torch.manual_seed(0)
     x = torch.randint(0, config.vocab_size, (config.batch, config.seq_len), device=config.device)
     y = torch.randint(0, config.vocab_size, (config.batch, config.seq_len), device=config.device)
-    dtypes = [d for d in config.dtypes if d == "fp32" or config.force_bf16
-              or peaks[d]["flops_per_s"] >= BF16_USEFUL * peaks["fp32"]["flops_per_s"]]
+    dtypes = [
+        d
+        for d in config.dtypes
+        if d == "fp32"
+        or config.force_bf16
+        or peaks[d]["flops_per_s"] >= BF16_USEFUL * peaks["fp32"]["flops_per_s"]
+    ]
     cases, meta = {}, {}
     for family, model_config in model_configs(config).items():
         model = build_model(model_config).to(config.device)
@@ -118,32 +146,58 @@ def bench_training(config: BenchConfig, peaks: dict) -> list[dict]:
             for dtype in dtypes:
                 name = f"{family} {mode} {dtype}"
                 cases[name] = training_step(module, optimizer, x, y, dtype, config.device)
-                meta[name] = {"family": family, "mode": mode, "dtype": dtype,
-                              "non_embedding_params": count_params(model_config, non_embedding=True),
-                              "flops_per_token": training_flops_per_token(model_config, config.seq_len)}
+                meta[name] = {
+                    "family": family,
+                    "mode": mode,
+                    "dtype": dtype,
+                    "non_embedding_params": count_params(model_config, non_embedding=True),
+                    "flops_per_token": training_flops_per_token(model_config, config.seq_len),
+                }
     # the peak matmuls run in the same rounds as the steps: MFU divides two numbers measured under the same load
     matmuls = {f"peak {dtype}": (matmul, flops) for dtype, matmul, flops in peak_cases(config).values()}
-    timed = interleaved_medians({**cases, **{name: fn for name, (fn, _) in matmuls.items()}},
-                                config.rounds, config.warmup, config.device)
+    timed = interleaved_medians(
+        {**cases, **{name: fn for name, (fn, _) in matmuls.items()}},
+        config.rounds,
+        config.warmup,
+        config.device,
+    )
     tokens = config.batch * config.seq_len
     rows = []
     for name, info in meta.items():
         tokens_per_s = tokens / timed[name]["median_s"]
         peak = matmuls[f"peak {info['dtype']}"][1] / timed[f"peak {info['dtype']}"]["median_s"]
-        rows.append({"case": name, **info, **timed[name], "tokens_per_s": tokens_per_s,
-                     "model_flops_per_s": info["flops_per_token"] * tokens_per_s, "peak_flops_per_s": peak,
-                     "mfu": info["flops_per_token"] * tokens_per_s / peak})
+        rows.append(
+            {
+                "case": name,
+                **info,
+                **timed[name],
+                "tokens_per_s": tokens_per_s,
+                "model_flops_per_s": info["flops_per_token"] * tokens_per_s,
+                "peak_flops_per_s": peak,
+                "mfu": info["flops_per_token"] * tokens_per_s / peak,
+            }
+        )
     for row in rows:
         if row["family"] == "tokenformer":
-            baseline = next(r for r in rows if r["family"] == "transformer" and r["mode"] == row["mode"]
-                            and r["dtype"] == row["dtype"])
+            baseline = next(
+                r
+                for r in rows
+                if r["family"] == "transformer" and r["mode"] == row["mode"] and r["dtype"] == row["dtype"]
+            )
             row["vs_transformer"] = row["tokens_per_s"] / baseline["tokens_per_s"]
     skipped = [d for d in config.dtypes if d not in dtypes]
     for dtype in skipped:
-        rows.append({"case": f"* {dtype}", "dtype": dtype, "skipped": (
-            f"{dtype} matmul runs at {peaks[dtype]['flops_per_s'] / 1e9:.2f} GFLOP/s here, "
-            f"{peaks[dtype]['flops_per_s'] / peaks['fp32']['flops_per_s']:.3f}x fp32 (no native {dtype}); "
-            "--force-bf16 runs it anyway")})
+        rows.append(
+            {
+                "case": f"* {dtype}",
+                "dtype": dtype,
+                "skipped": (
+                    f"{dtype} matmul runs at {peaks[dtype]['flops_per_s'] / 1e9:.2f} GFLOP/s here, "
+                    f"{peaks[dtype]['flops_per_s'] / peaks['fp32']['flops_per_s']:.3f}x fp32 (no native {dtype}); "
+                    "--force-bf16 runs it anyway"
+                ),
+            }
+        )
     return rows
 
 
@@ -179,31 +233,49 @@ def bench_layers(config: BenchConfig) -> list[dict]:
             variants = {"eager": module, **({"compile": torch.compile(module)} if config.compile else {})}
             for mode, fn in variants.items():
                 name = f"{pair}: {kind} {mode}"
-                cases[name] = (lambda fn=fn: fn(x).sum().backward())
-                meta[name] = {"pair": pair, "kind": kind, "mode": mode, "params": params,
-                              "flops": 6 * params * x.shape[0]}
+                cases[name] = lambda fn=fn: fn(x).sum().backward()
+                meta[name] = {
+                    "pair": pair,
+                    "kind": kind,
+                    "mode": mode,
+                    "params": params,
+                    "flops": 6 * params * x.shape[0],
+                }
     timed = interleaved_medians(cases, config.rounds, config.warmup, config.device)
-    rows = [{"case": name, **info, **timed[name], "flops_per_s": info["flops"] / timed[name]["median_s"]}
-            for name, info in meta.items()]
+    rows = [
+        {"case": name, **info, **timed[name], "flops_per_s": info["flops"] / timed[name]["median_s"]}
+        for name, info in meta.items()
+    ]
     for row in rows:
         if row["kind"] == "pattention":
-            twin = next(r for r in rows if r["pair"] == row["pair"] and r["mode"] == row["mode"]
-                        and r["kind"] == "linear")
+            twin = next(
+                r
+                for r in rows
+                if r["pair"] == row["pair"] and r["mode"] == row["mode"] and r["kind"] == "linear"
+            )
             row["time_vs_linear"] = row["median_s"] / twin["median_s"]
     return rows
 
 
 def bench_growth() -> dict:
-    from tfctl.growth.benchmark import benchmark_growth
+    from tfctl.bench.growth import benchmark_growth
 
     result = benchmark_growth("incremental-124m", "incremental-1.4b")  # grows in a fresh subprocess
-    keep = ("source", "target", "total_seconds", "process_seconds", "import_seconds", "peak_rss_bytes",
-            "grown_fp32_bytes", "rss_over_grown")
+    keep = (
+        "source",
+        "target",
+        "total_seconds",
+        "process_seconds",
+        "import_seconds",
+        "peak_rss_bytes",
+        "grown_fp32_bytes",
+        "rss_over_grown",
+    )
     return {key: result[key] for key in keep if key in result}
 
 
 def bench_data() -> dict:
-    from tfctl.data.prepare import benchmark_tokenization
+    from tfctl.bench.data import benchmark_tokenization
 
     return benchmark_tokenization()
 
@@ -214,7 +286,9 @@ def profile_steps(config: BenchConfig, row_limit: int = 12) -> dict[str, list[di
 
     from tfctl.model import build_model
 
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if config.device.startswith("cuda") else [])
+    activities = [ProfilerActivity.CPU] + (
+        [ProfilerActivity.CUDA] if config.device.startswith("cuda") else []
+    )
     x = torch.randint(0, config.vocab_size, (config.batch, config.seq_len), device=config.device)
     tops = {}
     for family, model_config in model_configs(config).items():
@@ -227,20 +301,30 @@ def profile_steps(config: BenchConfig, row_limit: int = 12) -> dict[str, list[di
             synchronize(config.device)
         events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
         total = sum(e.self_cpu_time_total for e in events) or 1
-        tops[family] = [{"op": e.key, "self_share": e.self_cpu_time_total / total, "calls": e.count}
-                        for e in events[:row_limit]]
+        tops[family] = [
+            {"op": e.key, "self_share": e.self_cpu_time_total / total, "calls": e.count}
+            for e in events[:row_limit]
+        ]
     return tops
 
 
 def machine() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
-    info = {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
-            "python": platform.python_version(), "platform": platform.platform()}
+    info = {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info
@@ -256,7 +340,11 @@ def load_average() -> list[float] | None:
 def run_suite(config: BenchConfig, say=print) -> dict:
     """Every section of the suite, in order; returns the results as one JSON-able dict."""
     started = time.perf_counter()
-    results = {"config": dataclasses.asdict(config), "machine": machine(), "load_average_start": load_average()}
+    results = {
+        "config": dataclasses.asdict(config),
+        "machine": machine(),
+        "load_average_start": load_average(),
+    }
     say("peak matmul ...")
     results["peaks"] = measure_peaks(config)
     if config.profile:

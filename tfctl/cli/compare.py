@@ -23,17 +23,30 @@ Writes runs/tiny/compare/report.md, report.json and ppl_vs_flops.png, and a `com
 
 def compare(
     run: Path = typer.Argument(..., help="The growth run directory (runs/<name>)."),
-    baseline: list[str] = typer.Option([], "--baseline", "-b", metavar="NAME",
-                                       help="Baseline(s) to train or reuse: a name from the recipe's `baseline` "
-                                       "section, or `scratch` / `net2net`. Default: all of the recipe's."),
-    tokens: list[str] = typer.Option([], "--tokens", metavar="BUDGET",
-                                     help="Token budget(s) of the scratch baselines instead of the growth run's "
-                                     "total (`2m`, `30b`); each budget is its own sibling run."),
-    with_runs: list[Path] = typer.Option([], "--with", metavar="RUN",
-                                         help="Compare with existing run directories (no training unless "
-                                         "--baseline is given too)."),
-    target: list[float] = typer.Option([], "--target", metavar="PPL",
-                                       help="Extra perplexity targets for the FLOPs-to-reach table."),
+    baseline: list[str] = typer.Option(
+        [],
+        "--baseline",
+        "-b",
+        metavar="NAME",
+        help="Baseline(s) to train or reuse: a name from the recipe's `baseline` "
+        "section, or `scratch` / `net2net`. Default: all of the recipe's.",
+    ),
+    tokens: list[str] = typer.Option(
+        [],
+        "--tokens",
+        metavar="BUDGET",
+        help="Token budget(s) of the scratch baselines instead of the growth run's "
+        "total (`2m`, `30b`); each budget is its own sibling run.",
+    ),
+    with_runs: list[Path] = typer.Option(
+        [],
+        "--with",
+        metavar="RUN",
+        help="Compare with existing run directories (no training unless --baseline is given too).",
+    ),
+    target: list[float] = typer.Option(
+        [], "--target", metavar="PPL", help="Extra perplexity targets for the FLOPs-to-reach table."
+    ),
     retrain: bool = typer.Option(False, "--retrain", help="Replace a baseline trained with other settings."),
     json_output: bool = JSON_OPTION,
 ) -> None:

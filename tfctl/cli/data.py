@@ -35,11 +35,20 @@ INFO_EPILOG = """Examples:
 @app.command(epilog=PREPARE_EPILOG)
 def prepare(
     source: list[str] = typer.Option(
-        ["shakespeare"], "--source", "-s",
-        help="shakespeare, sotu, a .txt file/dir/glob, x.jsonl, or hf:NAME_OR_DIR; repeat or join with + to combine."),
+        ["shakespeare"],
+        "--source",
+        "-s",
+        help="shakespeare, sotu, a .txt file/dir/glob, x.jsonl, or hf:NAME_OR_DIR; repeat or join with + to combine.",
+    ),
     tokenizer: str = typer.Option(
-        "bpe:8192", "--tokenizer", "-t", help="bpe:N (train a byte-level BPE), gpt2, or a tokenizer.json path."),
-    output: Path = typer.Option(None, "--output", "-o", help="Dataset directory (default: a directory in the cache)."),
+        "bpe:8192",
+        "--tokenizer",
+        "-t",
+        help="bpe:N (train a byte-level BPE), gpt2, or a tokenizer.json path.",
+    ),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Dataset directory (default: a directory in the cache)."
+    ),
     val_fraction: float = typer.Option(0.05, help="Share of documents held out for validation."),
     seed: int = typer.Option(1337, help="Seed of the train/val document split."),
     text_field: str = typer.Option("text", help="Field holding the text in JSONL records and HF datasets."),
@@ -57,7 +66,9 @@ def prepare(
     )
     path = prepare_dataset(settings, out_dir=output, cache_root=cache_dir)
     splits = load_prepared(path).meta["splits"]
-    typer.echo(f"train {splits['train']['tokens']:,} tokens, val {splits['val']['tokens']:,} tokens", err=True)
+    typer.echo(
+        f"train {splits['train']['tokens']:,} tokens, val {splits['val']['tokens']:,} tokens", err=True
+    )
     typer.echo(str(path))
 
 
@@ -81,7 +92,9 @@ def info(
     console.print(f"[bold]{data.path}[/bold]")
     console.print(f"source     {meta['source']}  (fingerprint {meta['source_fingerprint'][:12]})")
     console.print(f"tokenizer  {meta['tokenizer']['spec']}")
-    console.print(f"vocab      {meta['vocab_size']:,} (padded {meta['padded_vocab_size']:,}), eos id {meta['eos_id']}")
+    console.print(
+        f"vocab      {meta['vocab_size']:,} (padded {meta['padded_vocab_size']:,}), eos id {meta['eos_id']}"
+    )
     console.print(f"dtype      {meta['dtype']}, created {meta['created']}")
     table = Table("split", "documents", "tokens", "bytes", "bytes/token")
     for split, stats in meta["splits"].items():

@@ -33,24 +33,40 @@ See docs/growth.md."""
 def _print_report(report: dict) -> None:
     print(f"grown      {report['out']}")
     print(f"params     {report['params_before']:,} → {report['params_after']:,}")
-    print(f"max |Δlogits|  {report['max_abs_logit_diff']:.3g} on {report['probe_tokens']} probe tokens "
-          f"({report['init']})")
+    print(
+        f"max |Δlogits|  {report['max_abs_logit_diff']:.3g} on {report['probe_tokens']} probe tokens "
+        f"({report['init']})"
+    )
     print(f"loss       {report['loss_before']:.4f} → {report['loss_after']:.4f}")
     print(f"seconds    {report['seconds']:.2f}")
 
 
 def grow(
-    source: Path = typer.Argument(..., help="A model directory (model.safetensors + config.json) or a run directory."),
-    to: str = typer.Option(..., "--to", help="Target: a size (354m, 1.4b), a preset (incremental-1.4b) or "
-                           "token counts (qkv=1024,proj=1024,ffn=4096)."),
+    source: Path = typer.Argument(
+        ..., help="A model directory (model.safetensors + config.json) or a run directory."
+    ),
+    to: str = typer.Option(
+        ...,
+        "--to",
+        help="Target: a size (354m, 1.4b), a preset (incremental-1.4b) or "
+        "token counts (qkv=1024,proj=1024,ffn=4096).",
+    ),
     layers: int | None = typer.Option(None, "--layers", help="Blocks after growth (default: unchanged)."),
     placement: str = typer.Option("append", "--placement", help="Where new blocks go: append | interleave."),
-    init: str = typer.Option("preserve", "--init", help="New tokens: preserve (exact) | paper (official code)."),
+    init: str = typer.Option(
+        "preserve", "--init", help="New tokens: preserve (exact) | paper (official code)."
+    ),
     optimizer: str = typer.Option("reset", "--optimizer", help="AdamW moments: reset | carry."),
-    out: Path | None = typer.Option(None, "-o", "--out", help="Grown model directory (default: SOURCE-TO next to SOURCE)."),
+    out: Path | None = typer.Option(
+        None, "-o", "--out", help="Grown model directory (default: SOURCE-TO next to SOURCE)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random init of new tokens."),
-    tokens: str | None = typer.Option(None, "--tokens", help="Run directory only: training tokens of the new stage."),
-    steps: int | None = typer.Option(None, "--steps", help="Run directory only: training steps of the new stage."),
+    tokens: str | None = typer.Option(
+        None, "--tokens", help="Run directory only: training tokens of the new stage."
+    ),
+    steps: int | None = typer.Option(
+        None, "--steps", help="Run directory only: training steps of the new stage."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the growth report as one JSON object."),
 ) -> None:
     """Grow a trained Tokenformer by appending parameter tokens (and optionally layers), verified."""
@@ -58,21 +74,26 @@ def grow(
         if out is not None or placement != "append":
             raise UserError("-o and --placement are for model directories; a run directory grows in place")
         try:
-            from tfctl.run.grow import grow_run
+            from tfctl.run.append_stage import grow_run
         except ImportError as error:
-            if error.name not in ("tfctl.run.grow", "tfctl.run"):
+            if error.name not in ("tfctl.run.append_stage", "tfctl.run"):
                 raise
-            raise UserError("growing a run directory needs tfctl.run.grow") from None
+            raise UserError("growing a run directory needs tfctl.run.append_stage") from None
         grow_run(source, to, layers, init, optimizer, tokens, steps, json_output)
         return
     if tokens is not None or steps is not None:
-        raise UserError("--tokens and --steps are for run directories; a model directory is grown, not trained")
+        raise UserError(
+            "--tokens and --steps are for run directories; a model directory is grown, not trained"
+        )
 
     from tfctl.growth import grow_model_dir
 
-    out = out if out is not None else source.with_name(f"{source.name}-{to.replace('=', '').replace(',', '-')}")
-    report = grow_model_dir(source, out, to, layers=layers, init=init, optimizer=optimizer, seed=seed,
-                            placement=placement)
+    out = (
+        out if out is not None else source.with_name(f"{source.name}-{to.replace('=', '').replace(',', '-')}")
+    )
+    report = grow_model_dir(
+        source, out, to, layers=layers, init=init, optimizer=optimizer, seed=seed, placement=placement
+    )
     result = {**report.to_dict(), "out": str(out)}
     if json_output:
         print(json.dumps(result))

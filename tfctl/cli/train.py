@@ -25,8 +25,9 @@ def train(
     recipe: Path = typer.Argument(..., help="A growth recipe (YAML)."),
     overrides: list[str] = SET_OPTION,
     output: Path = typer.Option(None, "--output", "-o", help="Run directory (default: runs/<recipe name>)."),
-    force: str = typer.Option(None, "--force", metavar="STAGE",
-                              help="Retrain from STAGE on: drops its (and later stages') results."),
+    force: str = typer.Option(
+        None, "--force", metavar="STAGE", help="Retrain from STAGE on: drops its (and later stages') results."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Train every stage of a growth recipe, growing the model between stages, resuming what an earlier call left."""
@@ -35,6 +36,8 @@ def train(
     if not json_output:
         train_recipe(recipe, overrides, output, force=force, say=typer.echo)
         return
-    with contextlib.redirect_stdout(sys.stderr):  # progress and worker output go to stderr; stdout is the JSON
+    with contextlib.redirect_stdout(
+        sys.stderr
+    ):  # progress and worker output go to stderr; stdout is the JSON
         results = train_recipe(recipe, overrides, output, force=force, say=print)
     print(json.dumps({"stages": results}, indent=2))

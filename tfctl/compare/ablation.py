@@ -25,21 +25,29 @@ def growth_jumps(run_dir: str | Path) -> list[dict]:
         stage, source = growth["stage"], growth.get("source")
         if stage not in ends or source not in ends:
             continue
-        start = next((r for r in records if r["kind"] == "eval" and r["stage"] == stage and r["step"] == 0), None)
+        start = next(
+            (r for r in records if r["kind"] == "eval" and r["stage"] == stage and r["step"] == 0), None
+        )
         before = [r["loss"] for r in records if r["kind"] == "train" and r["stage"] == source]
         after = [r["loss"] for r in records if r["kind"] == "train" and r["stage"] == stage][:SPIKE_WINDOW]
-        rows.append({
-            "run": run_dir.name, "stage": stage, "init": growth.get("init"), "optimizer": growth.get("optimizer"),
-            "max_abs_logit_diff": growth["max_abs_logit_diff"],
-            "probe_loss_before": growth["loss_before"], "probe_loss_after": growth["loss_after"],
-            "val_loss_before": ends[source]["val_loss"],
-            "val_loss_after_growth": start["val_loss"] if start else None,
-            "val_jump": start["val_loss"] - ends[source]["val_loss"] if start else None,
-            "train_loss_before": before[-1] if before else None,
-            "worst_train_loss_after": max(after) if after else None,
-            "stage_val_ppl": ends[stage]["val_ppl"],
-            "final_val_ppl": ends[order[-1]]["val_ppl"],
-        })
+        rows.append(
+            {
+                "run": run_dir.name,
+                "stage": stage,
+                "init": growth.get("init"),
+                "optimizer": growth.get("optimizer"),
+                "max_abs_logit_diff": growth["max_abs_logit_diff"],
+                "probe_loss_before": growth["loss_before"],
+                "probe_loss_after": growth["loss_after"],
+                "val_loss_before": ends[source]["val_loss"],
+                "val_loss_after_growth": start["val_loss"] if start else None,
+                "val_jump": start["val_loss"] - ends[source]["val_loss"] if start else None,
+                "train_loss_before": before[-1] if before else None,
+                "worst_train_loss_after": max(after) if after else None,
+                "stage_val_ppl": ends[stage]["val_ppl"],
+                "final_val_ppl": ends[order[-1]]["val_ppl"],
+            }
+        )
     return rows
 
 
@@ -52,8 +60,10 @@ def _number(value, digits: int = 4) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ("| run | grown stage | init | optimizer | max \\|Δlogits\\| | val loss before → after growth (jump) "
-            f"| train loss before → worst of next {SPIKE_WINDOW} | stage val ppl | final val ppl |")
+    head = (
+        "| run | grown stage | init | optimizer | max \\|Δlogits\\| | val loss before → after growth (jump) "
+        f"| train loss before → worst of next {SPIKE_WINDOW} | stage val ppl | final val ppl |"
+    )
     lines = [head, "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
@@ -61,7 +71,8 @@ def markdown(rows: list[dict]) -> str:
             f"| {_number(r['val_loss_before'])} → {_number(r['val_loss_after_growth'])} "
             f"({'+' if (r['val_jump'] or 0) >= 0 else ''}{_number(r['val_jump'])}) "
             f"| {_number(r['train_loss_before'])} → {_number(r['worst_train_loss_after'])} "
-            f"| {_number(r['stage_val_ppl'], 2)} | {_number(r['final_val_ppl'], 2)} |")
+            f"| {_number(r['stage_val_ppl'], 2)} | {_number(r['final_val_ppl'], 2)} |"
+        )
     return "\n".join(lines)
 
 

@@ -51,7 +51,9 @@ def select_baselines(recipe: Recipe, names: list[str] | None) -> list[BaselineSe
             chosen.append(BaselineSection(name=name, kind=name))
         else:
             known = sorted(set(sections) | set(KINDS))
-            raise UserError(f"--baseline {name}: not in the recipe's baseline section (known: {', '.join(known)})")
+            raise UserError(
+                f"--baseline {name}: not in the recipe's baseline section (known: {', '.join(known)})"
+            )
     return chosen
 
 
@@ -75,8 +77,14 @@ def sibling_dir(run_dir: Path, section: BaselineSection, budget: int | None) -> 
     return run_dir.parent / f"{run_dir.name}.baseline-{section.name}{suffix}"
 
 
-def plan_job(run_dir: Path, recipe: Recipe, section: BaselineSection, budget: int | None,
-             stage_configs: list, growth_tokens: int) -> BaselineJob:
+def plan_job(
+    run_dir: Path,
+    recipe: Recipe,
+    section: BaselineSection,
+    budget: int | None,
+    stage_configs: list,
+    growth_tokens: int,
+) -> BaselineJob:
     """The stages of a baseline. `stage_configs`: the growth run's finished stages' Tokenformer configs."""
     from tfctl.recipe.plan import baseline_config, plan_baseline, plan_stage
 
@@ -90,8 +98,10 @@ def plan_job(run_dir: Path, recipe: Recipe, section: BaselineSection, budget: in
             raise UserError(f"baseline {section.name}: {error}") from None
     else:
         if budget is not None:
-            raise UserError(f"baseline {section.name}: a net2net baseline follows the growth run's schedule; "
-                            "a token budget (--tokens or baseline.tokens) applies to scratch baselines only")
+            raise UserError(
+                f"baseline {section.name}: a net2net baseline follows the growth run's schedule; "
+                "a token budget (--tokens or baseline.tokens) applies to scratch baselines only"
+            )
         plans, hidden = [], 0
         for stage, config in zip(recipe.stages, stage_configs, strict=False):
             per_stage = section.model_copy(update={"size": None, "n_layers": config.n_layers})
@@ -102,18 +112,38 @@ def plan_job(run_dir: Path, recipe: Recipe, section: BaselineSection, budget: in
             hidden = max(hidden, transformer.ffn_hidden)  # Net2Net only widens
             transformer = dataclasses.replace(transformer, ffn_hidden=hidden)
             plans.append(plan_stage(recipe, stage, transformer, plans[-1].cumulative_flops if plans else 0.0))
-    return BaselineJob(section=section, budget=budget, directory=sibling_dir(run_dir, section, budget), plans=plans,
-                       source_run=run_dir)
+    return BaselineJob(
+        section=section,
+        budget=budget,
+        directory=sibling_dir(run_dir, section, budget),
+        plans=plans,
+        source_run=run_dir,
+    )
 
 
 def fingerprints(recipe: Recipe, job: BaselineJob, data_dir: Path) -> list[str]:
     """Stage i's fingerprint: data, kind, the Transformers and budgets of stages ≤ i, the train settings."""
     from tfctl.model import config_to_dict
 
-    base = {"kind": job.section.kind, "data": recipe.data.model_dump(mode="json"), "data_dir": data_dir.name,
-            "seed": recipe.seed, "train": fingerprinted_train(recipe)}
-    stages = [{"name": p.name, "model": config_to_dict(p.config), "steps": p.steps, "global_batch": p.global_batch,
-               "lr": p.lr, "min_lr": p.min_lr, "warmup_steps": p.warmup_steps} for p in job.plans]
+    base = {
+        "kind": job.section.kind,
+        "data": recipe.data.model_dump(mode="json"),
+        "data_dir": data_dir.name,
+        "seed": recipe.seed,
+        "train": fingerprinted_train(recipe),
+    }
+    stages = [
+        {
+            "name": p.name,
+            "model": config_to_dict(p.config),
+            "steps": p.steps,
+            "global_batch": p.global_batch,
+            "lr": p.lr,
+            "min_lr": p.min_lr,
+            "warmup_steps": p.warmup_steps,
+        }
+        for p in job.plans
+    ]
     return cumulative_fingerprints(base, stages)
 
 
@@ -133,8 +163,14 @@ class BaselineRun(Run):
         shutil.rmtree(init, ignore_errors=True)
         probe = eval_batches(load_prepared(self.data_dir).tokens("val"), self.recipe.data.seq_len, 4, 1)[0][0]
         config = self.plan[index].config
-        report = net2net_model_dir(self.dirs.final(previous), init, ffn_hidden=config.ffn_hidden,
-                                   layers=config.n_layers, seed=self.recipe.seed + index, probe=probe).to_dict()
+        report = net2net_model_dir(
+            self.dirs.final(previous),
+            init,
+            ffn_hidden=config.ffn_hidden,
+            layers=config.n_layers,
+            seed=self.recipe.seed + index,
+            probe=probe,
+        ).to_dict()
         report.update(source=previous, init="net2net", optimizer="reset")
         return report
 
@@ -142,8 +178,18 @@ class BaselineRun(Run):
 def baseline_recipe(recipe: Recipe, job: BaselineJob) -> Recipe:
     """The growth recipe, renamed to the sibling and with the baseline's stages (names and budgets; the
     models come from the plans). W&B: the growth run's group, so they show up together."""
-    stages = [StageSection(name=p.name, size=p.params, steps=p.steps, global_batch=p.global_batch, lr=p.lr,
-                           min_lr=p.min_lr, warmup=p.warmup_steps) for p in job.plans]
+    stages = [
+        StageSection(
+            name=p.name,
+            size=p.params,
+            steps=p.steps,
+            global_batch=p.global_batch,
+            lr=p.lr,
+            min_lr=p.min_lr,
+            warmup=p.warmup_steps,
+        )
+        for p in job.plans
+    ]
     wandb = recipe.wandb.model_copy(update={"group": recipe.wandb.group or recipe.name})
     return recipe.model_copy(update={"name": job.name, "stages": stages, "wandb": wandb})
 
@@ -168,11 +214,15 @@ def is_trained(job: BaselineJob, prints: list[str]) -> bool:
     if not dirs.is_run():
         return False
     stages = RunState.load(dirs.state, job.name).data["stages"]
-    return all(stages.get(p.name, {}).get("status") == DONE and stages[p.name].get("fingerprint") == f
-               for p, f in zip(job.plans, prints, strict=True))
+    return all(
+        stages.get(p.name, {}).get("status") == DONE and stages[p.name].get("fingerprint") == f
+        for p, f in zip(job.plans, prints, strict=True)
+    )
 
 
-def train_baseline(job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print) -> Path:
+def train_baseline(
+    job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print
+) -> Path:
     """Train the baseline's sibling run dir, or reuse it when it is already trained with these settings."""
     from tfctl.run.lock import RunLock
     from tfctl.run.orchestrate import link_data
@@ -183,27 +233,50 @@ def train_baseline(job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bo
         say(f"[{job.name}] already trained with these settings, reused")
         return job.directory
     if dirs.is_run() and not (job.directory / BASELINE_FILE).is_file():
-        raise UserError(f"{job.directory}: a run directory that is not a baseline of {job.source_run}; "
-                        f"move it away or rename the baseline")
+        raise UserError(
+            f"{job.directory}: a run directory that is not a baseline of {job.source_run}; "
+            f"move it away or rename the baseline"
+        )
     job.directory.mkdir(parents=True, exist_ok=True)
     with RunLock(dirs.lock):
         state = RunState.load(dirs.state, job.name)
-        recorded = json.loads((job.directory / BASELINE_FILE).read_text()) \
-            if (job.directory / BASELINE_FILE).is_file() else None
-        run = BaselineRun(recipe=baseline_recipe(recipe, job), dirs=dirs, state=state, data_dir=data_dir,
-                          plan=job.plans, fingerprints=prints, say=say)
+        recorded = (
+            json.loads((job.directory / BASELINE_FILE).read_text())
+            if (job.directory / BASELINE_FILE).is_file()
+            else None
+        )
+        run = BaselineRun(
+            recipe=baseline_recipe(recipe, job),
+            dirs=dirs,
+            state=state,
+            data_dir=data_dir,
+            plan=job.plans,
+            fingerprints=prints,
+            say=say,
+        )
         names = [p.name for p in job.plans]
-        stale = [name for name, entry in state.data["stages"].items()
-                 if name not in names or entry.get("fingerprint") not in (None, prints[names.index(name)])]
+        stale = [
+            name
+            for name, entry in state.data["stages"].items()
+            if name not in names or entry.get("fingerprint") not in (None, prints[names.index(name)])
+        ]
         if stale:
             if not retrain:
-                raise UserError(f"{job.directory}: trained before with {_difference(recorded, job)}; "
-                                f"pass --retrain to replace it")
+                raise UserError(
+                    f"{job.directory}: trained before with {_difference(recorded, job)}; "
+                    f"pass --retrain to replace it"
+                )
             say(f"[{job.name}] --retrain: dropping what it trained before ({', '.join(stale)})")
             run.restart_from(list(state.data["stages"]))
-        described = {"name": job.section.name, "kind": job.section.kind, "source_run": str(job.source_run),
-                     "budget": job.budget, "fingerprints": prints, "section": job.section.model_dump(mode="json"),
-                     "stages": [p.to_dict() for p in job.plans]}
+        described = {
+            "name": job.section.name,
+            "kind": job.section.kind,
+            "source_run": str(job.source_run),
+            "budget": job.budget,
+            "fingerprints": prints,
+            "section": job.section.model_dump(mode="json"),
+            "stages": [p.to_dict() for p in job.plans],
+        }
         atomic_write_text(job.directory / BASELINE_FILE, json.dumps(described, indent=2) + "\n")
         state.data.update(name=job.name, data_dir=str(data_dir))
         state.save()

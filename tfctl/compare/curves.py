@@ -18,8 +18,13 @@ class Curve:
     growth_flops: list[float] = field(default_factory=list)  # where a new stage started from grown weights
 
     def to_dict(self) -> dict:
-        return {"flops": self.flops, "ppl": self.ppl, "tokens": self.tokens, "stages": self.stages,
-                "growth_flops": self.growth_flops}
+        return {
+            "flops": self.flops,
+            "ppl": self.ppl,
+            "tokens": self.tokens,
+            "stages": self.stages,
+            "growth_flops": self.growth_flops,
+        }
 
 
 def eval_curve(records: list[dict], stages: list[str] | None = None) -> Curve:

@@ -17,13 +17,17 @@ def _growth_setup(run_dir: Path, main: RunSummary):
 
     dirs = RunDir(run_dir)
     if not dirs.recipe.is_file():
-        raise UserError(f"{run_dir}: has no recipe.yaml, so no baseline can be derived from it; "
-                        "compare existing runs with --with")
+        raise UserError(
+            f"{run_dir}: has no recipe.yaml, so no baseline can be derived from it; "
+            "compare existing runs with --with"
+        )
     recipe = load_recipe(dirs.recipe)
     data_dir = RunState.load(dirs.state, run_dir.name).data.get("data_dir")
     if not data_dir or not (Path(data_dir) / "meta.json").is_file():
-        raise UserError(f"{run_dir}: its prepared data ({data_dir}) is gone; run `tfctl train {dirs.recipe} "
-                        f"-o {run_dir}` to prepare it again (finished stages are kept)")
+        raise UserError(
+            f"{run_dir}: its prepared data ({data_dir}) is gone; run `tfctl train {dirs.recipe} "
+            f"-o {run_dir}` to prepare it again (finished stages are kept)"
+        )
     configs = [load_model_config(dirs.final(stage)) for stage in main.stages]
     return recipe, Path(data_dir), configs
 
@@ -40,8 +44,9 @@ def _budgets(tokens: list[str]) -> list[int]:
     return budgets
 
 
-def reproduce_commands(run_dir: Path, baselines: list[str], tokens: list[str], with_runs: list[Path],
-                       targets: list[float]) -> list[str]:
+def reproduce_commands(
+    run_dir: Path, baselines: list[str], tokens: list[str], with_runs: list[Path], targets: list[float]
+) -> list[str]:
     command = ["tfctl", "compare", str(run_dir)]
     for name in baselines:
         command += ["--baseline", name]
@@ -56,9 +61,16 @@ def reproduce_commands(run_dir: Path, baselines: list[str], tokens: list[str], w
     return lines + [shlex.join(command)]
 
 
-def compare_run(run_dir: str | Path, baselines: list[str] | None = None, tokens: list[str] | None = None,
-                with_runs: list[str | Path] | None = None, targets: list[float] | None = None,
-                retrain: bool = False, wandb: bool = True, say=print) -> dict:
+def compare_run(
+    run_dir: str | Path,
+    baselines: list[str] | None = None,
+    tokens: list[str] | None = None,
+    with_runs: list[str | Path] | None = None,
+    targets: list[float] | None = None,
+    retrain: bool = False,
+    wandb: bool = True,
+    say=print,
+) -> dict:
     """Train or reuse the baselines, compare, write RUN/compare/{report.md,report.json,ppl_vs_flops.png}.
 
     Without --with, the recipe's baselines (or `baselines`) are trained; with --with and no `baselines`,
@@ -85,7 +97,7 @@ def compare_run(run_dir: str | Path, baselines: list[str] | None = None, tokens:
     if baselines or tokens or not with_runs:
         recipe, data_dir, configs = _growth_setup(run_dir, main)
         for section in select_baselines(recipe, baselines):
-            for budget in (budgets if budgets and section.kind == "scratch" else [None]):
+            for budget in budgets if budgets and section.kind == "scratch" else [None]:
                 job = plan_job(run_dir, recipe, section, budget, configs, main.tokens)
                 path = train_baseline(job, recipe, data_dir, retrain=retrain, say=say)
                 trained.append(summarize_run(path))
@@ -95,10 +107,14 @@ def compare_run(run_dir: str | Path, baselines: list[str] | None = None, tokens:
     out = RunDir(run_dir).compare
     out.mkdir(parents=True, exist_ok=True)
     runs = trained + others
-    report = build_report(main, runs, targets, reproduce_commands(run_dir, baselines, tokens, with_runs, targets))
+    report = build_report(
+        main, runs, targets, reproduce_commands(run_dir, baselines, tokens, with_runs, targets)
+    )
     figure = out / "ppl_vs_flops.png"
-    report["figure"] = {"path": figure.name, "lines": plot_ppl_vs_flops([main, *runs], figure,
-                                                                        title=f"{main.name}: perplexity vs FLOPs")}
+    report["figure"] = {
+        "path": figure.name,
+        "lines": plot_ppl_vs_flops([main, *runs], figure, title=f"{main.name}: perplexity vs FLOPs"),
+    }
     if wandb:
         report["wandb"] = _log_wandb(report, figure, recipe, run_dir)
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
@@ -120,5 +136,13 @@ def _log_wandb(report: dict, figure: Path, recipe, run_dir: Path) -> str:
     if recipe is None:
         return log_comparison(report, figure, mode="offline", group=run_dir.name, directory=run_dir)
     w = recipe.wandb
-    return log_comparison(report, figure, mode=wandb_mode(recipe), project=w.project, entity=w.entity,
-                          group=w.group or recipe.name, directory=run_dir, tags=list(w.tags))
+    return log_comparison(
+        report,
+        figure,
+        mode=wandb_mode(recipe),
+        project=w.project,
+        entity=w.entity,
+        group=w.group or recipe.name,
+        directory=run_dir,
+        tags=list(w.tags),
+    )

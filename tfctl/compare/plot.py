@@ -17,12 +17,25 @@ def plot_ppl_vs_flops(runs: list[RunSummary], path: str | Path, title: str | Non
     try:
         for run in runs:
             points = [(f, p) for f, p in zip(run.curve.flops, run.curve.ppl, strict=True) if f > 0]
-            (line,) = axes.plot([f for f, _ in points], [p for _, p in points], label=f"{run.name} ({run.kind})",
-                                marker=".", markersize=4)
+            (line,) = axes.plot(
+                [f for f, _ in points],
+                [p for _, p in points],
+                label=f"{run.name} ({run.kind})",
+                marker=".",
+                markersize=4,
+            )
             grown = [(f, _ppl_at(points, f)) for f in run.curve.growth_flops if f > 0 and points]
             if grown:
-                axes.scatter([f for f, _ in grown], [p for _, p in grown], marker="D", s=30, zorder=3,
-                             color=line.get_color(), edgecolors="black", linewidths=0.5)
+                axes.scatter(
+                    [f for f, _ in grown],
+                    [p for _, p in grown],
+                    marker="D",
+                    s=30,
+                    zorder=3,
+                    color=line.get_color(),
+                    edgecolors="black",
+                    linewidths=0.5,
+                )
         axes.set_xscale("log")
         axes.set_xlabel("cumulative training FLOPs")
         axes.set_ylabel("validation perplexity")

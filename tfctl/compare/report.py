@@ -15,10 +15,15 @@ RELATIVE_TARGETS = (1.5, 1.25, 1.1)  # × the reference's final perplexity: easi
 
 
 def headline(main: RunSummary, other: RunSummary) -> dict:
-    return {"run": main.name, "against": other.name, "against_label": label(other, main), "against_kind": other.kind,
-            "flops_ratio": main.flops / other.flops if other.flops else None,
-            "ppl_gap_pct": (main.val_ppl / other.val_ppl - 1) * 100,
-            "device_hours_ratio": main.device_hours / other.device_hours if other.device_hours else None}
+    return {
+        "run": main.name,
+        "against": other.name,
+        "against_label": label(other, main),
+        "against_kind": other.kind,
+        "flops_ratio": main.flops / other.flops if other.flops else None,
+        "ppl_gap_pct": (main.val_ppl / other.val_ppl - 1) * 100,
+        "device_hours_ratio": main.device_hours / other.device_hours if other.device_hours else None,
+    }
 
 
 def label(run: RunSummary, main: RunSummary) -> str:
@@ -43,15 +48,22 @@ def target_list(main: RunSummary, reference: RunSummary | None, fixed: list[floa
     return out
 
 
-def build_report(main: RunSummary, others: list[RunSummary], targets: list[float] | None = None,
-                 commands: list[str] | None = None) -> dict:
+def build_report(
+    main: RunSummary,
+    others: list[RunSummary],
+    targets: list[float] | None = None,
+    commands: list[str] | None = None,
+) -> dict:
     reference = others[0] if others else None
     runs = [main, *others]
     races = []
     for target in target_list(main, reference, list(targets or [])):
         reached = {r.name: flops_to_reach(r.curve.flops, r.curve.ppl, target["ppl"]) for r in runs}
-        ratios = {name: speedup(reached[reference.name], flops) for name, flops in reached.items()} \
-            if reference else {}
+        ratios = (
+            {name: speedup(reached[reference.name], flops) for name, flops in reached.items()}
+            if reference
+            else {}
+        )
         races.append({**target, "flops": reached, "speedup": ratios})
     return {
         "run": main.name,
@@ -74,9 +86,20 @@ def _ratio(value: float | None) -> str:
 
 def run_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     columns = ["run", "kind", "val loss", "val ppl", "params", "tokens", "train FLOPs", "device-hours", "MFU"]
-    rows = [[r["label"], r["kind"], f"{r['val_loss']:.4f}", f"{r['val_ppl']:.2f}", format_count(r["params"]),
-             format_count(r["tokens"]), _flops(r["flops"]), f"{r['device_hours']:.3g}",
-             "—" if r["mfu"] is None else f"{r['mfu']:.2%}"] for r in report["runs"]]
+    rows = [
+        [
+            r["label"],
+            r["kind"],
+            f"{r['val_loss']:.4f}",
+            f"{r['val_ppl']:.2f}",
+            format_count(r["params"]),
+            format_count(r["tokens"]),
+            _flops(r["flops"]),
+            f"{r['device_hours']:.3g}",
+            "—" if r["mfu"] is None else f"{r['mfu']:.2%}",
+        ]
+        for r in report["runs"]
+    ]
     return columns, rows
 
 
@@ -99,8 +122,10 @@ def headline_lines(report: dict) -> list[str]:
     for h in report["headline"]:
         ratio = h["flops_ratio"]
         fewer = f" ({1 / ratio:.2f}× fewer)" if ratio else ""
-        lines.append(f"{h['run']} vs {h['against_label']}: FLOPs ratio {_ratio(ratio)}{fewer}, "
-                     f"perplexity gap {h['ppl_gap_pct']:+.1f} %")
+        lines.append(
+            f"{h['run']} vs {h['against_label']}: FLOPs ratio {_ratio(ratio)}{fewer}, "
+            f"perplexity gap {h['ppl_gap_pct']:+.1f} %"
+        )
     return lines
 
 
@@ -113,12 +138,20 @@ def _markdown_table(columns: list[str], rows: list[list[str]]) -> str:
 def to_markdown(report: dict, figure: str | None = None) -> str:
     parts = [f"# tfctl compare: {report['run']}", "", _markdown_table(*run_rows(report)), ""]
     parts += [f"**{line}**  " for line in headline_lines(report)] + [""]
-    parts += ["FLOPs are cumulative training FLOPs (6·N + attention per token; a growth run sums its stages). "
-              "Device-hours are wall time × world size. The perplexity gap is ppl(run) / ppl(baseline) − 1.", ""]
-    parts += ["## FLOPs to reach a perplexity", "",
-              "The cumulative FLOPs at which each run's eval curve first reaches the target (linear between "
-              "evals); the speed-up is the reference's FLOPs over the run's.", "",
-              _markdown_table(*target_rows(report)), ""]
+    parts += [
+        "FLOPs are cumulative training FLOPs (6·N + attention per token; a growth run sums its stages). "
+        "Device-hours are wall time × world size. The perplexity gap is ppl(run) / ppl(baseline) − 1.",
+        "",
+    ]
+    parts += [
+        "## FLOPs to reach a perplexity",
+        "",
+        "The cumulative FLOPs at which each run's eval curve first reaches the target (linear between "
+        "evals); the speed-up is the reference's FLOPs over the run's.",
+        "",
+        _markdown_table(*target_rows(report)),
+        "",
+    ]
     if figure:
         parts += [f"![validation perplexity against training FLOPs]({figure})", ""]
     if report["commands"]:
@@ -131,7 +164,10 @@ def print_report(report: dict, console=None) -> None:
     from rich.table import Table
 
     console = console or Console(width=None if sys.stdout.isatty() else 160)  # a log gets whole tables
-    for title, (columns, rows) in (("runs", run_rows(report)), ("FLOPs to reach a perplexity", target_rows(report))):
+    for title, (columns, rows) in (
+        ("runs", run_rows(report)),
+        ("FLOPs to reach a perplexity", target_rows(report)),
+    ):
         table = Table(title=title)
         for i, column in enumerate(columns):
             table.add_column(column, justify="left" if i < 2 else "right")

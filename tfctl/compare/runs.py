@@ -35,10 +35,23 @@ class RunSummary:
     curve: Curve = field(default_factory=Curve)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "path": str(self.path), "kind": self.kind, "stages": self.stages,
-                "val_loss": self.val_loss, "val_ppl": self.val_ppl, "params": self.params, "tokens": self.tokens,
-                "flops": self.flops, "device_hours": self.device_hours, "wall_hours": self.wall_hours,
-                "mfu": self.mfu, "world_size": self.world_size, "data": self.data, "curve": self.curve.to_dict()}
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "kind": self.kind,
+            "stages": self.stages,
+            "val_loss": self.val_loss,
+            "val_ppl": self.val_ppl,
+            "params": self.params,
+            "tokens": self.tokens,
+            "flops": self.flops,
+            "device_hours": self.device_hours,
+            "wall_hours": self.wall_hours,
+            "mfu": self.mfu,
+            "world_size": self.world_size,
+            "data": self.data,
+            "curve": self.curve.to_dict(),
+        }
 
 
 def run_kind(run_dir: Path) -> str:
@@ -59,10 +72,14 @@ def data_identity(run_dir: Path) -> dict:
     meta_path = Path(data_dir) / "meta.json" if data_dir else None
     meta = json.loads(meta_path.read_text()) if meta_path and meta_path.is_file() else {}
     tokenizer = meta.get("tokenizer")
-    return {"tokenizer": tokenizer.get("spec") if isinstance(tokenizer, dict) else tokenizer,
-            "source": meta.get("source"), "seq_len": spec.get("seq_len"),
-            "data_dir": Path(data_dir).name if data_dir else None,
-            "eval_batches": spec.get("eval_batches"), "eval_batch_size": spec.get("eval_batch_size")}
+    return {
+        "tokenizer": tokenizer.get("spec") if isinstance(tokenizer, dict) else tokenizer,
+        "source": meta.get("source"),
+        "seq_len": spec.get("seq_len"),
+        "data_dir": Path(data_dir).name if data_dir else None,
+        "eval_batches": spec.get("eval_batches"),
+        "eval_batch_size": spec.get("eval_batch_size"),
+    }
 
 
 def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
@@ -83,15 +100,31 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
     last = ends[-1]
     device_seconds = sum(r["wall_seconds"] * r.get("world_size", 1) for r in ends)
     flops = sum(float(r["stage_flops"]) for r in ends)
-    weighted = [(r["mfu"], r["wall_seconds"] * r.get("world_size", 1)) for r in ends
-                if isinstance(r.get("mfu"), int | float)]
-    mfu = sum(m * s for m, s in weighted) / sum(s for _, s in weighted) if weighted and device_seconds else None
+    weighted = [
+        (r["mfu"], r["wall_seconds"] * r.get("world_size", 1))
+        for r in ends
+        if isinstance(r.get("mfu"), int | float)
+    ]
+    mfu = (
+        sum(m * s for m, s in weighted) / sum(s for _, s in weighted) if weighted and device_seconds else None
+    )
     return RunSummary(
-        name=name or run_dir.name, path=run_dir, kind=run_kind(run_dir), stages=stages,
-        val_loss=float(last["val_loss"]), val_ppl=float(last["val_ppl"]), params=int(last["params"]),
-        tokens=sum(int(r["stage_tokens"]) for r in ends), flops=flops, device_hours=device_seconds / 3600,
-        wall_hours=sum(r["wall_seconds"] for r in ends) / 3600, mfu=mfu, world_size=int(last.get("world_size", 1)),
-        data=data_identity(run_dir), curve=eval_curve(records, stages))
+        name=name or run_dir.name,
+        path=run_dir,
+        kind=run_kind(run_dir),
+        stages=stages,
+        val_loss=float(last["val_loss"]),
+        val_ppl=float(last["val_ppl"]),
+        params=int(last["params"]),
+        tokens=sum(int(r["stage_tokens"]) for r in ends),
+        flops=flops,
+        device_hours=device_seconds / 3600,
+        wall_hours=sum(r["wall_seconds"] for r in ends) / 3600,
+        mfu=mfu,
+        world_size=int(last.get("world_size", 1)),
+        data=data_identity(run_dir),
+        curve=eval_curve(records, stages),
+    )
 
 
 COMPARABLE = ("tokenizer", "source", "seq_len", "data_dir")  # data_dir: the prepared data's cache key
@@ -102,9 +135,11 @@ def check_comparable(reference: RunSummary, other: RunSummary) -> None:
     for key in COMPARABLE:
         mine, theirs = reference.data.get(key), other.data.get(key)
         if mine is not None and theirs is not None and mine != theirs:
-            raise UserError(f"{other.path}: not comparable with {reference.path}: {key} "
-                            f"{_show(theirs)} vs {_show(mine)} (perplexities need the same data, tokenizer "
-                            f"and seq_len)")
+            raise UserError(
+                f"{other.path}: not comparable with {reference.path}: {key} "
+                f"{_show(theirs)} vs {_show(mine)} (perplexities need the same data, tokenizer "
+                f"and seq_len)"
+            )
 
 
 def _show(value) -> str:

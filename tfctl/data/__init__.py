@@ -5,7 +5,7 @@
 """
 
 from tfctl.data.dataset import PreparedData, load_prepared
-from tfctl.data.prepare import benchmark_tokenization, prepare_dataset
+from tfctl.data.prepare import prepare_dataset
 from tfctl.data.sampler import TokenSampler, eval_batches
 from tfctl.data.settings import DataSettings
 from tfctl.data.tokenizer import EOS, encode_text_file, load_tokenizer, padded_vocab_size
@@ -15,7 +15,6 @@ __all__ = [
     "DataSettings",
     "PreparedData",
     "TokenSampler",
-    "benchmark_tokenization",
     "encode_text_file",
     "eval_batches",
     "load_prepared",

@@ -4,9 +4,8 @@ Pure torch on configs and state dicts (tokens, depth, optimizer state, the prese
 `grow_model_dir` touches files. See docs/growth.md.
 """
 
-from tfctl.growth.benchmark import benchmark_growth
 from tfctl.growth.depth import layer_sources
-from tfctl.growth.model_dir import grow_model_dir
+from tfctl.growth.grow_model_dir import grow_model_dir
 from tfctl.growth.optimizer import grow_optimizer_state
 from tfctl.growth.state_dict import grow
 from tfctl.growth.target import target_config
@@ -14,6 +13,14 @@ from tfctl.growth.tokens import POLICIES, grow_param_tokens
 from tfctl.growth.verify import PRESERVE_TOLERANCE, GrowthReport, verify_growth
 
 __all__ = [
-    "POLICIES", "PRESERVE_TOLERANCE", "GrowthReport", "benchmark_growth", "grow", "grow_model_dir",
-    "grow_optimizer_state", "grow_param_tokens", "layer_sources", "target_config", "verify_growth",
+    "POLICIES",
+    "PRESERVE_TOLERANCE",
+    "GrowthReport",
+    "grow",
+    "grow_model_dir",
+    "grow_optimizer_state",
+    "grow_param_tokens",
+    "layer_sources",
+    "target_config",
+    "verify_growth",
 ]

@@ -47,8 +47,14 @@ def source_name(name: str, sources: list[int | None]) -> str | None:
     return None if old is None else f"blocks.{old}.{rest}"
 
 
-def new_block_tensor(name: str, shape: tuple, init: str, value_std: float, dtype: torch.dtype,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def new_block_tensor(
+    name: str,
+    shape: tuple,
+    init: str,
+    value_std: float,
+    dtype: torch.dtype,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """A tensor of a new block: official random init, with the branch outputs zeroed for `preserve`."""
     if pattention_kind(name) is None:
         raise ValueError(f"unexpected tensor in a new block: {name}")

@@ -29,8 +29,13 @@ SPLIT_NOISE = 0.1  # std of a copy's split ratio, relative to the even share 1/c
 ZEROED = (".attention.output.weight", ".mlp.down.weight")
 
 
-def net2wider(up: torch.Tensor, down: torch.Tensor, hidden: int, generator: torch.Generator | None = None,
-              split_noise: float = SPLIT_NOISE) -> tuple[torch.Tensor, torch.Tensor]:
+def net2wider(
+    up: torch.Tensor,
+    down: torch.Tensor,
+    hidden: int,
+    generator: torch.Generator | None = None,
+    split_noise: float = SPLIT_NOISE,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Widen one MLP: up (h, d) and down (d, h) → (hidden, d) and (d, hidden), the same function."""
     old = up.shape[0]
     if hidden < old:
@@ -45,9 +50,14 @@ def net2wider(up: torch.Tensor, down: torch.Tensor, hidden: int, generator: torc
     return up[mapping].clone(), down[:, mapping] * ratios
 
 
-def widen(config: TransformerConfig, state_dict: Mapping[str, torch.Tensor], ffn_hidden: int,
-          layers: int | None = None, seed: int = 0,
-          split_noise: float = SPLIT_NOISE) -> tuple[TransformerConfig, dict[str, torch.Tensor]]:
+def widen(
+    config: TransformerConfig,
+    state_dict: Mapping[str, torch.Tensor],
+    ffn_hidden: int,
+    layers: int | None = None,
+    seed: int = 0,
+    split_noise: float = SPLIT_NOISE,
+) -> tuple[TransformerConfig, dict[str, torch.Tensor]]:
     """The Transformer with `ffn_hidden` MLP units (and `layers` blocks), computing the same function."""
     from tfctl.growth.depth import layer_sources, source_name
     from tfctl.model import build_model
@@ -64,19 +74,32 @@ def widen(config: TransformerConfig, state_dict: Mapping[str, torch.Tensor], ffn
         old_name = source_name(name, sources)
         if old_name is None:  # a new block: N(0, 0.02) like a fresh one, the identity on the residual stream
             zeroed = name.endswith(ZEROED)
-            out[name] = torch.zeros(meta.shape) if zeroed else torch.randn(meta.shape, generator=generator) * 0.02
+            out[name] = (
+                torch.zeros(meta.shape) if zeroed else torch.randn(meta.shape, generator=generator) * 0.02
+            )
         elif name.endswith(".mlp.up.weight"):
             prefix = old_name.removesuffix("up.weight")
             out[name], out[name.removesuffix("up.weight") + "down.weight"] = net2wider(
-                state_dict[old_name].float(), state_dict[prefix + "down.weight"].float(), ffn_hidden, generator,
-                split_noise)
+                state_dict[old_name].float(),
+                state_dict[prefix + "down.weight"].float(),
+                ffn_hidden,
+                generator,
+                split_noise,
+            )
         elif name not in out:
             out[name] = state_dict[old_name].float().clone()
     return new_config, out
 
 
-def net2net_model_dir(source: str | Path, out: str | Path, ffn_hidden: int, layers: int | None = None,
-                      seed: int = 0, probe: torch.Tensor | None = None, split_noise: float = SPLIT_NOISE):
+def net2net_model_dir(
+    source: str | Path,
+    out: str | Path,
+    ffn_hidden: int,
+    layers: int | None = None,
+    seed: int = 0,
+    probe: torch.Tensor | None = None,
+    split_noise: float = SPLIT_NOISE,
+):
     """Widen (and deepen) the Transformer model directory `source` into `out`; verify, return the report."""
     from tfctl.growth.verify import PRESERVE_TOLERANCE, verify_growth
     from tfctl.model_dir import TOKENIZER, load_model_config, load_state_dict, save_model_dir
@@ -88,12 +111,28 @@ def net2net_model_dir(source: str | Path, out: str | Path, ffn_hidden: int, laye
     new_config, new_state = widen(config, state, ffn_hidden, layers, seed, split_noise)
     report = verify_growth(config, state, new_config, new_state, probe)
     if not report.max_abs_logit_diff <= PRESERVE_TOLERANCE:
-        raise RuntimeError(f"Net2Net widening moved the logits by {report.max_abs_logit_diff:.3g} "
-                           f"(> {PRESERVE_TOLERANCE}): this is a bug in tfctl.growth.net2net")
-    report = dataclasses.replace(report, seconds=time.perf_counter() - start, init="net2net",
-                                 verify_seconds=report.seconds)
+        raise RuntimeError(
+            f"Net2Net widening moved the logits by {report.max_abs_logit_diff:.3g} "
+            f"(> {PRESERVE_TOLERANCE}): this is a bug in tfctl.growth.net2net"
+        )
+    report = dataclasses.replace(
+        report, seconds=time.perf_counter() - start, init="net2net", verify_seconds=report.seconds
+    )
     tokenizer = source / TOKENIZER if (source / TOKENIZER).is_file() else None
-    save_model_dir(new_state, new_config, out, tokenizer=tokenizer,
-                   extra={"growth": {"source": str(source), "ffn_hidden": ffn_hidden, "layers": new_config.n_layers,
-                                     "seed": seed, "split_noise": split_noise, **report.to_dict()}})
+    save_model_dir(
+        new_state,
+        new_config,
+        out,
+        tokenizer=tokenizer,
+        extra={
+            "growth": {
+                "source": str(source),
+                "ffn_hidden": ffn_hidden,
+                "layers": new_config.n_layers,
+                "seed": seed,
+                "split_noise": split_noise,
+                **report.to_dict(),
+            }
+        },
+    )
     return report

@@ -18,16 +18,19 @@ def _pad_rows(moment: torch.Tensor, shape: tuple, name: str) -> torch.Tensor:
     if tuple(moment.shape) == shape:
         return moment.clone()
     if moment.ndim != len(shape) or tuple(moment.shape[1:]) != shape[1:] or moment.shape[0] > shape[0]:
-        raise ValueError(f"optimizer state of {name} has shape {tuple(moment.shape)}, "
-                         f"which does not grow into {shape}")
+        raise ValueError(
+            f"optimizer state of {name} has shape {tuple(moment.shape)}, which does not grow into {shape}"
+        )
     padded = moment.new_zeros(shape)
     padded[: moment.shape[0]] = moment
     return padded
 
 
-def grow_optimizer_state(moments: Mapping[str, Mapping[str, torch.Tensor]],
-                         new_state_dict_shapes: Mapping[str, torch.Size | tuple | torch.Tensor],
-                         layer_sources: list[int | None] | None = None) -> dict[str, dict[str, torch.Tensor]]:
+def grow_optimizer_state(
+    moments: Mapping[str, Mapping[str, torch.Tensor]],
+    new_state_dict_shapes: Mapping[str, torch.Size | tuple | torch.Tensor],
+    layer_sources: list[int | None] | None = None,
+) -> dict[str, dict[str, torch.Tensor]]:
     """{param: {"exp_avg": T, "exp_avg_sq": T}} of the source → the same for the grown parameters.
 
     `new_state_dict_shapes` maps each grown parameter to its shape (or a tensor of it). `layer_sources`
@@ -39,8 +42,10 @@ def grow_optimizer_state(moments: Mapping[str, Mapping[str, torch.Tensor]],
         shape = tuple(shape.shape if isinstance(shape, torch.Tensor) else shape)
         old_name = source_name(name, layer_sources) if layer_sources is not None else name
         old = moments.get(old_name) if old_name is not None else None
-        grown[name] = {key: _pad_rows(old[key], shape, name) if old is not None and key in old
-                       else torch.zeros(shape) for key in MOMENTS}
+        grown[name] = {
+            key: _pad_rows(old[key], shape, name) if old is not None and key in old else torch.zeros(shape)
+            for key in MOMENTS
+        }
     return grown
 
 

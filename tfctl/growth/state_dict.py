@@ -25,13 +25,21 @@ def check_state_dict(config, state_dict: Mapping[str, torch.Tensor]) -> None:
         raise ValueError(f"weights do not match the config: missing {missing[:3]}, unexpected {extra[:3]}")
     for name, shape in expected.items():
         if tuple(state_dict[name].shape) != shape:
-            raise ValueError(f"weights do not match the config: {name} has shape "
-                             f"{tuple(state_dict[name].shape)}, the config wants {shape}")
+            raise ValueError(
+                f"weights do not match the config: {name} has shape "
+                f"{tuple(state_dict[name].shape)}, the config wants {shape}"
+            )
 
 
-def grow(config: TokenformerConfig, state_dict: Mapping[str, torch.Tensor], target_config: TokenformerConfig,
-         init: str = "preserve", seed: int = 0, value_std: float | None = None,
-         placement: str = "append") -> tuple[TokenformerConfig, dict[str, torch.Tensor]]:
+def grow(
+    config: TokenformerConfig,
+    state_dict: Mapping[str, torch.Tensor],
+    target_config: TokenformerConfig,
+    init: str = "preserve",
+    seed: int = 0,
+    value_std: float | None = None,
+    placement: str = "append",
+) -> tuple[TokenformerConfig, dict[str, torch.Tensor]]:
     """Grow `state_dict` of `config` to the token counts and layers of `target_config`.
 
     Every Pattention tensor keeps its old tokens as the first rows; `init` ("preserve" or "paper", see
@@ -42,11 +50,14 @@ def grow(config: TokenformerConfig, state_dict: Mapping[str, torch.Tensor], targ
     if init not in POLICIES:
         raise ValueError(f"unknown growth init {init!r} (expected one of {', '.join(POLICIES)})")
     check_growth(config, target_config)
-    grows_tokens = any(getattr(target_config, f"{k}_tokens") > getattr(config, f"{k}_tokens")
-                       for k in ("qkv", "proj", "ffn"))
+    grows_tokens = any(
+        getattr(target_config, f"{k}_tokens") > getattr(config, f"{k}_tokens") for k in ("qkv", "proj", "ffn")
+    )
     if init == "preserve" and grows_tokens and config.norm not in PRESERVING_NORMS:
-        raise ValueError(f"preserve growth is exact only for norm {' or '.join(PRESERVING_NORMS)}: "
-                         f"with {config.norm!r} a zero score still takes part; use --init paper")
+        raise ValueError(
+            f"preserve growth is exact only for norm {' or '.join(PRESERVING_NORMS)}: "
+            f"with {config.norm!r} a zero score still takes part; use --init paper"
+        )
     check_state_dict(config, state_dict)
 
     new_config = dataclasses.replace(target_config, **grown_scales(config, target_config, init))
@@ -62,7 +73,9 @@ def grow(config: TokenformerConfig, state_dict: Mapping[str, torch.Tensor], targ
             new_state[name] = new_block_tensor(name, shape, init, value_std, dtype, generator)
         elif pattention_kind(name) is not None:
             role = "key" if name.endswith(".key_tokens") else "value"
-            new_state[name] = grow_param_tokens(state_dict[old_name], shape[0], role, init, value_std, generator)
+            new_state[name] = grow_param_tokens(
+                state_dict[old_name], shape[0], role, init, value_std, generator
+            )
         else:
             new_state[name] = state_dict[old_name].clone()
     return new_config, new_state

@@ -14,13 +14,18 @@ TOKEN_KINDS = ("qkv", "proj", "ffn")
 
 def check_tokenformer(config) -> None:
     if not isinstance(config, TokenformerConfig):
-        raise ValueError(f"the source is a baseline {type(config).__name__.removesuffix('Config')}: growth "
-                         "appends parameter tokens, which only a Tokenformer has")
+        raise ValueError(
+            f"the source is a baseline {type(config).__name__.removesuffix('Config')}: growth "
+            "appends parameter tokens, which only a Tokenformer has"
+        )
 
 
 def check_backbone(config: TokenformerConfig, target: TokenformerConfig) -> None:
-    changed = [f"{f} {getattr(config, f)} → {getattr(target, f)}"
-               for f in BACKBONE if getattr(config, f) != getattr(target, f)]
+    changed = [
+        f"{f} {getattr(config, f)} → {getattr(target, f)}"
+        for f in BACKBONE
+        if getattr(config, f) != getattr(target, f)
+    ]
     if changed:
         raise ValueError(f"growth keeps the backbone, the target changes {', '.join(changed)}")
 
@@ -30,8 +35,11 @@ def check_growth(config: TokenformerConfig, target: TokenformerConfig) -> None:
     check_tokenformer(config)
     check_tokenformer(target)
     check_backbone(config, target)
-    shrunk = [f"{f} {getattr(config, f)} → {getattr(target, f)}"
-              for f in GROWN if getattr(target, f) < getattr(config, f)]
+    shrunk = [
+        f"{f} {getattr(config, f)} → {getattr(target, f)}"
+        for f in GROWN
+        if getattr(target, f) < getattr(config, f)
+    ]
     if shrunk:
         raise ValueError(f"growth cannot shrink: {', '.join(shrunk)}")
 
@@ -41,7 +49,7 @@ def token_ratios(config: TokenformerConfig) -> TokenRatios:
 
 
 def _explicit_tokens(config: TokenformerConfig, text: str) -> dict:
-    """"qkv=1024,ffn=4096" → {"qkv_tokens": 1024, "ffn_tokens": 4096}; unnamed kinds keep their count."""
+    """ "qkv=1024,ffn=4096" → {"qkv_tokens": 1024, "ffn_tokens": 4096}; unnamed kinds keep their count."""
     counts = {}
     for part in text.split(","):
         kind, _, value = part.partition("=")
@@ -52,8 +60,9 @@ def _explicit_tokens(config: TokenformerConfig, text: str) -> dict:
     return counts
 
 
-def target_config(config: TokenformerConfig, to: str | int | TokenformerConfig,
-                  layers: int | None = None) -> TokenformerConfig:
+def target_config(
+    config: TokenformerConfig, to: str | int | TokenformerConfig, layers: int | None = None
+) -> TokenformerConfig:
     """The grown config of `config`: `to` is a size, a preset name, "qkv=N,proj=N,ffn=N" or a config.
 
     A size is solved by `solve_tokens` at the source's token ratios (with `layers` blocks if given).
@@ -64,22 +73,31 @@ def target_config(config: TokenformerConfig, to: str | int | TokenformerConfig,
         to = PRESETS[to.strip()]
     if isinstance(to, TokenformerConfig):
         check_backbone(config, to)
-        target = dataclasses.replace(config, n_layers=layers or to.n_layers,
-                                     **{f"{k}_tokens": getattr(to, f"{k}_tokens") for k in TOKEN_KINDS})
+        target = dataclasses.replace(
+            config,
+            n_layers=layers or to.n_layers,
+            **{f"{k}_tokens": getattr(to, f"{k}_tokens") for k in TOKEN_KINDS},
+        )
     elif isinstance(to, str) and "=" in to:
-        target = dataclasses.replace(config, n_layers=layers or config.n_layers, **_explicit_tokens(config, to))
+        target = dataclasses.replace(
+            config, n_layers=layers or config.n_layers, **_explicit_tokens(config, to)
+        )
     elif isinstance(to, str | int) and not isinstance(to, bool):
         try:
             size = parse_count(to)
         except ValueError:
-            raise ValueError(f"{to!r} is not a size like 354m or 1.4b, a preset "
-                             f"({', '.join(PRESETS)}) or tokens like qkv=1024,ffn=4096") from None
+            raise ValueError(
+                f"{to!r} is not a size like 354m or 1.4b, a preset "
+                f"({', '.join(PRESETS)}) or tokens like qkv=1024,ffn=4096"
+            ) from None
         target = solve_tokens(config, size, token_ratios(config), layers)
         shrunk = [f for f in GROWN if getattr(target, f) < getattr(config, f)]
         if shrunk:
-            raise ValueError(f"{format_count(size)} with {target.n_layers} layers solves to "
-                             f"{target.qkv_tokens} qkv tokens per layer, fewer than the source's "
-                             f"{config.qkv_tokens} ({format_count(count_params(config))}): growth cannot shrink")
+            raise ValueError(
+                f"{format_count(size)} with {target.n_layers} layers solves to "
+                f"{target.qkv_tokens} qkv tokens per layer, fewer than the source's "
+                f"{config.qkv_tokens} ({format_count(count_params(config))}): growth cannot shrink"
+            )
     else:
         raise ValueError(f"cannot grow to {to!r}")
     check_growth(config, target)

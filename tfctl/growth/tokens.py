@@ -18,12 +18,17 @@ POLICIES = ("preserve", "paper")
 KEY_STD = 0.02  # the official init of key tokens
 
 # The Pattention modules of a block, by the config field that sets their token count.
-MODULE_KINDS = {"attention.query": "qkv", "attention.key": "qkv", "attention.value": "qkv",
-                "attention.output": "proj", "ffn": "ffn"}
+MODULE_KINDS = {
+    "attention.query": "qkv",
+    "attention.key": "qkv",
+    "attention.value": "qkv",
+    "attention.output": "proj",
+    "ffn": "ffn",
+}
 
 
 def pattention_kind(name: str) -> str | None:
-    """"blocks.3.attention.key.value_tokens" → "qkv"; None for tensors that are not parameter tokens."""
+    """ "blocks.3.attention.key.value_tokens" → "qkv"; None for tensors that are not parameter tokens."""
     if not name.startswith("blocks.") or not name.endswith((".key_tokens", ".value_tokens")):
         return None
     module = name.split(".", 2)[2].rsplit(".", 1)[0]  # blocks.3.attention.key.value_tokens → attention.key
@@ -35,8 +40,14 @@ def wang_std(config) -> float:
     return 2.0 / (config.n_layers * math.sqrt(config.d_model))
 
 
-def grow_param_tokens(tokens: torch.Tensor, num_tokens: int, role: str, init: str = "preserve",
-                      value_std: float = 0.02, generator: torch.Generator | None = None) -> torch.Tensor:
+def grow_param_tokens(
+    tokens: torch.Tensor,
+    num_tokens: int,
+    role: str,
+    init: str = "preserve",
+    value_std: float = 0.02,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """`tokens` (n, d) → (num_tokens, d): the old rows first, new rows initialised by the policy.
 
     `role` is "key" or "value" (which tensor of the Pattention layer this is).
@@ -60,6 +71,8 @@ def grown_scales(config, target, init: str) -> dict:
     """The τ fields of the grown config: held at the source's τ for `preserve`, sqrt(n) for `paper`."""
     if init == "paper":
         return {"scale_mode": "sqrt_n", "qkv_scale": None, "proj_scale": None, "ffn_scale": None}
-    taus = {kind: config.scale(kind) or math.sqrt(getattr(config, f"{kind}_tokens"))
-            for kind in ("qkv", "proj", "ffn")}
+    taus = {
+        kind: config.scale(kind) or math.sqrt(getattr(config, f"{kind}_tokens"))
+        for kind in ("qkv", "proj", "ffn")
+    }
     return {"scale_mode": "fixed", **{f"{kind}_scale": tau for kind, tau in taus.items()}}

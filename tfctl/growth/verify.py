@@ -57,8 +57,13 @@ def _logits_and_loss(config, state_dict, probe: torch.Tensor) -> tuple[torch.Ten
     return logits.float(), loss.item()
 
 
-def verify_growth(old_config, old_state: Mapping[str, torch.Tensor], new_config,
-                  new_state: Mapping[str, torch.Tensor], probe: torch.Tensor | None = None) -> GrowthReport:
+def verify_growth(
+    old_config,
+    old_state: Mapping[str, torch.Tensor],
+    new_config,
+    new_state: Mapping[str, torch.Tensor],
+    probe: torch.Tensor | None = None,
+) -> GrowthReport:
     """Run `probe` (token ids (B, T+1): inputs and next-token targets) through both models.
 
     One model is alive at a time, so the check costs the grown model plus one batch of activations.

@@ -45,6 +45,16 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "CausalLM", "ModelConfig", "Pattention", "Tokenformer", "TokenformerConfig", "Transformer",
-    "TransformerConfig", "build_model", "config_from_dict", "config_to_dict", "load_config", "save_config",
+    "CausalLM",
+    "ModelConfig",
+    "Pattention",
+    "Tokenformer",
+    "TokenformerConfig",
+    "Transformer",
+    "TransformerConfig",
+    "build_model",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+    "save_config",
 ]

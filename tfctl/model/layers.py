@@ -16,7 +16,9 @@ class Rotary(nn.Module):
     def __init__(self, head_dim: int, rotary_pct: float, seq_len: int, base: float = 10000.0):
         super().__init__()
         self.rot_dim = int(head_dim * rotary_pct) // 2 * 2
-        inv_freq = 1.0 / base ** (torch.arange(0, self.rot_dim, 2, dtype=torch.float32) / max(self.rot_dim, 1))
+        inv_freq = 1.0 / base ** (
+            torch.arange(0, self.rot_dim, 2, dtype=torch.float32) / max(self.rot_dim, 1)
+        )
         self.register_buffer("inv_freq", inv_freq, persistent=False)
         self._cache_len = 0
         self._extend(seq_len)
@@ -43,8 +45,9 @@ class Rotary(nn.Module):
         return torch.cat((rotated * cos + rotate_half * sin, passed), dim=-1)
 
 
-def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_heads: int,
-                     rotary: Rotary) -> torch.Tensor:
+def causal_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_heads: int, rotary: Rotary
+) -> torch.Tensor:
     """softmax(QKᵀ/sqrt(d_head))·V over heads, causal, with rotary positions. (B, T, d) → (B, T, d)."""
     batch, seq_len, d_model = q.shape
     q, k, v = (t.view(batch, seq_len, n_heads, d_model // n_heads).transpose(1, 2) for t in (q, k, v))
@@ -89,8 +92,14 @@ class CausalLM(nn.Module):
         return training_flops_per_token(self.config, seq_len)
 
     @torch.no_grad()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         for _ in range(max_new_tokens):
             context = idx[:, -self.config.seq_len :]
             logits, _ = self(context)

@@ -34,8 +34,14 @@ def theta(scores: torch.Tensor, norm: str, tau: float) -> torch.Tensor:
 class Pattention(nn.Module):
     """A drop-in replacement for `nn.Linear(in_features, out_features, bias=False)`."""
 
-    def __init__(self, in_features: int, out_features: int, num_tokens: int,
-                 norm: str = "l2_norm_gelu", scale: float | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        num_tokens: int,
+        norm: str = "l2_norm_gelu",
+        scale: float | None = None,
+    ):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.norm = norm
@@ -62,8 +68,10 @@ class Pattention(nn.Module):
 
     def extra_repr(self) -> str:
         tau = "sqrt(n)" if self.scale is None else f"{self.scale:.4g}"
-        return (f"in={self.in_features}, out={self.out_features}, tokens={self.num_tokens}, "
-                f"norm={self.norm}, tau={tau}")
+        return (
+            f"in={self.in_features}, out={self.out_features}, tokens={self.num_tokens}, "
+            f"norm={self.norm}, tau={tau}"
+        )
 
 
 def pattention_same_input(layers: list[Pattention], x: torch.Tensor) -> list[torch.Tensor]:

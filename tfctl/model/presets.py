@@ -18,12 +18,26 @@ def _presets() -> dict[str, ModelConfig]:
     presets: dict[str, ModelConfig] = {}
     for size, n in _INCREMENTAL_TOKENS.items():
         presets[f"incremental-{size}"] = TokenformerConfig(
-            vocab_size=50304, seq_len=1024, n_layers=12, d_model=768, n_heads=12,
-            qkv_tokens=n, proj_tokens=n, ffn_tokens=4 * n)
+            vocab_size=50304,
+            seq_len=1024,
+            n_layers=12,
+            d_model=768,
+            n_heads=12,
+            qkv_tokens=n,
+            proj_tokens=n,
+            ffn_tokens=4 * n,
+        )
     for size, (layers, d, heads, n, n_ffn) in _PILE_SHAPES.items():
         presets[f"pile-{size}"] = TokenformerConfig(
-            vocab_size=50304, seq_len=2048, n_layers=layers, d_model=d, n_heads=heads,
-            qkv_tokens=n, proj_tokens=n, ffn_tokens=n_ffn)
+            vocab_size=50304,
+            seq_len=2048,
+            n_layers=layers,
+            d_model=d,
+            n_heads=heads,
+            qkv_tokens=n,
+            proj_tokens=n,
+            ffn_tokens=n_ffn,
+        )
     return presets
 
 

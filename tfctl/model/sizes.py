@@ -13,7 +13,7 @@ _COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmbgt]?)\s*$", re.IGNORECASE)
 
 
 def parse_count(text: str | int | float) -> int:
-    """"124m" → 124_000_000, "1.4b" → 1_400_000_000, "350M", "1_400_000_000", 2048 → 2048.
+    """ "124m" → 124_000_000, "1.4b" → 1_400_000_000, "350M", "1_400_000_000", 2048 → 2048.
 
     Raises ValueError for anything that is not a positive count.
     """
@@ -78,8 +78,9 @@ def with_tokens(config: TokenformerConfig, n: int, ratios: TokenRatios = TokenRa
     )
 
 
-def solve_tokens(config: TokenformerConfig, target: int, ratios: TokenRatios = TokenRatios(),
-                 layers: int | None = None) -> TokenformerConfig:
+def solve_tokens(
+    config: TokenformerConfig, target: int, ratios: TokenRatios = TokenRatios(), layers: int | None = None
+) -> TokenformerConfig:
     """The Tokenformer config of this backbone (optionally with `layers` blocks) closest to `target` params.
 
     Parameters are linear in n (the qkv token count), so n = (target - fixed) / per-token, rounded.
@@ -89,8 +90,10 @@ def solve_tokens(config: TokenformerConfig, target: int, ratios: TokenRatios = T
     per_token = (count_params(with_tokens(config, 1000, ratios)) - fixed) / 1000
     n = round((target - fixed) / per_token)
     if n < 1:
-        raise ValueError(f"{format_count(target)} is below this backbone's embedding and norms "
-                         f"({format_count(fixed)}); no token count reaches it")
+        raise ValueError(
+            f"{format_count(target)} is below this backbone's embedding and norms "
+            f"({format_count(fixed)}); no token count reaches it"
+        )
     return with_tokens(config, n, ratios)
 
 
@@ -100,6 +103,7 @@ def solve_ffn_hidden(config: TransformerConfig, target: int, layers: int | None 
     fixed = count_params(config)
     hidden = round((target - fixed) / (2 * config.d_model * config.n_layers))
     if hidden < 1:
-        raise ValueError(f"{format_count(target)} is below this backbone's attention and embedding "
-                         f"({format_count(fixed)})")
+        raise ValueError(
+            f"{format_count(target)} is below this backbone's attention and embedding ({format_count(fixed)})"
+        )
     return dataclasses.replace(config, ffn_hidden=hidden)

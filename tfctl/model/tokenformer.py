@@ -31,7 +31,9 @@ class TokenformerBlock(nn.Module):
         super().__init__()
         self.attention = TokenformerAttention(config)
         # The FFN is ONE Pattention layer: Θ is its non-linearity, no separate activation.
-        self.ffn = Pattention(config.d_model, config.d_model, config.ffn_tokens, config.norm, config.scale("ffn"))
+        self.ffn = Pattention(
+            config.d_model, config.d_model, config.ffn_tokens, config.norm, config.scale("ffn")
+        )
 
     def forward(self, x, rotary):
         x = x + self.attention(layer_norm(x), rotary)

@@ -27,7 +27,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        raise RecipeError(str(path), [f"{where}not valid YAML ({getattr(error, 'problem', error)})"]) from None
+        raise RecipeError(
+            str(path), [f"{where}not valid YAML ({getattr(error, 'problem', error)})"]
+        ) from None
     if not isinstance(raw, dict):
         raise RecipeError(str(path), ["a recipe is a YAML mapping with name, stages, ..."])
     problems = []
@@ -124,7 +126,10 @@ def semantic_problems(recipe: Recipe) -> list[str]:
 
     problems = source_problems(recipe.data.source)
     tokenizer = recipe.data.tokenizer
-    if not (tokenizer.startswith("bpe:") or tokenizer == "gpt2") and not Path(tokenizer).expanduser().exists():
+    if (
+        not (tokenizer.startswith("bpe:") or tokenizer == "gpt2")
+        and not Path(tokenizer).expanduser().exists()
+    ):
         problems.append(f"data.tokenizer: no such tokenizer file: {tokenizer} (or use bpe:N, gpt2)")
     if tokenizer.startswith("bpe:") and not tokenizer[4:].isdigit():
         problems.append(f"data.tokenizer: bpe:N needs a vocabulary size, got {tokenizer!r}")
@@ -137,11 +142,15 @@ def semantic_problems(recipe: Recipe) -> list[str]:
         if batch % world:
             problems.append(f"stages[{i}].global_batch: {batch} sequences do not divide into {world} ranks")
         elif recipe.train.micro_batch and (batch // world) % recipe.train.micro_batch:
-            problems.append(f"train.micro_batch: {recipe.train.micro_batch} does not divide the {batch // world} "
-                            f"sequences per rank of stage {stage.name}")
+            problems.append(
+                f"train.micro_batch: {recipe.train.micro_batch} does not divide the {batch // world} "
+                f"sequences per rank of stage {stage.name}"
+            )
         if stage.tokens is not None and stage.tokens < batch * recipe.data.seq_len:
-            problems.append(f"stages[{i}].tokens: {stage.tokens} is less than one step "
-                            f"({batch} × {recipe.data.seq_len} tokens)")
+            problems.append(
+                f"stages[{i}].tokens: {stage.tokens} is less than one step "
+                f"({batch} × {recipe.data.seq_len} tokens)"
+            )
     try:
         configs = resolve_stage_configs(recipe, vocab_size)
     except ValueError as error:
@@ -149,16 +158,22 @@ def semantic_problems(recipe: Recipe) -> list[str]:
     for i in range(1, len(configs)):
         before, after = configs[i - 1], configs[i]
         if after.n_layers < before.n_layers:
-            problems.append(f"stages[{i}].layers: {after.n_layers} is fewer than stage "
-                            f"{recipe.stages[i - 1].name}'s {before.n_layers}; stages must grow")
+            problems.append(
+                f"stages[{i}].layers: {after.n_layers} is fewer than stage "
+                f"{recipe.stages[i - 1].name}'s {before.n_layers}; stages must grow"
+            )
         for kind in ("qkv", "proj", "ffn"):
             if getattr(after, f"{kind}_tokens") < getattr(before, f"{kind}_tokens"):
                 what = "size" if recipe.stages[i].size else "param_tokens"
-                problems.append(f"stages[{i}].{what}: {kind} parameter tokens shrink from "
-                                f"{getattr(before, f'{kind}_tokens')} to {getattr(after, f'{kind}_tokens')}; "
-                                f"stages must grow")
+                problems.append(
+                    f"stages[{i}].{what}: {kind} parameter tokens shrink from "
+                    f"{getattr(before, f'{kind}_tokens')} to {getattr(after, f'{kind}_tokens')}; "
+                    f"stages must grow"
+                )
                 break
         else:
             if after == before:
-                problems.append(f"stages[{i}]: same model as stage {recipe.stages[i - 1].name}; stages must grow")
+                problems.append(
+                    f"stages[{i}]: same model as stage {recipe.stages[i - 1].name}; stages must grow"
+                )
     return problems

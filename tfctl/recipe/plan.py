@@ -30,9 +30,16 @@ def estimated_vocab_size(recipe: Recipe) -> int:
 
 def base_config(recipe: Recipe, vocab_size: int) -> TokenformerConfig:
     m = recipe.model
-    return TokenformerConfig(vocab_size=vocab_size, seq_len=recipe.data.seq_len, n_layers=m.n_layers,
-                             d_model=m.d_model, n_heads=m.n_heads, rotary_pct=m.rotary_pct, norm=m.norm,
-                             scale_mode="sqrt_n")
+    return TokenformerConfig(
+        vocab_size=vocab_size,
+        seq_len=recipe.data.seq_len,
+        n_layers=m.n_layers,
+        d_model=m.d_model,
+        n_heads=m.n_heads,
+        rotary_pct=m.rotary_pct,
+        norm=m.norm,
+        scale_mode="sqrt_n",
+    )
 
 
 def token_ratios(recipe: Recipe) -> TokenRatios:
@@ -130,30 +137,45 @@ def _budget(recipe: Recipe, tokens: int | None, steps: int | None, batch: int) -
     return steps, steps * per_step
 
 
-def plan_stage(recipe: Recipe, stage: StageSection, config: TokenformerConfig, flops_before: float) -> StagePlan:
+def plan_stage(
+    recipe: Recipe, stage: StageSection, config: TokenformerConfig, flops_before: float
+) -> StagePlan:
     t = recipe.train
     batch = stage.global_batch or t.global_batch
     steps, tokens = _budget(recipe, stage.tokens, stage.steps, batch)
     flops = training_flops_per_token(config) * tokens
     return StagePlan(
-        name=stage.name, config=config, params=count_params(config),
-        non_embedding_params=count_params(config, non_embedding=True), global_batch=batch, steps=steps,
-        tokens=tokens, flops=flops, cumulative_flops=flops_before + flops, lr=stage.lr or t.lr,
+        name=stage.name,
+        config=config,
+        params=count_params(config),
+        non_embedding_params=count_params(config, non_embedding=True),
+        global_batch=batch,
+        steps=steps,
+        tokens=tokens,
+        flops=flops,
+        cumulative_flops=flops_before + flops,
+        lr=stage.lr or t.lr,
         min_lr=t.min_lr if stage.min_lr is None else stage.min_lr,
-        warmup_steps=warmup_steps(t.warmup if stage.warmup is None else stage.warmup, steps))
+        warmup_steps=warmup_steps(t.warmup if stage.warmup is None else stage.warmup, steps),
+    )
 
 
 def baseline_config(recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig) -> TransformerConfig:
     """A Transformer of the final stage's size on the same backbone, the MLP width solved to match."""
     config = TransformerConfig(
-        vocab_size=final.vocab_size, seq_len=final.seq_len, n_layers=baseline.n_layers or final.n_layers,
-        d_model=baseline.d_model or final.d_model, n_heads=baseline.n_heads or final.n_heads,
-        rotary_pct=final.rotary_pct)
+        vocab_size=final.vocab_size,
+        seq_len=final.seq_len,
+        n_layers=baseline.n_layers or final.n_layers,
+        d_model=baseline.d_model or final.d_model,
+        n_heads=baseline.n_heads or final.n_heads,
+        rotary_pct=final.rotary_pct,
+    )
     return solve_ffn_hidden(config, baseline.size or count_params(final))
 
 
-def plan_baseline(recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig,
-                  growth_tokens: int) -> StagePlan:
+def plan_baseline(
+    recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig, growth_tokens: int
+) -> StagePlan:
     t = recipe.train
     config = baseline_config(recipe, baseline, final)
     batch = baseline.global_batch or t.global_batch
@@ -161,11 +183,19 @@ def plan_baseline(recipe: Recipe, baseline: BaselineSection, final: TokenformerC
     steps, tokens = _budget(recipe, tokens, None, batch)
     flops = training_flops_per_token(config) * tokens
     return StagePlan(
-        name=baseline.name, config=config, params=count_params(config),
-        non_embedding_params=count_params(config, non_embedding=True), global_batch=batch, steps=steps,
-        tokens=tokens, flops=flops, cumulative_flops=flops, lr=baseline.lr or t.lr,
+        name=baseline.name,
+        config=config,
+        params=count_params(config),
+        non_embedding_params=count_params(config, non_embedding=True),
+        global_batch=batch,
+        steps=steps,
+        tokens=tokens,
+        flops=flops,
+        cumulative_flops=flops,
+        lr=baseline.lr or t.lr,
         min_lr=t.min_lr if baseline.min_lr is None else baseline.min_lr,
-        warmup_steps=warmup_steps(t.warmup if baseline.warmup is None else baseline.warmup, steps))
+        warmup_steps=warmup_steps(t.warmup if baseline.warmup is None else baseline.warmup, steps),
+    )
 
 
 def plan_recipe(recipe: Recipe, vocab_size: int | None = None, run_dir: str | Path | None = None) -> Plan:
@@ -175,9 +205,14 @@ def plan_recipe(recipe: Recipe, vocab_size: int | None = None, run_dir: str | Pa
         stages.append(plan_stage(recipe, stage, config, stages[-1].cumulative_flops if stages else 0.0))
     growth_tokens = sum(s.tokens for s in stages)
     baselines = [plan_baseline(recipe, b, stages[-1].config, growth_tokens) for b in recipe.baseline]
-    return Plan(stages=stages, baselines=baselines, vocab_size=vocab_size, seq_len=recipe.data.seq_len,
-                world_size=recipe.launch.world_size,
-                flops_per_second=measured_flops_per_second(run_dir or Path("runs") / recipe.name))
+    return Plan(
+        stages=stages,
+        baselines=baselines,
+        vocab_size=vocab_size,
+        seq_len=recipe.data.seq_len,
+        world_size=recipe.launch.world_size,
+        flops_per_second=measured_flops_per_second(run_dir or Path("runs") / recipe.name),
+    )
 
 
 def measured_flops_per_second(run_dir: str | Path) -> float | None:

@@ -16,8 +16,11 @@ def _count(kind: str):
         try:
             return parse_count(value)
         except ValueError:
-            raise ValueError(f"must be a positive {kind} like {'30b or 2m' if kind == 'token count' else '124m or 1.4b'}, "
-                             f"got {value!r}") from None
+            raise ValueError(
+                f"must be a positive {kind} like {'30b or 2m' if kind == 'token count' else '124m or 1.4b'}, "
+                f"got {value!r}"
+            ) from None
+
     return BeforeValidator(parse)
 
 
@@ -30,12 +33,20 @@ class Section(BaseModel):
 
 
 class DataSection(Section):
-    source: str | list[str] = Field("shakespeare", description="Built-in corpus (`shakespeare`, `sotu`), a text "
-                                    "file/glob/dir, a `.jsonl` file, or `hf:NAME_OR_DIR`; a list or `a+b` combines.")
-    tokenizer: str = Field("bpe:8192", description="`bpe:N` (byte-level BPE trained on the train split), `gpt2`, "
-                           "or a path to a tokenizer.json.")
+    source: str | list[str] = Field(
+        "shakespeare",
+        description="Built-in corpus (`shakespeare`, `sotu`), a text "
+        "file/glob/dir, a `.jsonl` file, or `hf:NAME_OR_DIR`; a list or `a+b` combines.",
+    )
+    tokenizer: str = Field(
+        "bpe:8192",
+        description="`bpe:N` (byte-level BPE trained on the train split), `gpt2`, "
+        "or a path to a tokenizer.json.",
+    )
     seq_len: int = Field(256, gt=0, description="Tokens per training sequence.")
-    val_fraction: float = Field(0.05, gt=0, lt=1, description="Fraction of documents held out for validation.")
+    val_fraction: float = Field(
+        0.05, gt=0, lt=1, description="Fraction of documents held out for validation."
+    )
     text_field: str = Field("text", description="Field holding the text in JSONL / HF datasets.")
 
 
@@ -46,17 +57,29 @@ class TokenRatiosSection(Section):
 
 
 class ModelSection(Section):
-    family: Literal["tokenformer"] = Field("tokenformer", description="Only Tokenformers grow; baselines are "
-                                           "set in `baseline`.")
+    family: Literal["tokenformer"] = Field(
+        "tokenformer", description="Only Tokenformers grow; baselines are set in `baseline`."
+    )
     d_model: int = Field(768, gt=0, description="Width of the residual stream (fixed across stages).")
-    n_layers: int = Field(12, gt=0, description="Blocks of the first stage (a stage may add more with `layers`).")
+    n_layers: int = Field(
+        12, gt=0, description="Blocks of the first stage (a stage may add more with `layers`)."
+    )
     n_heads: int = Field(12, gt=0, description="Attention heads (fixed across stages).")
-    rotary_pct: float = Field(0.25, ge=0, le=1, description="Fraction of each head's dims with rotary embeddings.")
-    norm: Literal["l2_norm_gelu", "gelu_l2_norm", "softmax"] = Field("l2_norm_gelu", description="Pattention Θ.")
-    scale_mode: Literal["sqrt_n", "fixed"] = Field("sqrt_n", description="τ = sqrt(n) (the paper) or fixed at "
-                                                   "the first stage's value. `preserve` growth fixes τ either way.")
-    token_ratios: TokenRatiosSection = Field(default_factory=TokenRatiosSection,
-                                             description="Parameter tokens qkv : proj : ffn (the paper: 1:1:4).")
+    rotary_pct: float = Field(
+        0.25, ge=0, le=1, description="Fraction of each head's dims with rotary embeddings."
+    )
+    norm: Literal["l2_norm_gelu", "gelu_l2_norm", "softmax"] = Field(
+        "l2_norm_gelu", description="Pattention Θ."
+    )
+    scale_mode: Literal["sqrt_n", "fixed"] = Field(
+        "sqrt_n",
+        description="τ = sqrt(n) (the paper) or fixed at "
+        "the first stage's value. `preserve` growth fixes τ either way.",
+    )
+    token_ratios: TokenRatiosSection = Field(
+        default_factory=TokenRatiosSection,
+        description="Parameter tokens qkv : proj : ffn (the paper: 1:1:4).",
+    )
 
     @model_validator(mode="after")
     def _heads_divide(self):
@@ -66,24 +89,43 @@ class ModelSection(Section):
 
 
 class StageSection(Section):
-    name: str = Field(description="Stage name (a directory under stages/; letters, digits, ., - and _).",
-                      pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
-    size: ParamCount | None = Field(None, description="Target parameter count (`124m`, `1.4b`); the parameter "
-                                    "tokens are solved for it.")
-    param_tokens: int | None = Field(None, gt=0, description="Or: the qkv layers' parameter-token count "
-                                     "(proj/ffn follow the ratios).")
-    layers: int | None = Field(None, gt=0, description="Blocks in this stage (depth growth); default: unchanged.")
+    name: str = Field(
+        description="Stage name (a directory under stages/; letters, digits, ., - and _).",
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$",
+    )
+    size: ParamCount | None = Field(
+        None, description="Target parameter count (`124m`, `1.4b`); the parameter tokens are solved for it."
+    )
+    param_tokens: int | None = Field(
+        None, gt=0, description="Or: the qkv layers' parameter-token count (proj/ffn follow the ratios)."
+    )
+    layers: int | None = Field(
+        None, gt=0, description="Blocks in this stage (depth growth); default: unchanged."
+    )
     tokens: TokenCount | None = Field(None, description="Training budget in tokens (`30b`, `2m`).")
     steps: int | None = Field(None, gt=0, description="Or: training budget in optimizer steps.")
-    global_batch: int | None = Field(None, gt=0, description="Sequences per optimizer step (default: train's).")
+    global_batch: int | None = Field(
+        None, gt=0, description="Sequences per optimizer step (default: train's)."
+    )
     lr: float | None = Field(None, gt=0, description="Peak learning rate (default: train's).")
-    min_lr: float | None = Field(None, ge=0, description="Final learning rate of the cosine (default: train's).")
-    warmup: float | None = Field(None, ge=0, description="Warmup: a fraction of the stage's steps if < 1, "
-                                 "else a number of steps (default: train's).")
-    init: Literal["preserve", "paper"] = Field("preserve", description="How appended parameter tokens start: "
-                                               "`preserve` (exactly function-preserving) or `paper` (random).")
-    optimizer: Literal["reset", "carry"] = Field("reset", description="AdamW moments at growth: `reset` (the "
-                                                 "paper) or `carry` (old rows kept, new rows zero).")
+    min_lr: float | None = Field(
+        None, ge=0, description="Final learning rate of the cosine (default: train's)."
+    )
+    warmup: float | None = Field(
+        None,
+        ge=0,
+        description="Warmup: a fraction of the stage's steps if < 1, "
+        "else a number of steps (default: train's).",
+    )
+    init: Literal["preserve", "paper"] = Field(
+        "preserve",
+        description="How appended parameter tokens start: "
+        "`preserve` (exactly function-preserving) or `paper` (random).",
+    )
+    optimizer: Literal["reset", "carry"] = Field(
+        "reset",
+        description="AdamW moments at growth: `reset` (the paper) or `carry` (old rows kept, new rows zero).",
+    )
 
     @model_validator(mode="after")
     def _one_of_each(self):
@@ -98,13 +140,19 @@ class StageSection(Section):
 
 class TrainSection(Section):
     global_batch: int = Field(32, gt=0, description="Sequences per optimizer step, whatever the world size.")
-    micro_batch: int | None = Field(None, gt=0, description="Sequences per rank per micro-step (gradient "
-                                    "accumulation makes up the rest); default: global_batch / world size.")
+    micro_batch: int | None = Field(
+        None,
+        gt=0,
+        description="Sequences per rank per micro-step (gradient "
+        "accumulation makes up the rest); default: global_batch / world size.",
+    )
     lr: float = Field(6e-4, gt=0, description="Peak learning rate (AdamW).")
     min_lr: float = Field(6e-5, ge=0, description="Learning rate at the end of the cosine.")
     warmup: float = Field(0.01, ge=0, description="Warmup: fraction of steps if < 1, else steps.")
-    lr_schedule: Literal["restart", "continue"] = Field("restart", description="`restart` warmup+cosine every "
-                                                         "stage (the paper) or `continue` one schedule over all.")
+    lr_schedule: Literal["restart", "continue"] = Field(
+        "restart",
+        description="`restart` warmup+cosine every stage (the paper) or `continue` one schedule over all.",
+    )
     betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas.")
     eps: float = Field(1e-8, gt=0, description="AdamW epsilon.")
     weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay (not on embeddings and norms).")
@@ -117,19 +165,23 @@ class TrainSection(Section):
     eval_batch_size: int = Field(8, gt=0, description="Sequences per validation batch.")
     checkpoint_interval: int = Field(100, gt=0, description="Steps between checkpoints (and one at the end).")
     keep_checkpoints: int = Field(2, gt=0, description="Checkpoints kept per stage.")
-    peak_flops: float | None = Field(None, gt=0, description="Peak FLOP/s per device for MFU; default: a GPU "
-                                     "table, or measured on CPU.")
+    peak_flops: float | None = Field(
+        None, gt=0, description="Peak FLOP/s per device for MFU; default: a GPU table, or measured on CPU."
+    )
 
 
 class LaunchSection(Section):
-    launcher: Literal["auto", "local", "deepspeed", "torchrun"] = Field("auto", description="`auto`: a plain "
-                                                                         "process for one rank, else deepspeed.")
+    launcher: Literal["auto", "local", "deepspeed", "torchrun"] = Field(
+        "auto", description="`auto`: a plain process for one rank, else deepspeed."
+    )
     nproc_per_node: int = Field(1, gt=0, description="Ranks per node (GPUs, or CPU processes).")
     nnodes: int = Field(1, gt=0, description="Nodes.")
     hostfile: str | None = Field(None, description="DeepSpeed hostfile for multi-node runs.")
     master_addr: str | None = Field(None, description="Rendezvous host (multi-node).")
     master_port: int | None = Field(None, gt=0, lt=65536, description="Rendezvous port; default: a free one.")
-    deepspeed_launcher: str | None = Field(None, description="deepspeed --launcher: pdsh, openmpi, slurm, ...")
+    deepspeed_launcher: str | None = Field(
+        None, description="deepspeed --launcher: pdsh, openmpi, slurm, ..."
+    )
     extra_args: list[str] = Field(default_factory=list, description="Extra arguments for the launcher.")
 
     @property
@@ -141,22 +193,28 @@ class WandbSection(Section):
     project: str = Field("tfctl", description="W&B project.")
     entity: str | None = Field(None, description="W&B entity (team or user).")
     group: str | None = Field(None, description="W&B group; default: the run name.")
-    mode: Literal["online", "offline", "disabled"] | None = Field(None, description="Default: $WANDB_MODE, else "
-                                                                   "online with an API key, else offline.")
+    mode: Literal["online", "offline", "disabled"] | None = Field(
+        None, description="Default: $WANDB_MODE, else online with an API key, else offline."
+    )
     tags: list[str] = Field(default_factory=list, description="W&B tags.")
 
 
 class BaselineSection(Section):
-    name: str = Field("scratch", pattern=r"^[A-Za-z0-9_-]+$", description="Baseline name (`tfctl compare "
-                      "--baseline NAME`).")
-    kind: Literal["scratch", "net2net"] = Field("scratch", description="`scratch`: a Transformer trained from "
-                                                "scratch; `net2net`: a Transformer grown on the same schedule.")
+    name: str = Field(
+        "scratch", pattern=r"^[A-Za-z0-9_-]+$", description="Baseline name (`tfctl compare --baseline NAME`)."
+    )
+    kind: Literal["scratch", "net2net"] = Field(
+        "scratch",
+        description="`scratch`: a Transformer trained from "
+        "scratch; `net2net`: a Transformer grown on the same schedule.",
+    )
     size: ParamCount | None = Field(None, description="Parameters; default: the final stage's size.")
     n_layers: int | None = Field(None, gt=0, description="Default: the final stage's layers.")
     d_model: int | None = Field(None, gt=0, description="Default: the Tokenformer's d_model.")
     n_heads: int | None = Field(None, gt=0, description="Default: the Tokenformer's heads.")
-    tokens: TokenCount | Literal["match"] = Field("match", description="Budget: `match` (the growth run's total "
-                                                 "tokens) or a count like 30b.")
+    tokens: TokenCount | Literal["match"] = Field(
+        "match", description="Budget: `match` (the growth run's total tokens) or a count like 30b."
+    )
     global_batch: int | None = Field(None, gt=0, description="Default: train's.")
     lr: float | None = Field(None, gt=0, description="Default: train's.")
     min_lr: float | None = Field(None, ge=0, description="Default: train's.")
@@ -177,7 +235,9 @@ class Recipe(Section):
     launch: LaunchSection = Field(default_factory=LaunchSection, description="How the ranks are started.")
     wandb: WandbSection = Field(default_factory=WandbSection, description="Weights & Biases logging.")
     baseline: Annotated[list[BaselineSection], BeforeValidator(_as_list)] = Field(
-        default_factory=lambda: [BaselineSection()], description="What `tfctl compare` trains (one or a list).")
+        default_factory=lambda: [BaselineSection()],
+        description="What `tfctl compare` trains (one or a list).",
+    )
 
     @field_validator("stages")
     @classmethod

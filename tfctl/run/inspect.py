@@ -49,8 +49,10 @@ def resolve_target(path: str | Path) -> ModelTarget:
             target.eval_batches = info.get("eval_batches", target.eval_batches)
             target.eval_batch_size = info.get("eval_batch_size", target.eval_batch_size)
         return target
-    raise UserError(f"{path}: neither a model directory (model.safetensors + config.json) nor a run directory "
-                    "(state.json)")
+    raise UserError(
+        f"{path}: neither a model directory (model.safetensors + config.json) nor a run directory "
+        "(state.json)"
+    )
 
 
 def text_windows(tokens, seq_len: int, batch_size: int) -> list:
@@ -66,8 +68,13 @@ def text_windows(tokens, seq_len: int, batch_size: int) -> list:
     return [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, count, batch_size)]
 
 
-def evaluate(path: str | Path, text: Path | None = None, data: Path | None = None,
-             batches: int | None = None, batch_size: int | None = None) -> dict:
+def evaluate_model(
+    path: str | Path,
+    text: Path | None = None,
+    data: Path | None = None,
+    batches: int | None = None,
+    batch_size: int | None = None,
+) -> dict:
     """Mean next-token loss and perplexity of a model on a text file, a prepared dataset's val split, or
     (by default) the val batches its run evaluated on — so it reproduces the run's final val loss."""
     import torch
@@ -75,7 +82,7 @@ def evaluate(path: str | Path, text: Path | None = None, data: Path | None = Non
     from tfctl.data import eval_batches, load_prepared, load_tokenizer
     from tfctl.data.tokenizer import encode_text_file
     from tfctl.model_dir import load_model
-    from tfctl.train.evaluate import perplexity
+    from tfctl.worker.evaluate import perplexity
 
     target = resolve_target(path)
     model, config = load_model(target.model_dir)
@@ -93,8 +100,9 @@ def evaluate(path: str | Path, text: Path | None = None, data: Path | None = Non
         if data_dir is None:
             raise UserError(f"{path}: no dataset recorded for this model; pass --text FILE or --data DIR")
         prepared = load_prepared(data_dir)
-        windows = eval_batches(prepared.tokens("val"), config.seq_len, batch_size,
-                               batches or target.eval_batches)
+        windows = eval_batches(
+            prepared.tokens("val"), config.seq_len, batch_size, batches or target.eval_batches
+        )
         source = f"{data_dir} (val)"
     total, count = 0.0, 0
     with torch.no_grad():
@@ -103,12 +111,23 @@ def evaluate(path: str | Path, text: Path | None = None, data: Path | None = Non
             total += loss.double().item() * y.numel()
             count += y.numel()
     loss = total / count
-    return {"model": str(target.model_dir), "data": source, "loss": loss,
-            "ppl": perplexity(loss), "tokens": count}
+    return {
+        "model": str(target.model_dir),
+        "data": source,
+        "loss": loss,
+        "ppl": perplexity(loss),
+        "tokens": count,
+    }
 
 
-def generate(path: str | Path, prompt: str, max_new_tokens: int = 100, temperature: float = 0.8,
-             top_k: int | None = 50, seed: int = 0) -> str:
+def generate(
+    path: str | Path,
+    prompt: str,
+    max_new_tokens: int = 100,
+    temperature: float = 0.8,
+    top_k: int | None = 50,
+    seed: int = 0,
+) -> str:
     import torch
 
     from tfctl.data import load_tokenizer
@@ -122,8 +141,7 @@ def generate(path: str | Path, prompt: str, max_new_tokens: int = 100, temperatu
     model.eval()
     ids = tokenizer.encode(prompt).ids or [0]
     generator = torch.Generator().manual_seed(seed)
-    out = model.generate(torch.tensor([ids]), max_new_tokens, temperature=temperature, top_k=top_k,
-                         generator=generator)
+    out = model.generate(
+        torch.tensor([ids]), max_new_tokens, temperature=temperature, top_k=top_k, generator=generator
+    )
     return tokenizer.decode(out[0].tolist())
-
-

@@ -1,12 +1,12 @@
 """Where everything of a run lives. One place that knows the paths, so nothing else spells them out.
 
-    runs/<name>/
-      recipe.yaml        the resolved recipe (after --set)
-      state.json         per stage: status, fingerprint, growth report, result
-      metrics.jsonl      every record: train | eval | growth | stage_end | error
-      data -> ...        the prepared dataset (a link into the shared cache)
-      stages/<stage>/    spec.json, init/ (grown weights), checkpoints/, final/, worker.log
-      compare/           report.md, report.json, ppl_vs_flops.png
+runs/<name>/
+  recipe.yaml        the resolved recipe (after --set)
+  state.json         per stage: status, fingerprint, growth report, result
+  metrics.jsonl      every record: train | eval | growth | stage_end | error
+  data -> ...        the prepared dataset (a link into the shared cache)
+  stages/<stage>/    spec.json, init/ (grown weights), checkpoints/, final/, worker.log
+  compare/           report.md, report.json, ppl_vs_flops.png
 """
 
 from dataclasses import dataclass

@@ -33,9 +33,10 @@ class RunLock:
             except BlockingIOError:
                 owner = self._owner(fd)
                 os.close(fd)
-                raise UserError(f"{self.path.parent}: in use by tfctl (pid {owner.get('pid', '?')} on "
-                                f"{owner.get('host', '?')} since {owner.get('since', '?')}); wait for it or stop it"
-                                ) from None
+                raise UserError(
+                    f"{self.path.parent}: in use by tfctl (pid {owner.get('pid', '?')} on "
+                    f"{owner.get('host', '?')} since {owner.get('since', '?')}); wait for it or stop it"
+                ) from None
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:
@@ -43,7 +44,11 @@ class RunLock:
             if not same:  # its holder unlinked it between our open and our flock: take the new file
                 os.close(fd)
                 continue
-            me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+            me = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+            }
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(me).encode(), 0)
             self.fd = fd

@@ -13,8 +13,13 @@ class Console:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._progress = Progress(
-                TextColumn(f"[bold]{stage}[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                TextColumn("{task.fields[status]}"), transient=False)
+                TextColumn(f"[bold]{stage}[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[status]}"),
+                transient=False,
+            )
             self._task = self._progress.add_task(stage, total=total_steps, completed=start_step, status="")
             self._progress.start()
 
@@ -29,12 +34,16 @@ class Console:
         if self._progress is not None:
             self._progress.update(self._task, completed=record["step"], status=status)
         else:
-            self.message(f"[{self.stage}] step {record['step']}/{self.total_steps}  {status}  "
-                         f"grad_norm {record['grad_norm']:.3f}  mfu {record['mfu']:.2%}")
+            self.message(
+                f"[{self.stage}] step {record['step']}/{self.total_steps}  {status}  "
+                f"grad_norm {record['grad_norm']:.3f}  mfu {record['mfu']:.2%}"
+            )
 
     def eval(self, record: dict) -> None:
-        self.message(f"[{self.stage}] step {record['step']}  val_loss {record['val_loss']:.4f}  "
-                     f"val_ppl {record['val_ppl']:.2f}")
+        self.message(
+            f"[{self.stage}] step {record['step']}  val_loss {record['val_loss']:.4f}  "
+            f"val_ppl {record['val_ppl']:.2f}"
+        )
 
     def close(self) -> None:
         if self._progress is not None:

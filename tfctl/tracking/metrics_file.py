@@ -39,8 +39,11 @@ class MetricsFile:
             except ValueError:
                 dropped += 1  # a torn last line from a crash
                 continue
-            if record.get("stage") == stage and record.get("kind") not in KEEP_ON_RESUME \
-                    and int(record.get("step", 0)) > after_step:
+            if (
+                record.get("stage") == stage
+                and record.get("kind") not in KEEP_ON_RESUME
+                and int(record.get("step", 0)) > after_step
+            ):
                 dropped += 1
                 continue
             kept.append(line)

@@ -14,9 +14,16 @@ from tfctl.tracking.wandb_run import resolve_mode
 log = logging.getLogger(__name__)
 
 
-def log_comparison(report: dict, figure: str | Path | None, mode: str, project: str = "tfctl",
-                   entity: str | None = None, group: str | None = None, directory: str | Path | None = None,
-                   tags: list[str] | None = None) -> str:
+def log_comparison(
+    report: dict,
+    figure: str | Path | None,
+    mode: str,
+    project: str = "tfctl",
+    entity: str | None = None,
+    group: str | None = None,
+    directory: str | Path | None = None,
+    tags: list[str] | None = None,
+) -> str:
     """Log `report` (tfctl.compare.report.build_report) as a W&B run named "<run>/compare".
 
     Returns the mode it logged in ("online", "offline", "disabled"), or "failed: <why>".
@@ -40,14 +47,24 @@ def _log(report, figure, mode, project, entity, group, directory, tags) -> None:
 
     directory = Path(directory or ".")
     directory.mkdir(parents=True, exist_ok=True)
-    run = wandb.init(project=project, entity=entity, group=group or report["run"], name=f"{report['run']}/compare",
-                     job_type="compare", tags=list(tags or []), dir=str(directory), mode=mode,
-                     config={"reference": report["reference"], "runs": [r["name"] for r in report["runs"]]},
-                     settings=wandb.Settings(console="off", quiet=True))
+    run = wandb.init(
+        project=project,
+        entity=entity,
+        group=group or report["run"],
+        name=f"{report['run']}/compare",
+        job_type="compare",
+        tags=list(tags or []),
+        dir=str(directory),
+        mode=mode,
+        config={"reference": report["reference"], "runs": [r["name"] for r in report["runs"]]},
+        settings=wandb.Settings(console="off", quiet=True),
+    )
     try:
         values = {}
-        for key, (columns, rows) in (("compare/runs", run_rows(report)),
-                                     ("compare/flops_to_reach", target_rows(report))):
+        for key, (columns, rows) in (
+            ("compare/runs", run_rows(report)),
+            ("compare/flops_to_reach", target_rows(report)),
+        ):
             values[key] = wandb.Table(columns=columns, data=rows)
         if figure and Path(figure).is_file():
             values["compare/ppl_vs_flops"] = wandb.Image(str(figure))

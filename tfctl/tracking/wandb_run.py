@@ -60,9 +60,17 @@ class WandbRun:
         directory = Path(settings.dir or default_dir)
         directory.mkdir(parents=True, exist_ok=True)
         self._run = wandb.init(
-            project=settings.project, entity=settings.entity, group=settings.group, name=settings.name,
-            tags=list(settings.tags), dir=str(directory), config=config, id=self.run_id, resume="allow",
-            mode=self.mode, settings=wandb.Settings(console="off", quiet=True),
+            project=settings.project,
+            entity=settings.entity,
+            group=settings.group,
+            name=settings.name,
+            tags=list(settings.tags),
+            dir=str(directory),
+            config=config,
+            id=self.run_id,
+            resume="allow",
+            mode=self.mode,
+            settings=wandb.Settings(console="off", quiet=True),
         )
         for axis in ("tokens", "flops"):
             self._run.define_metric(axis)
@@ -77,8 +85,11 @@ class WandbRun:
         if self._run is None or record.get("kind") not in ("train", "eval", "stage_end"):
             return
         prefix = {"stage_end": "eval"}.get(record["kind"], record["kind"])
-        values = {f"{prefix}/{k}": v for k, v in record.items()
-                  if isinstance(v, int | float) and not isinstance(v, bool) and k not in ("tokens", "flops")}
+        values = {
+            f"{prefix}/{k}": v
+            for k, v in record.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and k not in ("tokens", "flops")
+        }
         values.update(tokens=record["tokens"], flops=record["flops"])
         self._guard(lambda: self._run.log(values))
         if record["kind"] == "stage_end":

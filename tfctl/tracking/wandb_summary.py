@@ -14,9 +14,17 @@ log = logging.getLogger(__name__)
 COLUMNS = ("stage", "params", "stage_tokens", "tokens", "flops", "val_loss", "val_ppl", "wall_seconds", "mfu")
 
 
-def log_run_summary(name: str, results: dict[str, dict], growth: dict[str, dict], mode: str,
-                    project: str = "tfctl", entity: str | None = None, group: str | None = None,
-                    directory: str | Path | None = None, tags: list[str] | None = None) -> str:
+def log_run_summary(
+    name: str,
+    results: dict[str, dict],
+    growth: dict[str, dict],
+    mode: str,
+    project: str = "tfctl",
+    entity: str | None = None,
+    group: str | None = None,
+    directory: str | Path | None = None,
+    tags: list[str] | None = None,
+) -> str:
     """Log the stage table (`results`: stage → stage_end record) and each growth's check as "<name>/summary"."""
     mode = resolve_mode(mode)
     if mode == "disabled":
@@ -25,22 +33,60 @@ def log_run_summary(name: str, results: dict[str, dict], growth: dict[str, dict]
         os.environ.setdefault("WANDB_SILENT", "true")
         import wandb
 
-        run = wandb.init(project=project, entity=entity, group=group or name, name=f"{name}/summary",
-                         job_type="summary", tags=list(tags or []), dir=str(directory or "."), mode=mode,
-                         settings=wandb.Settings(console="off", quiet=True))
+        run = wandb.init(
+            project=project,
+            entity=entity,
+            group=group or name,
+            name=f"{name}/summary",
+            job_type="summary",
+            tags=list(tags or []),
+            dir=str(directory or "."),
+            mode=mode,
+            settings=wandb.Settings(console="off", quiet=True),
+        )
         try:
-            rows = [[stage, *(result.get(column) for column in COLUMNS[1:])] for stage, result in results.items()]
-            growth_rows = [[stage, g.get("init"), g.get("params_before"), g.get("params_after"),
-                            g.get("max_abs_logit_diff"), g.get("loss_before"), g.get("loss_after")]
-                           for stage, g in growth.items()]
-            run.log({"summary/stages": wandb.Table(columns=list(COLUMNS), data=rows),
-                     "summary/growth": wandb.Table(columns=["stage", "init", "params_before", "params_after",
-                                                            "max_abs_logit_diff", "loss_before", "loss_after"],
-                                                   data=growth_rows)})
+            rows = [
+                [stage, *(result.get(column) for column in COLUMNS[1:])] for stage, result in results.items()
+            ]
+            growth_rows = [
+                [
+                    stage,
+                    g.get("init"),
+                    g.get("params_before"),
+                    g.get("params_after"),
+                    g.get("max_abs_logit_diff"),
+                    g.get("loss_before"),
+                    g.get("loss_after"),
+                ]
+                for stage, g in growth.items()
+            ]
+            run.log(
+                {
+                    "summary/stages": wandb.Table(columns=list(COLUMNS), data=rows),
+                    "summary/growth": wandb.Table(
+                        columns=[
+                            "stage",
+                            "init",
+                            "params_before",
+                            "params_after",
+                            "max_abs_logit_diff",
+                            "loss_before",
+                            "loss_after",
+                        ],
+                        data=growth_rows,
+                    ),
+                }
+            )
             last = list(results.values())[-1]
-            run.summary.update({"final/val_ppl": last.get("val_ppl"), "final/val_loss": last.get("val_loss"),
-                                "final/params": last.get("params"), "total/flops": last.get("flops"),
-                                "total/tokens": last.get("tokens")})
+            run.summary.update(
+                {
+                    "final/val_ppl": last.get("val_ppl"),
+                    "final/val_loss": last.get("val_loss"),
+                    "final/params": last.get("params"),
+                    "total/flops": last.get("flops"),
+                    "total/tokens": last.get("tokens"),
+                }
+            )
         finally:
             run.finish()
         return mode

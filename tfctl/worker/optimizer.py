@@ -65,7 +65,10 @@ def save_moments_file(moments: dict[str, torch.Tensor], step: int, out: str | Pa
 
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
-    save_file({k: v.detach().float().contiguous().cpu() for k, v in moments.items()}, str(tmp),
-              metadata={"step": str(step)})
+    save_file(
+        {k: v.detach().float().contiguous().cpu() for k, v in moments.items()},
+        str(tmp),
+        metadata={"step": str(step)},
+    )
     tmp.replace(out)
     return out

@@ -27,7 +27,9 @@ def gpu_peak_flops(name: str) -> float | None:
 
 def cpu_peak_flops(cache_dir: Path | None = None, size: int = 1024, seconds: float = 0.3) -> float:
     """The best fp32 matmul FLOP/s this process's thread count has shown, per (cpu, threads)."""
-    cache = (cache_dir or Path(os.environ.get("TFCTL_CACHE", Path.home() / ".cache" / "tfctl"))) / "cpu_peak.json"
+    cache = (
+        cache_dir or Path(os.environ.get("TFCTL_CACHE", Path.home() / ".cache" / "tfctl"))
+    ) / "cpu_peak.json"
     key = f"{platform.processor() or platform.machine()}|{os.cpu_count()}|threads={torch.get_num_threads()}"
     try:
         known = json.loads(cache.read_text())

@@ -14,20 +14,33 @@ from tfctl.run.layout import RunDir
 from tfctl.run.state import RunState, atomic_write_text
 
 
-def appended_stage(recipe: dict, to: str, layers: int | None, init: str, optimizer: str,
-                   tokens: str | None, steps: int | None) -> dict:
+def appended_stage(
+    recipe: dict,
+    to: str,
+    layers: int | None,
+    init: str,
+    optimizer: str,
+    tokens: str | None,
+    steps: int | None,
+) -> dict:
     """The new stage entry: the target as a size (or a preset's token count), the last stage's budget by default."""
     from tfctl.model.presets import PRESETS
 
     last = recipe["stages"][-1]
     names = {s["name"] for s in recipe["stages"]}
     base = to.split("-", 1)[-1] if to in PRESETS else re.sub(r"[^A-Za-z0-9._-]+", "-", to).strip("-.")
-    stage = {"name": base if base not in names else next(f"{base}-{i}" for i in count(2) if f"{base}-{i}" not in names)}
+    stage = {
+        "name": base
+        if base not in names
+        else next(f"{base}-{i}" for i in count(2) if f"{base}-{i}" not in names)
+    }
     if to in PRESETS:
         preset = PRESETS[to]
         if preset.d_model != recipe["model"]["d_model"] or preset.n_heads != recipe["model"]["n_heads"]:
-            raise UserError(f"--to {to}: the preset's backbone (d_model {preset.d_model}, {preset.n_heads} heads) "
-                            f"differs from this run's ({recipe['model']['d_model']}, {recipe['model']['n_heads']})")
+            raise UserError(
+                f"--to {to}: the preset's backbone (d_model {preset.d_model}, {preset.n_heads} heads) "
+                f"differs from this run's ({recipe['model']['d_model']}, {recipe['model']['n_heads']})"
+            )
         stage["param_tokens"] = preset.qkv_tokens
     else:
         stage["size"] = to
@@ -43,9 +56,16 @@ def appended_stage(recipe: dict, to: str, layers: int | None, init: str, optimiz
     return stage
 
 
-def grow_run(run_dir: str | Path, to: str, layers: int | None = None, init: str = "preserve",
-             optimizer: str = "reset", tokens: str | None = None, steps: int | None = None,
-             json_output: bool = False) -> dict:
+def grow_run(
+    run_dir: str | Path,
+    to: str,
+    layers: int | None = None,
+    init: str = "preserve",
+    optimizer: str = "reset",
+    tokens: str | None = None,
+    steps: int | None = None,
+    json_output: bool = False,
+) -> dict:
     from tfctl.run.orchestrate import train_recipe
 
     dirs = RunDir(Path(run_dir))

@@ -28,9 +28,17 @@ def _check_choice(option: str, value: str, choices: tuple) -> None:
         raise UserError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
 
 
-def grow_model_dir(source: str | Path, out: str | Path, to: str | int | TokenformerConfig,
-                   layers: int | None = None, init: str = "preserve", optimizer: str = "reset", seed: int = 0,
-                   probe: torch.Tensor | None = None, placement: str = "append") -> GrowthReport:
+def grow_model_dir(
+    source: str | Path,
+    out: str | Path,
+    to: str | int | TokenformerConfig,
+    layers: int | None = None,
+    init: str = "preserve",
+    optimizer: str = "reset",
+    seed: int = 0,
+    probe: torch.Tensor | None = None,
+    placement: str = "append",
+) -> GrowthReport:
     """Grow the model directory `source` to `to` (see `target_config`) and write it to `out`.
 
     Verifies on `probe` (default: a fixed short batch) and refuses to write a `preserve` growth that moved
@@ -44,11 +52,13 @@ def grow_model_dir(source: str | Path, out: str | Path, to: str | int | Tokenfor
     _check_choice("--placement", placement, PLACEMENTS)
     config = load_model_config(source)
     if not isinstance(config, TokenformerConfig):
-        raise UserError(f"{source}: a baseline {config.family} model; growth appends parameter tokens, "
-                        "which only a Tokenformer has")
+        raise UserError(
+            f"{source}: a baseline {config.family} model; growth appends parameter tokens, "
+            "which only a Tokenformer has"
+        )
     if out.exists():
         raise UserError(f"{out}: already exists; choose another -o or remove it")
-    from tfctl.train.optimizer import OPTIMIZER_FILE, load_moments_file, save_moments_file
+    from tfctl.worker.optimizer import OPTIMIZER_FILE, load_moments_file, save_moments_file
 
     if optimizer == "carry" and not (source / OPTIMIZER_FILE).is_file():
         raise UserError(f"{source}: --optimizer carry needs {OPTIMIZER_FILE}, which this directory lacks")
@@ -64,18 +74,29 @@ def grow_model_dir(source: str | Path, out: str | Path, to: str | int | Tokenfor
         raise UserError(f"{source}: {error}") from None
     report = verify_growth(config, state, new_config, new_state, probe)
     if init == "preserve" and not report.max_abs_logit_diff <= PRESERVE_TOLERANCE:
-        raise RuntimeError(f"preserve growth moved the logits by {report.max_abs_logit_diff:.3g} "
-                           f"(> {PRESERVE_TOLERANCE}): this is a bug in tfctl.growth")
-    report = dataclasses.replace(report, seconds=time.perf_counter() - start, init=init,
-                                 verify_seconds=report.seconds)
+        raise RuntimeError(
+            f"preserve growth moved the logits by {report.max_abs_logit_diff:.3g} "
+            f"(> {PRESERVE_TOLERANCE}): this is a bug in tfctl.growth"
+        )
+    report = dataclasses.replace(
+        report, seconds=time.perf_counter() - start, init=init, verify_seconds=report.seconds
+    )
     del state
 
-    provenance = {"source": str(source), "to": str(to), "layers": new_config.n_layers, "init": init,
-                  "placement": placement, "optimizer": optimizer, "seed": seed}
+    provenance = {
+        "source": str(source),
+        "to": str(to),
+        "layers": new_config.n_layers,
+        "init": init,
+        "placement": placement,
+        "optimizer": optimizer,
+        "seed": seed,
+    }
     tokenizer = source / TOKENIZER if (source / TOKENIZER).is_file() else None
     shapes = {name: tuple(t.shape) for name, t in new_state.items()}
-    save_model_dir(new_state, new_config, out, tokenizer=tokenizer,
-                   extra={"growth": {**provenance, **report.to_dict()}})
+    save_model_dir(
+        new_state, new_config, out, tokenizer=tokenizer, extra={"growth": {**provenance, **report.to_dict()}}
+    )
     del new_state
     if optimizer == "carry":  # after the weights, so both big state dicts are never alive at once
         try:

@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 
 
-def evaluate(engine, batches: list, rank: int, world_size: int, shard: bool = True) -> float:
+def evaluate_engine(engine, batches: list, rank: int, world_size: int, shard: bool = True) -> float:
     mine = range(rank, len(batches), world_size) if shard else range(len(batches))
     device = next(engine.module.parameters()).device
     total = torch.zeros((), dtype=torch.float64, device=device)

@@ -31,8 +31,10 @@ class BatchGeometry:
         rank_batch = global_batch // world_size
         micro_batch = micro_batch or rank_batch
         if micro_batch <= 0 or rank_batch % micro_batch:
-            raise UserError(f"micro_batch {micro_batch} does not divide the per-rank batch {rank_batch} "
-                            f"(global_batch {global_batch} / world size {world_size})")
+            raise UserError(
+                f"micro_batch {micro_batch} does not divide the per-rank batch {rank_batch} "
+                f"(global_batch {global_batch} / world size {world_size})"
+            )
         return cls(global_batch, world_size, micro_batch, rank_batch // micro_batch)
 
 

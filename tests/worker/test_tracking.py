@@ -5,7 +5,7 @@ import logging
 
 from tfctl.tracking import Console, MetricsFile, Tracker, read_metrics
 from tfctl.tracking.wandb_run import WandbRun, resolve_mode
-from tfctl.train.spec import WandbSpec
+from tfctl.worker.spec import WandbSpec
 
 
 def record(kind, stage, step, **values):
@@ -25,7 +25,10 @@ def test_resume_drops_the_records_past_the_checkpoint(tmp_path):
     assert MetricsFile(path).truncate_stage("s1", after_step=4) == 4
     kept = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(r["kind"], r["stage"], r["step"]) for r in kept] == [
-        ("stage_end", "s0", 5), *[("train", "s1", s) for s in range(1, 5)], ("error", "s1", 7)]
+        ("stage_end", "s0", 5),
+        *[("train", "s1", s) for s in range(1, 5)],
+        ("error", "s1", 7),
+    ]
 
 
 def test_readers_dedupe_keeping_the_last_and_nan_is_visible(tmp_path):
@@ -80,7 +83,9 @@ def test_a_failing_wandb_warns_and_training_goes_on(monkeypatch, tmp_path, caplo
 
 def test_console_prints_plain_lines_off_a_terminal(capsys):
     console = Console("s0", 10, interactive=False)
-    console.train(record("train", "s0", 3, loss=2.5, lr=1e-3, tokens_per_second=1234.0, grad_norm=0.5, mfu=0.01))
+    console.train(
+        record("train", "s0", 3, loss=2.5, lr=1e-3, tokens_per_second=1234.0, grad_norm=0.5, mfu=0.01)
+    )
     console.eval(record("eval", "s0", 3, val_loss=2.4, val_ppl=11.0))
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("[s0] step 3/10  loss 2.5000  lr 1.00e-03  1,234 tok/s")
@@ -89,6 +94,8 @@ def test_console_prints_plain_lines_off_a_terminal(capsys):
 
 def test_console_progress_bar_on_a_terminal():
     console = Console("s0", 10, interactive=True)
-    console.train(record("train", "s0", 4, loss=2.5, lr=1e-3, tokens_per_second=10.0, grad_norm=0.5, mfu=0.01))
+    console.train(
+        record("train", "s0", 4, loss=2.5, lr=1e-3, tokens_per_second=10.0, grad_norm=0.5, mfu=0.01)
+    )
     assert console._progress.tasks[0].completed == 4
     console.close()

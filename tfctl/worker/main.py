@@ -14,16 +14,23 @@ import sys
 import time
 
 from tfctl.errors import TrainingError, UserError
-from tfctl.train.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRAINING_ERROR, EXIT_USER_ERROR
-from tfctl.train.watchdog import watch_orchestrator
+from tfctl.worker.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRAINING_ERROR, EXIT_USER_ERROR
+from tfctl.worker.watchdog import watch_orchestrator
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tfctl.worker", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tfctl.worker",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("spec", help="the stage spec JSON written by the orchestrator")
-    parser.add_argument("--max-steps-this-run", type=int, default=None,
-                        help="stop (with a checkpoint) after this many steps; rerun to continue")
+    parser.add_argument(
+        "--max-steps-this-run",
+        type=int,
+        default=None,
+        help="stop (with a checkpoint) after this many steps; rerun to continue",
+    )
     parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -46,8 +53,7 @@ def init_distributed() -> None:
     from deepspeed.utils import logger as ds_logger
 
     ds_logger.setLevel(logging.WARNING)
-    deepspeed.init_distributed(dist_backend=get_accelerator().communication_backend_name(),
-                               verbose=False)
+    deepspeed.init_distributed(dist_backend=get_accelerator().communication_backend_name(), verbose=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     rank = os.environ.get("RANK", "0")
     trainer = None
     try:
-        from tfctl.train.spec import StageSpec
+        from tfctl.worker.spec import StageSpec
 
         try:
             spec = StageSpec.load(args.spec)
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         watch_orchestrator()
         fill_single_process_env()
         init_distributed()
-        from tfctl.train.stage import StageTrainer
+        from tfctl.worker.stage import StageTrainer
 
         trainer = StageTrainer(spec, args.max_steps_this_run, started)
         trainer.setup()

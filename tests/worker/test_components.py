@@ -7,15 +7,25 @@ import torch
 
 from tfctl.errors import UserError
 from tfctl.model import TokenformerConfig, build_model
-from tfctl.train.ds_config import BatchGeometry, build_ds_config
-from tfctl.train.optimizer import load_moments_file, param_groups, save_moments_file
-from tfctl.train.schedule import CosineSchedule
-from tfctl.train.spec import OptimizerSpec, StageSpec
+from tfctl.worker.ds_config import BatchGeometry, build_ds_config
+from tfctl.worker.optimizer import load_moments_file, param_groups, save_moments_file
+from tfctl.worker.schedule import CosineSchedule
+from tfctl.worker.spec import OptimizerSpec, StageSpec
 
 
 def spec(**overrides) -> StageSpec:
-    values = dict(run_name="r", stage="s", stage_index=0, model={}, data_dir="d", out_dir="o", metrics_path="m",
-                  steps=100, global_batch=32, seq_len=16)
+    values = dict(
+        run_name="r",
+        stage="s",
+        stage_index=0,
+        model={},
+        data_dir="d",
+        out_dir="o",
+        metrics_path="m",
+        steps=100,
+        global_batch=32,
+        seq_len=16,
+    )
     return StageSpec(**{**values, **overrides})
 
 
@@ -29,34 +39,56 @@ def test_schedule_warms_up_linearly_then_decays_to_min_lr():
 
 
 def test_schedule_restarts_per_stage_or_continues():
-    restarted = CosineSchedule.from_spec(spec(steps=50, optimizer=OptimizerSpec(lr=1.0, min_lr=0.0, warmup_steps=5)))
+    restarted = CosineSchedule.from_spec(
+        spec(steps=50, optimizer=OptimizerSpec(lr=1.0, min_lr=0.0, warmup_steps=5))
+    )
     assert restarted(1) == pytest.approx(0.2) and restarted(50) == pytest.approx(0.0)
     whole = CosineSchedule(lr=1.0, min_lr=0.0, warmup_steps=5, total_steps=150)
-    second = CosineSchedule.from_spec(spec(steps=100, optimizer=OptimizerSpec(
-        lr=1.0, min_lr=0.0, warmup_steps=5, schedule_offset=50, schedule_total=150)))
+    second = CosineSchedule.from_spec(
+        spec(
+            steps=100,
+            optimizer=OptimizerSpec(
+                lr=1.0, min_lr=0.0, warmup_steps=5, schedule_offset=50, schedule_total=150
+            ),
+        )
+    )
     assert [second(s) for s in (1, 40, 100)] == pytest.approx([whole(51), whole(90), whole(150)])
 
 
-@pytest.mark.parametrize("global_batch,world,micro,expected", [
-    (32, 1, None, (32, 1)), (32, 2, None, (16, 1)), (32, 2, 4, (4, 4)), (32, 4, 8, (8, 1)), (24, 3, 2, (2, 4)),
-])
+@pytest.mark.parametrize(
+    "global_batch,world,micro,expected",
+    [
+        (32, 1, None, (32, 1)),
+        (32, 2, None, (16, 1)),
+        (32, 2, 4, (4, 4)),
+        (32, 4, 8, (8, 1)),
+        (24, 3, 2, (2, 4)),
+    ],
+)
 def test_batch_geometry_keeps_the_global_batch(global_batch, world, micro, expected):
     geometry = BatchGeometry.resolve(global_batch, world, micro)
     assert (geometry.micro_batch, geometry.accumulation) == expected
     assert geometry.micro_batch * geometry.accumulation * world == global_batch
 
 
-@pytest.mark.parametrize("global_batch,world,micro,field", [(32, 3, None, "global_batch"), (32, 2, 5, "micro_batch")])
+@pytest.mark.parametrize(
+    "global_batch,world,micro,field", [(32, 3, None, "global_batch"), (32, 2, 5, "micro_batch")]
+)
 def test_batch_geometry_rejects_what_does_not_divide(global_batch, world, micro, field):
     with pytest.raises(UserError, match=field):
         BatchGeometry.resolve(global_batch, world, micro)
 
 
 def test_ds_config_from_spec():
-    config = build_ds_config(spec(zero_stage=2, precision="bf16", optimizer=OptimizerSpec(grad_clip=0.5)),
-                             BatchGeometry.resolve(32, 2, 4))
-    assert (config["train_batch_size"], config["train_micro_batch_size_per_gpu"],
-            config["gradient_accumulation_steps"]) == (32, 4, 4)
+    config = build_ds_config(
+        spec(zero_stage=2, precision="bf16", optimizer=OptimizerSpec(grad_clip=0.5)),
+        BatchGeometry.resolve(32, 2, 4),
+    )
+    assert (
+        config["train_batch_size"],
+        config["train_micro_batch_size_per_gpu"],
+        config["gradient_accumulation_steps"],
+    ) == (32, 4, 4)
     assert config["zero_optimization"]["stage"] == 2 and config["gradient_clipping"] == 0.5
     assert config["bf16"]["enabled"] and not config["fp16"]["enabled"]
     assert "optimizer" not in config  # a client optimizer: torch AdamW on CPU, FusedAdam on GPU
@@ -67,12 +99,26 @@ def test_ds_config_from_spec():
 
 
 def test_pattention_tokens_decay_embedding_and_norms_do_not():
-    model = build_model(TokenformerConfig(vocab_size=64, seq_len=8, n_layers=1, d_model=16, n_heads=2,
-                                          qkv_tokens=4, proj_tokens=4, ffn_tokens=8))
+    model = build_model(
+        TokenformerConfig(
+            vocab_size=64,
+            seq_len=8,
+            n_layers=1,
+            d_model=16,
+            n_heads=2,
+            qkv_tokens=4,
+            proj_tokens=4,
+            ffn_tokens=8,
+        )
+    )
     decay, no_decay = param_groups(model, 0.1)
     names = {id(p): n for n, p in model.named_parameters()}
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
-    assert {names[id(p)] for p in no_decay["params"]} == {"embedding.weight", "final_norm.weight", "final_norm.bias"}
+    assert {names[id(p)] for p in no_decay["params"]} == {
+        "embedding.weight",
+        "final_norm.weight",
+        "final_norm.bias",
+    }
     assert {names[id(p)].rsplit(".", 1)[-1] for p in decay["params"]} == {"key_tokens", "value_tokens"}
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
 

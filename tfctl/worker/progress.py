@@ -27,8 +27,9 @@ class StageProgress:
 class RunAxes:
     """Cumulative tokens / FLOPs / device-seconds over the whole run: this stage's plus the spec's offsets."""
 
-    def __init__(self, spec, flops_per_token: int, world_size: int, wall_before: float,
-                 started: float | None = None):
+    def __init__(
+        self, spec, flops_per_token: int, world_size: int, wall_before: float, started: float | None = None
+    ):
         self.spec, self.flops_per_token, self.world_size = spec, flops_per_token, world_size
         self.wall_before = wall_before
         self.started = time.perf_counter() if started is None else started  # the worker's start: setup counts

@@ -12,15 +12,19 @@ from pathlib import Path
 
 import torch
 
-from tfctl.train.optimizer import MOMENTS, OPTIMIZER_FILE, save_moments_file
+from tfctl.worker.optimizer import MOMENTS, OPTIMIZER_FILE, save_moments_file
 
 log = logging.getLogger(__name__)
 
 
 def _plain(engine) -> bool:
     """True when the engine's optimizer is our torch optimizer itself (ZeRO 0, fp32)."""
-    return isinstance(engine.optimizer, torch.optim.Optimizer) and not engine.zero_optimization() \
-        and not engine.bfloat16_enabled() and not engine.fp16_enabled()
+    return (
+        isinstance(engine.optimizer, torch.optim.Optimizer)
+        and not engine.zero_optimization()
+        and not engine.bfloat16_enabled()
+        and not engine.fp16_enabled()
+    )
 
 
 def _master_views(engine) -> dict[int, tuple[torch.Tensor, dict]] | None:
@@ -34,10 +38,16 @@ def _master_views(engine) -> dict[int, tuple[torch.Tensor, dict]] | None:
         masters = []
         for params, flat in zip(optimizer.fp16_groups, optimizer.fp32_groups_flat, strict=True):
             offsets = torch.tensor([0] + [p.numel() for p in params]).cumsum(0).tolist()
-            masters += [(p, flat, flat.narrow(0, start, p.numel()).view_as(p)) for p, start in zip(params, offsets[:-1], strict=True)]
+            masters += [
+                (p, flat, flat.narrow(0, start, p.numel()).view_as(p))
+                for p, start in zip(params, offsets[:-1], strict=True)
+            ]
     elif hasattr(optimizer, "fp32_groups"):  # unfused: one master per parameter
-        masters = [(p, m, m) for params, group in zip(optimizer.fp16_groups, optimizer.fp32_groups, strict=True)
-                   for p, m in zip(params, group, strict=True)]
+        masters = [
+            (p, m, m)
+            for params, group in zip(optimizer.fp16_groups, optimizer.fp32_groups, strict=True)
+            for p, m in zip(params, group, strict=True)
+        ]
     else:
         return None
     for param, holder, master in masters:
@@ -49,8 +59,10 @@ def _master_views(engine) -> dict[int, tuple[torch.Tensor, dict]] | None:
         else:
             start = master.data_ptr() - holder.data_ptr()
             start //= holder.element_size()
-            views[id(param)] = (master, {key: state[key].narrow(0, start, param.numel()).view_as(param)
-                                         for key in MOMENTS})
+            views[id(param)] = (
+                master,
+                {key: state[key].narrow(0, start, param.numel()).view_as(param) for key in MOMENTS},
+            )
     return views
 
 
@@ -114,7 +126,9 @@ def load_moments(engine, moments: dict[str, torch.Tensor], step: int) -> None:
     expected = {f"{name}.{key}" for name in params for key in MOMENTS}
     if set(moments) != expected:
         missing, extra = sorted(expected - set(moments)), sorted(set(moments) - expected)
-        raise UserError(f"init_optimizer does not match the model: missing {missing[:3]}, unexpected {extra[:3]}")
+        raise UserError(
+            f"init_optimizer does not match the model: missing {missing[:3]}, unexpected {extra[:3]}"
+        )
     if not _plain(engine):
         _link_moment_fragments(engine)
     views = _master_views(engine)
@@ -122,8 +136,10 @@ def load_moments(engine, moments: dict[str, torch.Tensor], step: int) -> None:
         for key in MOMENTS:
             value = moments[f"{name}.{key}"]
             if tuple(value.shape) != tuple(getattr(param, "ds_shape", param.shape)):
-                raise UserError(f"init_optimizer: {name}.{key} has shape {tuple(value.shape)}, "
-                                f"the model wants {tuple(param.shape)}")
+                raise UserError(
+                    f"init_optimizer: {name}.{key} has shape {tuple(value.shape)}, "
+                    f"the model wants {tuple(param.shape)}"
+                )
             value = value.to(param.device, torch.float32)
             if _plain(engine):
                 state = engine.optimizer.state[param]
@@ -137,7 +153,9 @@ def load_moments(engine, moments: dict[str, torch.Tensor], step: int) -> None:
 
 def _set_step(engine, step: int) -> None:
     """Adam's bias correction reads the step: carry it, or carried moments would be over-corrected."""
-    optimizer = engine.optimizer if _plain(engine) else getattr(engine.optimizer, "optimizer", engine.optimizer)
+    optimizer = (
+        engine.optimizer if _plain(engine) else getattr(engine.optimizer, "optimizer", engine.optimizer)
+    )
     for group in optimizer.param_groups:
         if "step" in group:  # FusedAdam keeps the step per group
             group["step"] = step
@@ -149,7 +167,9 @@ def _set_step(engine, step: int) -> None:
             state["step"] = torch.tensor(float(step))
 
 
-def export_final(engine, config, out: Path, tokenizer: Path | None, step: int, extra: dict, rank: int) -> None:
+def export_final(
+    engine, config, out: Path, tokenizer: Path | None, step: int, extra: dict, rank: int
+) -> None:
     """`out/` = model.safetensors + config.json + tokenizer.json (+ optimizer.safetensors). Collective."""
     from tfctl.model_dir import save_model_dir
 

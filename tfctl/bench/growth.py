@@ -1,7 +1,7 @@
 """How long growth takes and how much memory it needs, each growth in a fresh process (peak RSS is the
 process's own high-water mark, so nothing from setting up the source model counts).
 
-    python -m tfctl.growth.benchmark incremental-124m incremental-1.4b
+    python -m tfctl.bench.growth incremental-124m incremental-1.4b
 """
 
 import json
@@ -33,8 +33,12 @@ print(json.dumps({**report.to_dict(), "import_seconds": imported - start, "total
 """
 
 
-def benchmark_growth(source_preset: str = "incremental-124m", target_preset: str = "incremental-1.4b",
-                     init: str = "preserve", workdir: str | Path | None = None) -> dict:
+def benchmark_growth(
+    source_preset: str = "incremental-124m",
+    target_preset: str = "incremental-1.4b",
+    init: str = "preserve",
+    workdir: str | Path | None = None,
+) -> dict:
     """Grow a randomly initialised `source_preset` model directory to `target_preset` and measure it.
 
     Returns the growth report plus `total_seconds` (load, grow, verify and write, imports excluded),
@@ -47,13 +51,23 @@ def benchmark_growth(source_preset: str = "incremental-124m", target_preset: str
         source, out = Path(tmp) / "source", Path(tmp) / "grown"
         subprocess.run([sys.executable, "-c", _MAKE_SOURCE, source_preset, str(source)], check=True)
         wall = time.perf_counter()
-        result = subprocess.run([sys.executable, "-c", _GROW, str(source), str(out), target_preset, init],
-                                check=True, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-c", _GROW, str(source), str(out), target_preset, init],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - wall
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     grown_bytes = 4 * count_params(preset(target_preset))
-    return {"source": source_preset, "target": target_preset, **measured, "process_seconds": wall,
-            "grown_fp32_bytes": grown_bytes, "rss_over_grown": measured["peak_rss_bytes"] / grown_bytes}
+    return {
+        "source": source_preset,
+        "target": target_preset,
+        **measured,
+        "process_seconds": wall,
+        "grown_fp32_bytes": grown_bytes,
+        "rss_over_grown": measured["peak_rss_bytes"] / grown_bytes,
+    }
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Fault injection for the reliability tests, off unless `TFCTL_FAULT` is set. Read by the checkpointer only.
 
-    TFCTL_FAULT=kill_during_checkpoint:STEP    SIGKILL the worker's process group (every rank, the launcher)
-                                               after the step-STEP checkpoint's files are written, before its
-                                               manifest, rename and `latest`
-    TFCTL_FAULT=enospc_during_checkpoint:STEP  the step-STEP save fails with OSError(ENOSPC) at that point
+TFCTL_FAULT=kill_during_checkpoint:STEP    SIGKILL the worker's process group (every rank, the launcher)
+                                           after the step-STEP checkpoint's files are written, before its
+                                           manifest, rename and `latest`
+TFCTL_FAULT=enospc_during_checkpoint:STEP  the step-STEP save fails with OSError(ENOSPC) at that point
 """
 
 import errno

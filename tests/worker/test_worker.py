@@ -10,7 +10,7 @@ import torch
 from safetensors import safe_open
 
 from tfctl.launch import LaunchSettings, run_stage
-from tfctl.train.errors import EXIT_NON_FINITE
+from tfctl.worker.exit_codes import EXIT_NON_FINITE
 
 QUIET = {"WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
 TIMEOUT = 300
@@ -32,7 +32,9 @@ def stage_end(out_dir: Path) -> dict:
 
 def launch(spec: Path, env: dict | None = None, worker_args: list[str] | None = None, **settings) -> int:
     settings = LaunchSettings(env={**QUIET, **(env or {})}, **settings)
-    return run_stage(spec, settings, log_path=spec.parent / "worker.log", worker_args=worker_args, timeout=TIMEOUT)
+    return run_stage(
+        spec, settings, log_path=spec.parent / "worker.log", worker_args=worker_args, timeout=TIMEOUT
+    )
 
 
 def reloaded_val_loss(final: Path, data_dir: Path, spec_path: Path) -> float:
@@ -43,8 +45,9 @@ def reloaded_val_loss(final: Path, data_dir: Path, spec_path: Path) -> float:
     spec = json.loads(spec_path.read_text())
     model, _ = load_model(final)
     model.eval()
-    batches = eval_batches(load_prepared(data_dir).tokens("val"), spec["seq_len"], spec["eval_batch_size"],
-                           spec["eval_batches"])
+    batches = eval_batches(
+        load_prepared(data_dir).tokens("val"), spec["seq_len"], spec["eval_batch_size"], spec["eval_batches"]
+    )
     with torch.no_grad():
         return sum(model(x, y)[1].item() for x, y in batches) / len(batches)
 
@@ -66,9 +69,15 @@ def test_single_rank_stage(reference, data_dir):
     assert end["flops"] == pytest.approx(end["stage_tokens"] * records(reference, "train")[0]["flops"] / 256)
     assert end["val_ppl"] == pytest.approx(math.exp(end["val_loss"]))
     final = reference / "final"
-    assert {p.name for p in final.iterdir()} >= {"model.safetensors", "config.json", "tokenizer.json",
-                                                 "optimizer.safetensors"}
-    assert reloaded_val_loss(final, data_dir, reference / "spec.json") == pytest.approx(end["val_loss"], abs=1e-5)
+    assert {p.name for p in final.iterdir()} >= {
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "optimizer.safetensors",
+    }
+    assert reloaded_val_loss(final, data_dir, reference / "spec.json") == pytest.approx(
+        end["val_loss"], abs=1e-5
+    )
     with safe_open(str(final / "optimizer.safetensors"), "pt") as f:
         assert f.metadata()["step"] == "12"
         assert "blocks.0.ffn.key_tokens.exp_avg_sq" in f.keys()
@@ -91,8 +100,12 @@ def test_resume_matches_uninterrupted_run(reference, tmp_path, make_spec):
 
 def test_non_finite_loss_stops_with_exit_3(tmp_path, make_spec):
     # an LR this large sends the weights to ~1e37: the next forward overflows for real
-    spec = make_spec(tmp_path, optimizer={"lr": 1e36, "min_lr": 1e36, "warmup_steps": 0},
-                     checkpoint_interval=1, eval_interval=100)
+    spec = make_spec(
+        tmp_path,
+        optimizer={"lr": 1e36, "min_lr": 1e36, "warmup_steps": 0},
+        checkpoint_interval=1,
+        eval_interval=100,
+    )
     assert launch(spec) == EXIT_NON_FINITE
     (error,) = records(tmp_path, "error")
     step = error["step"]
@@ -107,16 +120,23 @@ def test_non_finite_loss_stops_with_exit_3(tmp_path, make_spec):
 
 def test_initial_weights_and_carried_moments(reference, tmp_path, make_spec):
     final = reference / "final"
-    spec = make_spec(tmp_path, steps=1, init_weights=str(final), init_optimizer=str(final / "optimizer.safetensors"))
+    spec = make_spec(
+        tmp_path, steps=1, init_weights=str(final), init_optimizer=str(final / "optimizer.safetensors")
+    )
     assert launch(spec) == 0
     (start, *_) = records(tmp_path, "eval")
-    assert start["step"] == 0 and start["val_loss"] == pytest.approx(stage_end(reference)["val_loss"], abs=1e-6)
-    with safe_open(str(tmp_path / "final" / "optimizer.safetensors"), "pt") as after, \
-            safe_open(str(final / "optimizer.safetensors"), "pt") as before:
+    assert start["step"] == 0 and start["val_loss"] == pytest.approx(
+        stage_end(reference)["val_loss"], abs=1e-6
+    )
+    with (
+        safe_open(str(tmp_path / "final" / "optimizer.safetensors"), "pt") as after,
+        safe_open(str(final / "optimizer.safetensors"), "pt") as before,
+    ):
         assert after.metadata()["step"] == "13"  # 12 carried + 1
         name = "blocks.1.ffn.value_tokens.exp_avg"
-        cosine = torch.nn.functional.cosine_similarity(after.get_tensor(name).flatten(),
-                                                       before.get_tensor(name).flatten(), dim=0)
+        cosine = torch.nn.functional.cosine_similarity(
+            after.get_tensor(name).flatten(), before.get_tensor(name).flatten(), dim=0
+        )
         assert cosine > 0.5  # 0.9·m_carried + 0.1·g: the carried moment dominates
 
 
@@ -124,9 +144,12 @@ def test_initial_weights_and_carried_moments(reference, tmp_path, make_spec):
 def test_two_ranks_through_deepspeed_launcher(reference, tmp_path, make_spec, data_dir):
     """World size 2 with micro-batch B/2 reproduces the world-size-1 loss curve; ranks stay identical; W&B offline."""
     wandb_dir = tmp_path / "wb"
-    spec = make_spec(tmp_path, micro_batch=4, wandb={"mode": "offline", "dir": str(wandb_dir), "name": "test/s0"})
-    assert launch(spec, env={"WANDB_MODE": "offline"}, launcher="deepspeed", nproc_per_node=2) == 0, \
-        (tmp_path / "worker.log").read_text()[-3000:]
+    spec = make_spec(
+        tmp_path, micro_batch=4, wandb={"mode": "offline", "dir": str(wandb_dir), "name": "test/s0"}
+    )
+    assert launch(spec, env={"WANDB_MODE": "offline"}, launcher="deepspeed", nproc_per_node=2) == 0, (
+        tmp_path / "worker.log"
+    ).read_text()[-3000:]
     end = stage_end(tmp_path)
     assert end["world_size"] == 2
     assert train_losses(tmp_path) == pytest.approx(train_losses(reference), abs=1e-4)
@@ -147,7 +170,9 @@ def test_zero_export_equals_live_weights(zero_stage, launcher, reference, tmp_pa
     from safetensors.torch import load_file
 
     spec = make_spec(tmp_path, micro_batch=2, zero_stage=zero_stage)
-    assert launch(spec, launcher=launcher, nproc_per_node=2) == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    assert launch(spec, launcher=launcher, nproc_per_node=2) == 0, (tmp_path / "worker.log").read_text()[
+        -3000:
+    ]
     assert train_losses(tmp_path) == pytest.approx(train_losses(reference), abs=1e-4)
     exported = load_file(str(tmp_path / "final" / "model.safetensors"))
     consolidated = get_fp32_state_dict_from_zero_checkpoint(str(tmp_path / "checkpoints"))
@@ -160,5 +185,6 @@ def test_zero_export_equals_live_weights(zero_stage, launcher, reference, tmp_pa
     moments = load_file(str(tmp_path / "final" / "optimizer.safetensors"))
     assert moments["embedding.weight.exp_avg_sq"].shape == exported["embedding.weight"].shape
     reference_moments = load_file(str(reference / "final" / "optimizer.safetensors"))
-    assert torch.allclose(moments["embedding.weight.exp_avg"], reference_moments["embedding.weight.exp_avg"],
-                          atol=1e-5)
+    assert torch.allclose(
+        moments["embedding.weight.exp_avg"], reference_moments["embedding.weight.exp_avg"], atol=1e-5
+    )

@@ -15,15 +15,15 @@ import torch
 import torch.distributed as dist
 
 from tfctl.errors import UserError
-from tfctl.train.checkpoint import Checkpointer, tag_for
-from tfctl.train.ds_config import BatchGeometry, build_ds_config
-from tfctl.train.errors import NonFiniteLossError
-from tfctl.train.evaluate import evaluate, perplexity
-from tfctl.train.export import _plain, export_final, load_moments, rank_param_checksums
-from tfctl.train.optimizer import build_optimizer, load_moments_file, set_lr
-from tfctl.train.progress import RunAxes, StageProgress
-from tfctl.train.schedule import CosineSchedule
-from tfctl.train.throughput import mfu, peak_flops_per_device
+from tfctl.worker.checkpoint import Checkpointer, tag_for
+from tfctl.worker.ds_config import BatchGeometry, build_ds_config
+from tfctl.worker.evaluate import evaluate_engine, perplexity
+from tfctl.worker.exit_codes import NonFiniteLossError
+from tfctl.worker.export import _plain, export_final, load_moments, rank_param_checksums
+from tfctl.worker.optimizer import build_optimizer, load_moments_file, set_lr
+from tfctl.worker.progress import RunAxes, StageProgress
+from tfctl.worker.schedule import CosineSchedule
+from tfctl.worker.throughput import mfu, peak_flops_per_device
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,11 @@ class StageTrainer:
 
         spec = self.spec
         self.device_type = get_accelerator().device_name()
-        self.device = torch.device(self.device_type, self.local_rank) if self.device_type == "cuda" \
+        self.device = (
+            torch.device(self.device_type, self.local_rank)
+            if self.device_type == "cuda"
             else torch.device(self.device_type)
+        )
         if self.device_type == "cuda":
             torch.cuda.set_device(self.device)
         self.data = load_prepared(spec.data_dir)
@@ -61,8 +64,10 @@ class StageTrainer:
         except (TypeError, ValueError) as error:
             raise UserError(f"spec.model: {error}") from None
         if self.config.vocab_size < self.data.vocab_size:
-            raise UserError(f"spec.model.vocab_size {self.config.vocab_size} < the data's vocab size "
-                            f"{self.data.vocab_size} ({spec.data_dir})")
+            raise UserError(
+                f"spec.model.vocab_size {self.config.vocab_size} < the data's vocab size "
+                f"{self.data.vocab_size} ({spec.data_dir})"
+            )
         self.geometry = BatchGeometry.resolve(spec.global_batch, self.world_size, spec.micro_batch)
 
         torch.manual_seed(spec.seed)
@@ -71,8 +76,9 @@ class StageTrainer:
         if resume_tag is None and spec.init_weights:
             self._load_initial_weights(model)
         self.optimizer = build_optimizer(model, spec, self.device_type)
-        self.engine, *_ = deepspeed.initialize(model=model.to(self.device), optimizer=self.optimizer,
-                                               config=build_ds_config(spec, self.geometry))
+        self.engine, *_ = deepspeed.initialize(
+            model=model.to(self.device), optimizer=self.optimizer, config=build_ds_config(spec, self.geometry)
+        )
         if spec.compile:  # nn.Module.compile, in place: parameter names keep no `_orig_mod.` prefix
             self.engine.compile()
         self.plain = _plain(self.engine)
@@ -80,23 +86,28 @@ class StageTrainer:
         self.progress = StageProgress(world_size=self.world_size)
         if resume_tag is not None:
             self.progress = StageProgress.from_dict(self.checkpointer.load(self.engine, resume_tag))
-            self._say(f"resuming stage {spec.stage} from {resume_tag} "
-                      f"(step {self.progress.step}/{spec.steps}); initial weights ignored")
+            self._say(
+                f"resuming stage {spec.stage} from {resume_tag} "
+                f"(step {self.progress.step}/{spec.steps}); initial weights ignored"
+            )
         elif spec.init_optimizer:
             moments, step = load_moments_file(spec.init_optimizer)
             load_moments(self.engine, moments, step)
             self.progress.optimizer_step_offset = step
 
-        self.sampler = TokenSampler(self.data.tokens("train"), spec.seq_len, spec.global_batch,
-                                    spec.seed, self.rank, self.world_size)
+        self.sampler = TokenSampler(
+            self.data.tokens("train"), spec.seq_len, spec.global_batch, spec.seed, self.rank, self.world_size
+        )
         if self.progress.sampler:
             self.sampler.load_state_dict(self.progress.sampler)
-        self.val_batches = eval_batches(self.data.tokens("val"), spec.seq_len, spec.eval_batch_size,
-                                        spec.eval_batches)
+        self.val_batches = eval_batches(
+            self.data.tokens("val"), spec.seq_len, spec.eval_batch_size, spec.eval_batches
+        )
         self.schedule = CosineSchedule.from_spec(spec)
         self.flops_per_token = training_flops_per_token(self.config, spec.seq_len)
-        self.axes = RunAxes(spec, self.flops_per_token, self.world_size, self.progress.wall_seconds,
-                             self.started)
+        self.axes = RunAxes(
+            spec, self.flops_per_token, self.world_size, self.progress.wall_seconds, self.started
+        )
         if self.rank == 0:
             self.peak_flops = peak_flops_per_device(spec.peak_flops, self.device_type)
             self._start_tracking()
@@ -109,7 +120,9 @@ class StageTrainer:
             model.load_state_dict(state, strict=True)
         except RuntimeError as error:
             first = str(error).strip().splitlines()[-1].strip()
-            raise UserError(f"init_weights {self.spec.init_weights}: does not match spec.model: {first}") from None
+            raise UserError(
+                f"init_weights {self.spec.init_weights}: does not match spec.model: {first}"
+            ) from None
 
     def _start_tracking(self) -> None:
         from tfctl.tracking import Console, MetricsFile, Tracker
@@ -182,7 +195,9 @@ class StageTrainer:
         return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
 
     def _evaluate(self, step: int) -> float:
-        loss = evaluate(self.engine, self.val_batches, self.rank, self.world_size, shard=self.spec.zero_stage < 3)
+        loss = evaluate_engine(
+            self.engine, self.val_batches, self.rank, self.world_size, shard=self.spec.zero_stage < 3
+        )
         self.progress.val_loss, self.progress.val_step = loss, step
         self._record("eval", step, val_loss=loss, val_ppl=perplexity(loss))
         return loss
@@ -197,14 +212,28 @@ class StageTrainer:
         if self.rank != 0:
             return
         tokens_per_second = self.spec.tokens_per_step / seconds
-        self._record("train", step, loss=loss, lr=self.schedule(step), grad_norm=grad_norm,
-                     tokens_per_second=tokens_per_second, step_seconds=seconds,
-                     mfu=mfu(self.flops_per_token, tokens_per_second, self.peak_flops, self.world_size))
+        self._record(
+            "train",
+            step,
+            loss=loss,
+            lr=self.schedule(step),
+            grad_norm=grad_norm,
+            tokens_per_second=tokens_per_second,
+            step_seconds=seconds,
+            mfu=mfu(self.flops_per_token, tokens_per_second, self.peak_flops, self.world_size),
+        )
 
     def _record(self, kind: str, step: int, **values) -> None:
         if self.rank == 0 and self.tracker is not None:
-            self.tracker.log({"kind": kind, "stage": self.spec.stage, "step": step,
-                              **self.axes.fields(self.progress.stage_tokens), **values})
+            self.tracker.log(
+                {
+                    "kind": kind,
+                    "stage": self.spec.stage,
+                    "step": step,
+                    **self.axes.fields(self.progress.stage_tokens),
+                    **values,
+                }
+            )
 
     # ----------------------------------------------------------------------------------------------- finish
     def finish(self) -> None:
@@ -215,17 +244,31 @@ class StageTrainer:
         params = sum(getattr(p, "ds_numel", p.numel()) for p in self.engine.module.parameters())
         peak = getattr(self, "peak_flops", None)  # rank 0 only
         summary = {
-            "val_loss": val_loss, "val_ppl": perplexity(val_loss), "params": params, "steps": progress.step,
-            "world_size": self.world_size, "wandb_run_id": progress.wandb_run_id,
-            "mfu": fields["stage_flops"] / (fields["wall_seconds"] * self.world_size * peak) if peak else None,
+            "val_loss": val_loss,
+            "val_ppl": perplexity(val_loss),
+            "params": params,
+            "steps": progress.step,
+            "world_size": self.world_size,
+            "wandb_run_id": progress.wandb_run_id,
+            "mfu": fields["stage_flops"] / (fields["wall_seconds"] * self.world_size * peak)
+            if peak
+            else None,
             "param_checksums": rank_param_checksums(self.engine, self.world_size),
         }
-        export_final(self.engine, self.config, self.out_dir / "final", self.data.path / "tokenizer.json",
-                     step=progress.optimizer_step_offset + progress.step, rank=self.rank,
-                     extra={"stage": spec.stage, "run": spec.run_name, **fields, **summary})
+        export_final(
+            self.engine,
+            self.config,
+            self.out_dir / "final",
+            self.data.path / "tokenizer.json",
+            step=progress.optimizer_step_offset + progress.step,
+            rank=self.rank,
+            extra={"stage": spec.stage, "run": spec.run_name, **fields, **summary},
+        )
         self._record("stage_end", progress.step, **summary)
-        self._say(f"stage {spec.stage} done: {progress.step} steps, val_loss {val_loss:.4f}, "
-                  f"final weights in {self.out_dir / 'final'}")
+        self._say(
+            f"stage {spec.stage} done: {progress.step} steps, val_loss {val_loss:.4f}, "
+            f"final weights in {self.out_dir / 'final'}"
+        )
 
     def record_error(self, error: Exception, step: int) -> None:
         self._record("error", step, message=str(error), error=type(error).__name__)
@@ -239,5 +282,7 @@ class StageTrainer:
             (self.tracker.console.message if self.tracker else print)(text)
 
     def stop_message(self) -> str:
-        return (f"stage {self.spec.stage}: stopped at step {self.progress.step}/{self.spec.steps} "
-                f"(--max-steps-this-run), checkpoint {tag_for(self.progress.step)} saved; rerun to continue")
+        return (
+            f"stage {self.spec.stage}: stopped at step {self.progress.step}/{self.spec.steps} "
+            f"(--max-steps-this-run), checkpoint {tag_for(self.progress.step)} saved; rerun to continue"
+        )

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from tfctl.errors import TrainingError
-from tfctl.train import faults
-from tfctl.train.manifest import fsync_dir, verify_manifest, write_manifest
-from tfctl.train.safe_load import safe_torch_load, use_safe_loader
+from tfctl.worker import faults
+from tfctl.worker.manifest import fsync_dir, verify_manifest, write_manifest
+from tfctl.worker.safe_load import safe_torch_load, use_safe_loader
 
 LATEST = "latest"
 CLIENT_KEY = "tfctl"
@@ -42,10 +42,12 @@ def tag_for(step: int) -> str:
 def rng_state() -> dict:
     """Plain tensors, ints and tuples only, so the file loads with weights_only=True."""
     kind, keys, position, has_gauss, gauss = np.random.get_state()
-    return {"python": random.getstate(), "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position,
-                                                   has_gauss, gauss),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    return {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -101,8 +103,10 @@ class Checkpointer:
                     _write_atomic(self.directory / LATEST, tag)
                 return tag
             older = [t for t in self.tags() if t < tag]
-            self.say(f"checkpoint {self.directory / tag} is corrupt: {problem}; "
-                     f"{'falling back to ' + older[-1] if older else 'no older checkpoint, starting the stage over'}")
+            self.say(
+                f"checkpoint {self.directory / tag} is corrupt: {problem}; "
+                f"{'falling back to ' + older[-1] if older else 'no older checkpoint, starting the stage over'}"
+            )
             shutil.rmtree(self.directory / tag, ignore_errors=True)
         (self.directory / LATEST).unlink(missing_ok=True)
         return None
@@ -124,14 +128,17 @@ class Checkpointer:
         tag = tag_for(step)
         partial = self.directory / (PARTIAL + tag)
         try:
-            engine.save_checkpoint(str(self.directory), tag=partial.name, client_state={CLIENT_KEY: progress},
-                                   save_latest=False)
+            engine.save_checkpoint(
+                str(self.directory), tag=partial.name, client_state={CLIENT_KEY: progress}, save_latest=False
+            )
             torch.save(rng_state(), partial / f"rng-rank{self.rank}.pt")
             faults.inject("enospc_during_checkpoint", step)
             faults.inject("kill_during_checkpoint", step)
         except OSError as error:
-            raise TrainingError(f"checkpoint save failed at step {step}: {error}; "
-                                f"the previous checkpoint ({self.latest_tag() or 'none'}) is intact") from error
+            raise TrainingError(
+                f"checkpoint save failed at step {step}: {error}; "
+                f"the previous checkpoint ({self.latest_tag() or 'none'}) is intact"
+            ) from error
         dist.barrier()
         if self.rank == 0:
             try:
@@ -141,8 +148,10 @@ class Checkpointer:
                 fsync_dir(self.directory)
                 _write_atomic(self.directory / LATEST, tag)
             except OSError as error:
-                raise TrainingError(f"checkpoint save failed at step {step}: {error}; "
-                                    f"the previous checkpoint ({self.latest_tag() or 'none'}) is intact") from error
+                raise TrainingError(
+                    f"checkpoint save failed at step {step}: {error}; "
+                    f"the previous checkpoint ({self.latest_tag() or 'none'}) is intact"
+                ) from error
             self._prune(keep_tag=tag)
         dist.barrier()
 
@@ -150,14 +159,17 @@ class Checkpointer:
         """Restore model, optimizer and this rank's RNG from a verified `tag`; returns our progress dict."""
         use_safe_loader(engine)
         try:
-            path, client_state = engine.load_checkpoint(str(self.directory), tag=tag, load_optimizer_states=True,
-                                                        load_lr_scheduler_states=False)
+            path, client_state = engine.load_checkpoint(
+                str(self.directory), tag=tag, load_optimizer_states=True, load_lr_scheduler_states=False
+            )
             rng_file = self.directory / tag / f"rng-rank{self.rank}.pt"
             rng = safe_torch_load(rng_file) if rng_file.is_file() else None
         except pickle.UnpicklingError as error:
             first = str(error).strip().splitlines()[0]
-            raise TrainingError(f"{self.directory / tag}: refused to load, it holds more than tensors and plain "
-                                f"data ({first})") from None
+            raise TrainingError(
+                f"{self.directory / tag}: refused to load, it holds more than tensors and plain "
+                f"data ({first})"
+            ) from None
         if path is None or CLIENT_KEY not in (client_state or {}):
             raise TrainingError(f"{self.directory / tag}: checkpoint could not be loaded")
         if rng is not None:

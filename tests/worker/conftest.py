@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tfctl.train.spec import StageSpec
+from tfctl.worker.spec import StageSpec
 
 
 @pytest.fixture(scope="session")
@@ -25,13 +25,34 @@ def make_spec(data_dir):
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         values = dict(
-            run_name="test", stage="s0", stage_index=0, data_dir=str(data_dir), out_dir=str(out_dir),
-            metrics_path=str(out_dir / "metrics.jsonl"), steps=12, global_batch=8, seq_len=32,
-            model=dict(family="tokenformer", vocab_size=512, seq_len=32, n_layers=2, d_model=32, n_heads=2,
-                       qkv_tokens=32, proj_tokens=32, ffn_tokens=64),
+            run_name="test",
+            stage="s0",
+            stage_index=0,
+            data_dir=str(data_dir),
+            out_dir=str(out_dir),
+            metrics_path=str(out_dir / "metrics.jsonl"),
+            steps=12,
+            global_batch=8,
+            seq_len=32,
+            model=dict(
+                family="tokenformer",
+                vocab_size=512,
+                seq_len=32,
+                n_layers=2,
+                d_model=32,
+                n_heads=2,
+                qkv_tokens=32,
+                proj_tokens=32,
+                ffn_tokens=64,
+            ),
             optimizer=dict(lr=3e-3, min_lr=3e-4, warmup_steps=2),
-            eval_interval=6, eval_batches=3, eval_batch_size=4, checkpoint_interval=6, keep_checkpoints=2,
-            peak_flops=1e10, wandb=dict(mode="disabled", dir=str(out_dir)),
+            eval_interval=6,
+            eval_batches=3,
+            eval_batch_size=4,
+            checkpoint_interval=6,
+            keep_checkpoints=2,
+            peak_flops=1e10,
+            wandb=dict(mode="disabled", dir=str(out_dir)),
         )
         for key, value in overrides.items():
             values[key] = {**values[key], **value} if key in ("optimizer", "wandb") else value

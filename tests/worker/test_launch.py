@@ -19,25 +19,67 @@ def test_auto_is_a_plain_process_for_one_rank():
 def test_auto_is_deepspeed_for_several_ranks_on_cpu():
     command = build_command("spec.json", LaunchSettings(nproc_per_node=2), port=29611, gpu=False)
     assert command[0].endswith("deepspeed")
-    assert command[1:] == ["--num_accelerators", "2", "--num_nodes", "1", "--master_port", "29611",
-                           "--module", "tfctl.worker", "spec.json"]
+    assert command[1:] == [
+        "--num_accelerators",
+        "2",
+        "--num_nodes",
+        "1",
+        "--master_port",
+        "29611",
+        "--module",
+        "tfctl.worker",
+        "spec.json",
+    ]
 
 
 def test_deepspeed_multi_node_on_gpus():
-    launch = LaunchSettings(launcher="deepspeed", nproc_per_node=8, nnodes=4, hostfile="/job/hostfile",
-                            master_addr="node0", master_port=29500, deepspeed_launcher="slurm",
-                            extra_args=["--force_multi"])
+    launch = LaunchSettings(
+        launcher="deepspeed",
+        nproc_per_node=8,
+        nnodes=4,
+        hostfile="/job/hostfile",
+        master_addr="node0",
+        master_port=29500,
+        deepspeed_launcher="slurm",
+        extra_args=["--force_multi"],
+    )
     command = build_command("s.json", launch, gpu=True, worker_args=["--max-steps-this-run", "3"])
-    assert command[1:] == ["--num_gpus", "8", "--num_nodes", "4", "--master_port", "29500",
-                           "--hostfile", "/job/hostfile", "--master_addr", "node0", "--launcher", "slurm",
-                           "--force_multi", "--module", "tfctl.worker", "s.json", "--max-steps-this-run", "3"]
+    assert command[1:] == [
+        "--num_gpus",
+        "8",
+        "--num_nodes",
+        "4",
+        "--master_port",
+        "29500",
+        "--hostfile",
+        "/job/hostfile",
+        "--master_addr",
+        "node0",
+        "--launcher",
+        "slurm",
+        "--force_multi",
+        "--module",
+        "tfctl.worker",
+        "s.json",
+        "--max-steps-this-run",
+        "3",
+    ]
 
 
 def test_torchrun_command():
     command = build_command("s.json", LaunchSettings(launcher="torchrun", nproc_per_node=2), port=29612)
     assert command[0].endswith("torchrun")
-    assert command[1:] == ["--nproc_per_node", "2", "--nnodes", "1", "--master_port", "29612",
-                           "-m", "tfctl.worker", "s.json"]
+    assert command[1:] == [
+        "--nproc_per_node",
+        "2",
+        "--nnodes",
+        "1",
+        "--master_port",
+        "29612",
+        "-m",
+        "tfctl.worker",
+        "s.json",
+    ]
 
 
 def test_a_free_port_is_picked_when_none_is_set():
@@ -45,12 +87,15 @@ def test_a_free_port_is_picked_when_none_is_set():
     assert all(1024 < int(p) < 65536 for p in ports)
 
 
-@pytest.mark.parametrize("launch,message", [
-    (LaunchSettings(launcher="mpi"), "launch.launcher"),
-    (LaunchSettings(launcher="local", nproc_per_node=2), "world size is 2"),
-    (LaunchSettings(nproc_per_node=2, nnodes=2), "hostfile"),
-    (LaunchSettings(nproc_per_node=2, deepspeed_launcher="ssh"), "deepspeed_launcher"),
-])
+@pytest.mark.parametrize(
+    "launch,message",
+    [
+        (LaunchSettings(launcher="mpi"), "launch.launcher"),
+        (LaunchSettings(launcher="local", nproc_per_node=2), "world size is 2"),
+        (LaunchSettings(nproc_per_node=2, nnodes=2), "hostfile"),
+        (LaunchSettings(nproc_per_node=2, deepspeed_launcher="ssh"), "deepspeed_launcher"),
+    ],
+)
 def test_bad_launch_settings_are_user_errors(launch, message):
     with pytest.raises(UserError, match=message):
         build_command("s.json", launch, gpu=False)
@@ -74,10 +119,18 @@ def test_run_stage_propagates_the_worker_exit_code_and_logs(tmp_path):
 
 
 def test_stop_group_stops_the_launcher_and_its_children():
-    process = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
-                                "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
-                                "print('started', flush=True); time.sleep(60)"],
-                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time; "
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+            "print('started', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert process.stdout.readline().strip() == "started"
     started = time.monotonic()
     stop_group(process, grace=5)
