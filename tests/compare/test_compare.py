@@ -3,8 +3,6 @@ numbers are the runs' metrics; the files exist and are what they claim."""
 
 import json
 import math
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -101,16 +99,11 @@ def test_second_call_reuses_the_baseline(growth_run, compared):
     sibling = growth_run.parent / "tiny.baseline-scratch"
     before = snapshot(sibling)
     lines: list[str] = []
-    started = time.perf_counter()
-    os.environ["WANDB_MODE"] = "disabled"
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_MODE", "disabled")
         report = compare_run(growth_run, say=lines.append)
-    finally:
-        os.environ.pop("WANDB_MODE")
-    seconds = time.perf_counter() - started
     assert snapshot(sibling) == before  # nothing retrained, nothing rewritten
     assert lines == ["[tiny.baseline-scratch] already trained with these settings, reused"]
-    assert seconds < min(20.0, compared[2] / 2)
     assert report["runs"][1]["flops"] == compared[0]["runs"][1]["flops"]
 
 

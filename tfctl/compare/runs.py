@@ -12,6 +12,7 @@ from tfctl.compare.curves import Curve, eval_curve
 from tfctl.errors import UserError
 from tfctl.run.layout import RunDir
 from tfctl.run.state import DONE, RunState
+from tfctl.tracking import read_metrics
 from tfctl.worker.spec import StageSpec
 
 BASELINE_FILE = "baseline.json"  # what a baseline sibling run was trained as (tfctl.compare.baselines)
@@ -85,7 +86,6 @@ def data_identity(run_dir: Path) -> dict:
 
 def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
     """The numbers of a run directory's finished stages; a UserError when there are none."""
-    from tfctl.tracking import read_metrics
 
     run_dir = Path(path)
     dirs = RunDir(run_dir)

@@ -7,6 +7,7 @@ import dataclasses
 import math
 from pathlib import Path
 
+from tfctl.data.tokenizer import load_tokenizer, padded_vocab_size
 from tfctl.model.config import TokenformerConfig, TransformerConfig
 from tfctl.model.flops import training_flops_per_token
 from tfctl.model.sizes import TokenRatios, count_params, solve_ffn_hidden, solve_tokens, with_tokens
@@ -17,7 +18,6 @@ GPT2_PADDED_VOCAB = 50304
 
 def estimated_vocab_size(recipe: Recipe) -> int:
     """The model vocabulary the tokenizer will give, padded to 64, without preparing data."""
-    from tfctl.data.tokenizer import load_tokenizer, padded_vocab_size
 
     tokenizer = recipe.data.tokenizer
     if tokenizer.startswith("bpe:"):

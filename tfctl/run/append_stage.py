@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from tfctl.errors import UserError
+from tfctl.model.presets import PRESETS
 from tfctl.recipe import validate_recipe
 from tfctl.run.layout import RunDir
 from tfctl.run.orchestrate import train_recipe
@@ -26,7 +27,6 @@ def appended_stage(
     steps: int | None,
 ) -> dict:
     """The new stage entry: the target as a size (or a preset's token count), the last stage's budget by default."""
-    from tfctl.model.presets import PRESETS
 
     last = recipe["stages"][-1]
     names = {s["name"] for s in recipe["stages"]}
