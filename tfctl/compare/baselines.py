@@ -187,6 +187,7 @@ def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob
         seed=recipe.seed,
         seq_len=recipe.data.seq_len,
         grow=net2net_growth(recipe) if job.section.kind == "net2net" else None,
+        retrain_hint="tfctl compare --retrain",
         wandb_config={
             **recipe.model_dump(mode="json"),
             "name": job.name,

@@ -79,6 +79,18 @@ def check_unchanged(loop: StageLoop, force: str | None) -> None:
     if force is not None and force not in names:
         raise UserError(f"--force {force}: no such stage (stages: {', '.join(names)})")
     changed = changed_stages(loop.state, loop.job)
+    recorded_data = loop.state.data.get("data_dir")
+    if (
+        force is None
+        and loop.state.stages()
+        and recorded_data
+        and Path(recorded_data).name != loop.job.data_dir.name
+    ):
+        raise UserError(
+            f"{dirs.root}: the prepared data changed since its stages ran (corpus files edited? was "
+            f"{Path(recorded_data).name}, now {loop.job.data_dir.name}); use --force {names[0]} to retrain "
+            f"on it, or -o for a new run directory"
+        )
     extra = [name for name in changed if name not in names]
     first_changed = next((name for name in names if name in changed), None)
     if force is not None:

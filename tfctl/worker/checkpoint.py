@@ -66,6 +66,7 @@ class Checkpointer:
     keep: int
     rank: int
     say: callable = print
+    fingerprint: str | None = None  # the stage settings' fingerprint, recorded in every manifest
 
     def tags(self) -> list[str]:
         """Committed checkpoint tags (renamed into place), oldest first; none of them verified yet."""
@@ -77,8 +78,8 @@ class Checkpointer:
         path = self.directory / LATEST
         if not path.is_file():
             return None
-        tag = path.read_text().strip()
-        return tag if (self.directory / tag).is_dir() else None
+        tag = path.read_bytes().decode("utf-8", errors="replace").strip()  # damaged: no tag, not a crash
+        return tag if tag in self.tags() else None
 
     def choose_resume_tag(self) -> str | None:
         """Rank 0's part of `resume_tag`: drop partial saves, verify from the newest down, report and drop
@@ -133,7 +134,7 @@ class Checkpointer:
         dist.barrier()
         if self.rank == 0:
             try:
-                write_manifest(partial)
+                write_manifest(partial, self.fingerprint)
                 shutil.rmtree(self.directory / tag, ignore_errors=True)
                 os.replace(partial, self.directory / tag)
                 fsync_dir(self.directory)

@@ -65,6 +65,7 @@ class StageSpec:
     tokens_offset: int = 0
     flops_offset: float = 0.0
     device_seconds_offset: float = 0.0
+    fingerprint: str | None = None  # the stage's fingerprint, recorded in its checkpoints
     growth: dict | None = None  # the growth report that made init_weights; the worker logs it to W&B
     wandb: WandbSpec = field(default_factory=WandbSpec)
 

@@ -37,7 +37,9 @@ class StageTrainer:
         self.world_size = int(os.environ.get("WORLD_SIZE", 1))
         self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
         self.out_dir = Path(spec.out_dir)
-        self.checkpointer = Checkpointer(self.out_dir / "checkpoints", spec.train.keep_checkpoints, self.rank)
+        self.checkpointer = Checkpointer(
+            self.out_dir / "checkpoints", spec.train.keep_checkpoints, self.rank, fingerprint=spec.fingerprint
+        )
         self.tracker = None
 
     # ----------------------------------------------------------------------------------------------- setup
