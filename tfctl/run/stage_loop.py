@@ -8,6 +8,7 @@ grown weights, an interrupted stage resumes from its last checkpoint (the worker
 checkpoint wins over initial weights).
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -38,6 +39,9 @@ from tfctl.worker.watchdog import ORCHESTRATOR_PID
 # How stage `index` starts from the export of the stage before it: (source model dir, out dir, the stage's
 # plan, its index, a probe batch for the preservation check) → the growth report.
 GrowFn = Callable[[Path, Path, StagePlan, int, object], dict]
+
+# Errors of the machine, not of tfctl: a full disk, a quota, a read-only or forbidden path.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 # Settings that change how a stage is run or logged but not what it computes: editing them never
 # invalidates finished stages.
@@ -114,6 +118,7 @@ class StageLoop:
 
     def __init__(self, job: RunJob, state: RunState, say: Callable[[str], None] = print):
         self.job, self.state, self.say = job, state, say
+        self.errors_before: dict[str, int] = {}  # each stage's error records before its launch
 
     def restart_from(self, names: list[str]) -> None:
         """Forget `names`, in an order a crash at any point leaves repairable: their directories are first
@@ -270,7 +275,9 @@ class StageLoop:
             f"[{plan.name}] training {plan.params:,} params for {plan.steps} steps "
             f"({plan.tokens:,} tokens) on {job.launch.world_size} rank(s)"
         )
-        errors_before = len(read_metrics(job.dirs.metrics, kind="error", stage=plan.name))
+        errors_before = self.errors_before[plan.name] = len(
+            read_metrics(job.dirs.metrics, kind="error", stage=plan.name)
+        )
         code = run_stage(
             job.dirs.spec(plan.name),
             job.launch,
@@ -319,6 +326,31 @@ class StageLoop:
                 self.say(f"[{plan.name}] already done, skipped")
                 results[plan.name] = self.state.stage(plan.name)["result"]
                 continue
-            results[plan.name] = self.train_stage(index)
+            try:
+                results[plan.name] = self.train_stage(index)
+            except OSError as error:
+                if error.errno not in ENVIRONMENT_ERRNOS:
+                    raise
+                self.mark_failed(plan.name, error)
+                errors = read_metrics(self.job.dirs.metrics, kind="error", stage=plan.name)
+                worker = (
+                    errors[-1].get("message") if len(errors) > self.errors_before.get(plan.name, 0) else None
+                )
+                where = f"{error.filename}: " if error.filename else ""
+                raise TrainingError(
+                    f"stage {plan.name}: {worker or where + error.strerror}; free space (or fix permissions) "
+                    f"and re-run the same command to resume from its last checkpoint"
+                ) from None
             trained = True
         return results, trained
+
+    def mark_failed(self, name: str, error: OSError) -> None:
+        """Record a stage stopped by the machine (best effort), after freeing what its failed checkpoint save
+        left (never used: the worker drops partial checkpoints when it resumes)."""
+        checkpoints = self.job.dirs.stage(name) / "checkpoints"
+        for partial in checkpoints.glob(".partial-*") if checkpoints.is_dir() else []:
+            remove_tree(partial, self.job.dirs.root / "stages")
+        try:
+            self.state.update(name, status=FAILED, error=error.strerror)
+        except OSError:
+            self.say(f"[{name}] could not record the failure in {self.job.dirs.state} ({error.strerror})")

@@ -60,6 +60,13 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def free_space(directory: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(directory).free:,} bytes free there"
+    except OSError:
+        return "free space unknown"
+
+
 @dataclass
 class Checkpointer:
     directory: Path
@@ -126,9 +133,14 @@ class Checkpointer:
             torch.save(rng_state(), partial / f"rng-rank{self.rank}.pt")
             faults.inject("enospc_during_checkpoint", step)
             faults.inject("kill_during_checkpoint", step)
-        except OSError as error:
+        except (OSError, RuntimeError) as error:  # torch reports a failed write (a full disk) as RuntimeError
+            reason = (
+                error
+                if isinstance(error, OSError)
+                else f"{str(error).strip().splitlines()[-1].strip()} ({free_space(self.directory)})"
+            )
             raise TrainingError(
-                f"checkpoint save failed at step {step}: {error}; "
+                f"checkpoint save failed at step {step}: {reason}; "
                 f"the previous checkpoint ({self.latest_tag() or 'none'}) is intact"
             ) from error
         dist.barrier()
