@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tfctl.data import eval_batches, load_prepared
 from tfctl.errors import TrainingError, UserError
-from tfctl.files import remove_tree
+from tfctl.files import is_inside, remove_tree
 from tfctl.launch import run_stage
 from tfctl.model import config_to_dict
 from tfctl.model_dir import is_model_dir, load_model_config
@@ -126,6 +126,9 @@ class StageLoop:
         repeat the command), then their records dropped, then the state, then the set-aside copies deleted.
         Only ever inside RUN/stages/ (RunDir.stage refuses anything but a plain stage name)."""
         dirs = self.job.dirs
+        for name in names:  # refused before anything changes: a stage directory that leads out of the run
+            if dirs.stage(name).exists() and not is_inside(dirs.stage(name), dirs.root):
+                raise UserError(f"{dirs.stage(name)}: leads outside {dirs.root}; refusing to delete it")
         for name in names:
             stage = dirs.stage(name)
             if stage.is_symlink():
@@ -139,7 +142,7 @@ class StageLoop:
     def remove_set_aside(self) -> None:
         """Delete what restart_from renamed aside (also what a killed one left)."""
         for path in self.job.dirs.set_aside():
-            remove_tree(path, self.job.dirs.root / "stages")
+            remove_tree(path, self.job.dirs.root)
 
     def check_resumable(self, index: int) -> None:
         """Before launching a stage: its checkpoints were written under its current fingerprint (a checkpoint
@@ -188,7 +191,7 @@ class StageLoop:
             return entry["growth"]  # grown before an interruption: reuse
         previous = job.plans[index - 1].name
         self.state.update(plan.name, status=GROWING, fingerprint=job.fingerprints[index])
-        remove_tree(init, job.dirs.root / "stages")  # a growth cut short before it was recorded
+        remove_tree(init, job.dirs.root)  # a growth cut short before it was recorded
         probe = eval_batches(load_prepared(job.data_dir).tokens("val"), job.seq_len, 4, 1)[0][0]
         report = job.grow(job.dirs.final(previous), init, plan, index, probe)
         report["source"] = previous
@@ -349,7 +352,7 @@ class StageLoop:
         left (never used: the worker drops partial checkpoints when it resumes)."""
         checkpoints = self.job.dirs.stage(name) / "checkpoints"
         for partial in checkpoints.glob(".partial-*") if checkpoints.is_dir() else []:
-            remove_tree(partial, self.job.dirs.root / "stages")
+            remove_tree(partial, self.job.dirs.root)
         try:
             self.state.update(name, status=FAILED, error=error.strerror)
         except OSError:
