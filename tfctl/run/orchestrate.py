@@ -152,6 +152,7 @@ def train_recipe(
     with locked_run(dirs, recipe.name) as state:
         loop = StageLoop(job, state, say)
         check_unchanged(loop, force)
+        loop.check_unfinished()
         atomic_write_text(dirs.recipe, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
         results, trained = loop.run()
         if trained:

@@ -163,6 +163,12 @@ class StageLoop:
             if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
                 raise UserError(f"{path}: not writable; fix its permissions and re-run")
 
+    def check_unfinished(self) -> None:
+        """check_resumable for every stage still to train: before the run writes anything."""
+        for index, plan in enumerate(self.job.plans):
+            if self.state.stages().get(plan.name, {}).get("status") != DONE:
+                self.check_resumable(index)
+
     def check_finished(self, name: str) -> None:
         """A stage marked done still has its export (the next stage grows from it, eval loads it)."""
         if not is_model_dir(self.job.dirs.final(name)):
