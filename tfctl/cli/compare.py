@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from tfctl.cli.options import JSON_OPTION
+from tfctl.cli.options import JSON_OPTION, VERBOSE_OPTION
 
 EPILOG = """Examples:
 
@@ -49,18 +49,22 @@ def compare(
     ),
     retrain: bool = typer.Option(False, "--retrain", help="Replace a baseline trained with other settings."),
     json_output: bool = JSON_OPTION,
+    verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Train (or reuse) the baseline Transformers and report perplexity against training FLOPs."""
     import contextlib
     import sys
 
     from tfctl.compare import compare_run
+    from tfctl.tracking.live import RunDisplay
 
-    say = (lambda line: print(line, file=sys.stderr)) if json_output else typer.echo
-    # with --json, stdout carries the report only: the workers' output goes to stderr
+    # with --json, stdout carries the report only: progress goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext()
     with redirect:
-        report = compare_run(run, baseline, tokens, with_runs, target, retrain=retrain, say=say)
+        display = RunDisplay(interactive=False if json_output else None, verbose=verbose)
+        report = compare_run(
+            run, baseline, tokens, with_runs, target, retrain=retrain, say=display.print, display=display
+        )
     if json_output:
         print(json.dumps(report, indent=2))
         return

@@ -150,6 +150,8 @@ def fingerprints(recipe: Recipe, job: BaselineJob, data_dir: Path) -> list[str]:
 class BaselineRun(Run):
     """A Run whose stages are Transformers; a net2net stage starts from the previous one, widened."""
 
+    wandb_job_type = "baseline"
+
     def grow_into(self, index: int) -> dict:
         from tfctl.data import eval_batches, load_prepared
         from tfctl.growth.net2net import net2net_model_dir
@@ -177,7 +179,7 @@ class BaselineRun(Run):
 
 def baseline_recipe(recipe: Recipe, job: BaselineJob) -> Recipe:
     """The growth recipe, renamed to the sibling and with the baseline's stages (names and budgets; the
-    models come from the plans). W&B: the growth run's group, so they show up together."""
+    models come from the plans). W&B: the growth run directory's group, so they show up together."""
     stages = [
         StageSection(
             name=p.name,
@@ -190,7 +192,7 @@ def baseline_recipe(recipe: Recipe, job: BaselineJob) -> Recipe:
         )
         for p in job.plans
     ]
-    wandb = recipe.wandb.model_copy(update={"group": recipe.wandb.group or recipe.name})
+    wandb = recipe.wandb.model_copy(update={"group": recipe.wandb.group or job.source_run.name})
     return recipe.model_copy(update={"name": job.name, "stages": stages, "wandb": wandb})
 
 
@@ -221,7 +223,7 @@ def is_trained(job: BaselineJob, prints: list[str]) -> bool:
 
 
 def train_baseline(
-    job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print
+    job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print, display=None
 ) -> Path:
     """Train the baseline's sibling run dir, or reuse it when it is already trained with these settings."""
     from tfctl.run.lock import RunLock
@@ -253,6 +255,7 @@ def train_baseline(
             plan=job.plans,
             fingerprints=prints,
             say=say,
+            display=display,
         )
         names = [p.name for p in job.plans]
         stale = [
@@ -279,6 +282,8 @@ def train_baseline(
         }
         atomic_write_text(job.directory / BASELINE_FILE, json.dumps(described, indent=2) + "\n")
         state.data.update(name=job.name, data_dir=str(data_dir))
+        source = RunState.load(RunDir(job.source_run).state, job.source_run.name).data
+        state.data.setdefault("cpu_peak_flops", dict(source.get("cpu_peak_flops", {})))  # one peak for MFU
         state.save()
         link_data(dirs, data_dir)
         for index, plan in enumerate(job.plans):

@@ -70,6 +70,7 @@ def compare_run(
     retrain: bool = False,
     wandb: bool = True,
     say=print,
+    display=None,
 ) -> dict:
     """Train or reuse the baselines, compare, write RUN/compare/{report.md,report.json,ppl_vs_flops.png}.
 
@@ -99,7 +100,7 @@ def compare_run(
         for section in select_baselines(recipe, baselines):
             for budget in budgets if budgets and section.kind == "scratch" else [None]:
                 job = plan_job(run_dir, recipe, section, budget, configs, main.tokens)
-                path = train_baseline(job, recipe, data_dir, retrain=retrain, say=say)
+                path = train_baseline(job, recipe, data_dir, retrain=retrain, say=say, display=display)
                 trained.append(summarize_run(path))
         for baseline in trained:
             check_comparable(main, baseline)
@@ -117,6 +118,8 @@ def compare_run(
     }
     if wandb:
         report["wandb"] = _log_wandb(report, figure, recipe, run_dir)
+        if display is not None:
+            display.wandb_notice(report["wandb"], [run_dir, *(r.path for r in trained)])
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
     atomic_write_text(out / "report.md", to_markdown(report, figure.name))
     return report
@@ -142,7 +145,7 @@ def _log_wandb(report: dict, figure: Path, recipe, run_dir: Path) -> str:
         mode=wandb_mode(recipe),
         project=w.project,
         entity=w.entity,
-        group=w.group or recipe.name,
+        group=w.group or run_dir.name,
         directory=run_dir,
         tags=list(w.tags),
     )

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import yaml
 
-from tfctl.errors import TrainingError, UserError
+from tfctl.errors import Interrupted, TrainingError, UserError
 from tfctl.recipe import Recipe, load_recipe
 from tfctl.recipe.plan import StagePlan, plan_recipe
 from tfctl.run.layout import RunDir
 from tfctl.run.lock import RunLock
 from tfctl.run.state import DONE, FAILED, GROWING, TRAINING, RunState, atomic_write_text
+from tfctl.tracking.live import RunDisplay
 from tfctl.worker.spec import OptimizerSpec, StageSpec, WandbSpec
 from tfctl.worker.watchdog import ORCHESTRATOR_PID
 
@@ -68,6 +69,12 @@ class Run:
     plan: list[StagePlan]
     fingerprints: list[str]
     say: callable = print
+    display: RunDisplay | None = None  # live progress (tfctl.tracking.live); None: compact lines
+    wandb_job_type: str = "stage"
+
+    def __post_init__(self):
+        self.display = self.display or RunDisplay(interactive=False)
+        self.kept: list[str] = []  # stages past the recipe's end (appended by `tfctl grow RUN`), kept
 
     def check_unchanged(self, force: str | None) -> None:
         """Refuse a recipe that contradicts finished (or started) stages, unless --force restarts there."""
@@ -89,11 +96,35 @@ class Run:
                 f"{self.dirs.root}: the recipe changed for stage {first_changed}, which already ran; "
                 f"use --force {first_changed} to retrain from it, or -o for a new run directory"
             )
-        elif extra:
+        elif extra and list(recorded)[: len(names)] != names:
             raise UserError(
                 f"{self.dirs.root}: stage(s) {', '.join(extra)} ran before but are not in the recipe; "
                 f"use --force {extra[0]} to drop them, or -o for a new run directory"
             )
+        elif extra:  # the recipe is where the run started; later stages (`tfctl grow RUN`) stay
+            self.kept = extra
+            self.say(
+                f"[{', '.join(extra)}] past the end of this recipe (appended by `tfctl grow`): kept; "
+                f"{self.dirs.recipe} holds every stage"
+            )
+
+    def cpu_peak_flops(self) -> float | None:
+        """One peak FLOP/s per CPU rank for every MFU of this run (and its baselines): measured once, best of
+        several short timings, kept in state.json. None on GPUs (the worker knows their peaks)."""
+        from tfctl.launch import LaunchSettings, build_env
+        from tfctl.worker.throughput import measure_cpu_peak
+
+        launch = LaunchSettings(**self.recipe.launch.model_dump())
+        if _has_gpu():
+            return None
+        threads = build_env(launch, gpu=False).get("OMP_NUM_THREADS")
+        key = f"threads={threads or 'default'}"
+        peaks = self.state.data.setdefault("cpu_peak_flops", {})
+        if key not in peaks:
+            with self.display.activity("measuring the CPU's peak FLOP/s for MFU (once per run)"):
+                peaks[key] = measure_cpu_peak(int(threads) if threads else None)
+            self.state.save()
+        return peaks[key]
 
     def restart_from(self, names: list[str]) -> None:
         for name in names:
@@ -126,16 +157,17 @@ class Run:
         shutil.rmtree(init, ignore_errors=True)  # a growth cut short before it was recorded
         data = load_prepared(self.data_dir)
         probe = eval_batches(data.tokens("val"), self.recipe.data.seq_len, 4, 1)[0][0]
-        report = grow_model_dir(
-            self.dirs.final(previous),
-            init,
-            to=self.plan[index].config,
-            layers=stage.layers,
-            init=stage.init,
-            optimizer=stage.optimizer,
-            seed=self.recipe.seed + index,
-            probe=probe,
-        ).to_dict()
+        with self.display.activity(f"[{stage.name}] growing {previous} into {stage.name}"):
+            report = grow_model_dir(
+                self.dirs.final(previous),
+                init,
+                to=self.plan[index].config,
+                layers=stage.layers,
+                init=stage.init,
+                optimizer=stage.optimizer,
+                seed=self.recipe.seed + index,
+                probe=probe,
+            ).to_dict()
         report.update(source=previous, init=stage.init, optimizer=stage.optimizer)
         return report
 
@@ -192,14 +224,15 @@ class Run:
             eval_batch_size=t.eval_batch_size,
             checkpoint_interval=t.checkpoint_interval,
             keep_checkpoints=t.keep_checkpoints,
-            peak_flops=t.peak_flops,
+            peak_flops=t.peak_flops or self.cpu_peak_flops(),
             growth=growth,
             wandb=WandbSpec(
                 mode=wandb_mode(recipe),
                 project=recipe.wandb.project,
                 entity=recipe.wandb.entity,
-                group=recipe.wandb.group or recipe.name,
-                name=f"{recipe.name}/{stage.name}",
+                group=recipe.wandb.group or self.dirs.root.name,
+                name=f"{self.dirs.root.name}/{stage.name}",
+                job_type=self.wandb_job_type,
                 tags=list(recipe.wandb.tags),
                 dir=str(self.dirs.root),
                 config=recipe.model_dump(mode="json"),
@@ -208,7 +241,7 @@ class Run:
         )
 
     def train_stage(self, index: int) -> dict:
-        from tfctl.launch import LaunchSettings, run_stage
+        from tfctl.launch import EXIT_INTERRUPTED, LaunchSettings, last_error_line, run_stage
         from tfctl.tracking import MetricsFile, read_metrics
 
         stage = self.recipe.stages[index]
@@ -247,19 +280,24 @@ class Run:
         launch = LaunchSettings(**self.recipe.launch.model_dump())
         launch.env = {**launch.env, ORCHESTRATOR_PID: str(os.getpid())}  # the ranks stop if we die
         errors_before = len(read_metrics(self.dirs.metrics, kind="error", stage=stage.name))
-        code = run_stage(self.dirs.spec(stage.name), launch, log_path=self.dirs.worker_log(stage.name))
+        log = self.dirs.worker_log(stage.name)
+        with self.display.stage(stage.name, plan.steps, self.dirs.metrics):
+            code = run_stage(self.dirs.spec(stage.name), launch, log_path=log, echo=self.display.verbose)
+        if code in (EXIT_INTERRUPTED, -signal.SIGINT):
+            self.state.update(stage.name, status=FAILED, exit_code=code, error="interrupted")
+            raise Interrupted(f"stage {stage.name} interrupted")
         if code != 0:
             errors = read_metrics(self.dirs.metrics, kind="error", stage=stage.name)
             reason = (
                 errors[-1]["message"]
                 if len(errors) > errors_before
-                else (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit {code}")
+                else last_error_line(log)
+                or (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}")
             )
             self.state.update(stage.name, status=FAILED, exit_code=code, error=reason)
             raise TrainingError(
-                f"stage {stage.name} failed: {reason} (exit {code}); "
-                f"log: {self.dirs.worker_log(stage.name)}. Fix the cause and re-run the same command "
-                f"to resume from its last checkpoint."
+                f"stage {stage.name} failed: {reason}; log: {log}. Fix the cause and re-run the same "
+                f"command to resume from its last checkpoint."
             )
         ends = read_metrics(self.dirs.metrics, kind="stage_end", stage=stage.name)
         result = ends[-1] if ends else None
@@ -269,10 +307,7 @@ class Run:
                 f"stage {stage.name}: the worker exited 0 but left no stage_end record or export"
             )
         self.state.update(stage.name, status=DONE, result=result)
-        self.say(
-            f"[{stage.name}] done: val loss {result['val_loss']:.4f}, ppl {result['val_ppl']:.2f}, "
-            f"{result['wall_seconds']:.0f}s"
-        )
+        self.display.stage_done(stage.name, result)
         return result
 
     def log_summary(self, results: dict) -> None:
@@ -284,16 +319,22 @@ class Run:
         }
         w = self.recipe.wandb
         log_run_summary(
-            self.recipe.name,
+            self.dirs.root.name,
             results,
             growth,
             mode=wandb_mode(self.recipe),
             project=w.project,
             entity=w.entity,
-            group=w.group or self.recipe.name,
+            group=w.group or self.dirs.root.name,
             directory=self.dirs.root,
             tags=list(w.tags),
         )
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def drop_stage_records(metrics: Path, stages: set[str]) -> None:
@@ -308,7 +349,14 @@ def drop_stage_records(metrics: Path, stages: set[str]) -> None:
     atomic_write_text(metrics, "".join(line + "\n" for line in kept))
 
 
-def open_run(recipe: Recipe, run_dir: Path, data_dir: Path, vocab_size: int, say=print) -> Run:
+def open_run(
+    recipe: Recipe,
+    run_dir: Path,
+    data_dir: Path,
+    vocab_size: int,
+    say=print,
+    display: RunDisplay | None = None,
+) -> Run:
     dirs = RunDir(run_dir)
     return Run(
         recipe=recipe,
@@ -318,6 +366,7 @@ def open_run(recipe: Recipe, run_dir: Path, data_dir: Path, vocab_size: int, say
         plan=plan_recipe(recipe, vocab_size=vocab_size).stages,
         fingerprints=stage_fingerprints(recipe),
         say=say,
+        display=display,
     )
 
 
@@ -350,6 +399,7 @@ def train_recipe(
     run_dir: str | Path | None = None,
     force: str | None = None,
     say=print,
+    display: RunDisplay | None = None,
 ) -> dict:
     """`tfctl train`: every stage of the recipe, resuming whatever an earlier call left unfinished."""
     recipe = load_recipe(recipe_path, overrides)  # every user error surfaces here, before anything is written
@@ -361,15 +411,19 @@ def train_recipe(
     RunState.load(
         RunDir(run_dir).state, recipe.name
     )  # a damaged state.json is refused before anything is written
-    data_dir = prepare_data(recipe)
+    display = display or RunDisplay(interactive=False)
+    with display.activity("preparing the data (cached after the first time)"):
+        data_dir = prepare_data(recipe)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UserError(f"{run_dir}: cannot create the run directory ({error.strerror})") from None
     with RunLock(RunDir(run_dir).lock):
-        run = open_run(recipe, run_dir, data_dir, load_prepared(data_dir).vocab_size, say)
+        run = open_run(recipe, run_dir, data_dir, load_prepared(data_dir).vocab_size, say, display)
         run.check_unchanged(force)
-        atomic_write_text(run.dirs.recipe, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+        if not run.kept:  # with stages appended by `tfctl grow`, recipe.yaml (every stage) stays
+            recipe_text = yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
+            atomic_write_text(run.dirs.recipe, recipe_text)
         run.state.data.update(
             name=recipe.name, data_dir=str(data_dir), updated=time.strftime("%Y-%m-%d %H:%M:%S")
         )
@@ -385,4 +439,5 @@ def train_recipe(
             trained = True
         if trained:
             run.log_summary(results)
+            display.wandb_notice(wandb_mode(recipe), [run.dirs.root])
         return results
