@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfctl.errors import UserError
+from tfctl.worker.exit_codes import NOTICE_PREFIX
 
 LAUNCHERS = ("auto", "local", "deepspeed", "torchrun")
 DEEPSPEED_LAUNCHERS = ("pdsh", "openmpi", "slurm", "mvapich", "impi", "mpich")
@@ -172,8 +173,8 @@ def run_stage(
         timer.start()
     try:
         for line in process.stdout:
-            if echo:
-                sys.stdout.write(line)
+            if echo or line.startswith(NOTICE_PREFIX):  # the workers' notices reach the user anyway
+                sys.stdout.write(line if echo else line.removeprefix(NOTICE_PREFIX))
                 sys.stdout.flush()
             if log:
                 log.write(line)

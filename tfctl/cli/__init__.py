@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     except click_errors.ClickException as error:
         print(f"error: {error.format_message()}", file=sys.stderr)
         sys.exit(error.exit_code)
-    except click_errors.Abort:
+    except typer.Abort:
         code = 130
     except Interrupted:
         code = 130

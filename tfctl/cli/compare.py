@@ -68,7 +68,7 @@ def compare(
     if json_output:
         print(json.dumps(report, indent=2))
         return
-    from tfctl.compare.report import print_report
+    from tfctl.cli.render import print_report
 
     print_report(report)
     typer.echo(f"report: {run / 'compare' / 'report.md'}  (and report.json, ppl_vs_flops.png)")

@@ -4,7 +4,7 @@ import json
 import shlex
 from pathlib import Path
 
-from tfctl.compare.runs import RunSummary, check_comparable, summarize_run
+from tfctl.compare.runs import BASELINE_FILE, RunSummary, check_comparable, summarize_run
 from tfctl.errors import UserError
 from tfctl.run.layout import RunDir
 
@@ -30,6 +30,25 @@ def _growth_setup(run_dir: Path, main: RunSummary):
         )
     configs = [load_model_config(dirs.final(stage)) for stage in main.stages]
     return recipe, Path(data_dir), configs
+
+
+def earlier_baselines(run_dir: Path, main: RunSummary, known: list[Path]) -> list[RunSummary]:
+    """The run's other finished baseline siblings (trained by an earlier compare: another kind or budget), so
+    that one report holds every baseline and `--baseline net2net` does not hide the scratch one."""
+    found = []
+    for path in sorted(run_dir.parent.glob(f"{run_dir.name}.baseline-*")):
+        if any(path.resolve() == other.resolve() for other in known) or not (path / BASELINE_FILE).is_file():
+            continue
+        try:
+            source = json.loads((path / BASELINE_FILE).read_text()).get("source_run")
+            if source is None or Path(source).resolve() != run_dir.resolve():
+                continue
+            summary = summarize_run(path)
+            check_comparable(main, summary)
+        except (UserError, ValueError, OSError):
+            continue  # unfinished, or trained on other data: not part of this report
+        found.append(summary)
+    return found
 
 
 def _budgets(tokens: list[str]) -> list[int]:
@@ -107,15 +126,16 @@ def compare_run(
 
     out = RunDir(run_dir).compare
     out.mkdir(parents=True, exist_ok=True)
-    runs = trained + others
+    earlier = earlier_baselines(run_dir, main, [r.path for r in trained + others])
+    for baseline in earlier:
+        say(f"[{baseline.name}] trained by an earlier compare: in the report too")
+    runs = trained + others + earlier
     report = build_report(
         main, runs, targets, reproduce_commands(run_dir, baselines, tokens, with_runs, targets)
     )
     figure = out / "ppl_vs_flops.png"
-    report["figure"] = {
-        "path": figure.name,
-        "lines": plot_ppl_vs_flops([main, *runs], figure, title=f"{main.name}: perplexity vs FLOPs"),
-    }
+    drawn = plot_ppl_vs_flops([main, *runs], figure, title=f"{main.name}: perplexity vs FLOPs")
+    report["figure"] = {"path": figure.name, **drawn}
     if wandb:
         report["wandb"] = _log_wandb(report, figure, recipe, run_dir)
         if display is not None:

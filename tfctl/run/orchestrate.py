@@ -288,12 +288,12 @@ class Run:
             raise Interrupted(f"stage {stage.name} interrupted")
         if code != 0:
             errors = read_metrics(self.dirs.metrics, kind="error", stage=stage.name)
-            reason = (
-                errors[-1]["message"]
-                if len(errors) > errors_before
-                else last_error_line(log)
-                or (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}")
-            )
+            if len(errors) > errors_before:
+                reason = errors[-1]["message"]
+            elif code < 0:
+                reason = f"killed by {signal.Signals(-code).name}"
+            else:
+                reason = last_error_line(log) or f"the ranks exited with code {code}"
             self.state.update(stage.name, status=FAILED, exit_code=code, error=reason)
             raise TrainingError(
                 f"stage {stage.name} failed: {reason}; log: {log}. Fix the cause and re-run the same "
