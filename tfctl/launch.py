@@ -213,6 +213,13 @@ def last_error_line(log_path: str | Path, limit: int = 240) -> str | None:
     return exception
 
 
+def exit_reason(code: int, log_path: str | Path) -> str:
+    """Why the ranks stopped, in a few words: the signal that killed them, else the log's last error line."""
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return last_error_line(log_path) or f"the ranks exited with code {code}"
+
+
 def stop_group(process: subprocess.Popen, grace: float = 10.0) -> None:
     """SIGINT the launcher's whole process group (every rank), then SIGTERM, then SIGKILL."""
     for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):

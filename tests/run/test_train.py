@@ -220,3 +220,33 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path):
     assert process.returncode == 130, err[-2000:]
     assert err.strip().splitlines()[-1] == "interrupted; re-run the same command to resume"
     assert "error" not in err and "exit 130" not in err
+
+
+def test_eval_grow_and_generate_on_a_stage_inside_the_run(single, tmp_path):
+    import torch
+
+    from tfctl.data import load_tokenizer
+    from tfctl.model_dir import load_model
+    from tfctl.run.inspect import generate
+
+    _, _, run_dir = single
+    final = run_dir / "stages" / "s1" / "final"
+    spec = json.loads((run_dir / "stages" / "s1" / "spec.json").read_text())
+    result = run_tfctl("eval", final, "--json")  # its stage's data, without --data
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["data"] == f"{spec['data_dir']} (val)"
+    short = tmp_path / "short.txt"
+    short.write_text("To be, or not")  # shorter than one window of 32: scored as one shorter window
+    result = run_tfctl("eval", final, "--text", short, "--json")
+    assert result.returncode == 0, result.stderr
+    assert 0 < json.loads(result.stdout)["tokens"] < 32
+    result = run_tfctl("grow", final, "--to", "60k", "-o", tmp_path / "grown", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["probe"] == f"val data ({spec['data_dir']})"
+    # generation in chunks (for its progress bar) samples exactly what one call does
+    text = generate(final, "To be", 70, seed=1)
+    tokenizer, (model, _) = load_tokenizer(final), load_model(final)
+    model.eval()
+    ids = torch.tensor([tokenizer.encode("To be").ids])
+    out = model.generate(ids, 70, temperature=0.8, top_k=50, generator=torch.Generator().manual_seed(1))
+    assert text == tokenizer.decode(out[0].tolist())

@@ -192,7 +192,7 @@ class LaunchSection(Section):
 class WandbSection(Section):
     project: str = Field("tfctl", description="W&B project.")
     entity: str | None = Field(None, description="W&B entity (team or user).")
-    group: str | None = Field(None, description="W&B group; default: the run name.")
+    group: str | None = Field(None, description="W&B group; default: the run directory's name.")
     mode: Literal["online", "offline", "disabled"] | None = Field(
         None, description="Default: $WANDB_MODE, else online with an API key, else offline."
     )

@@ -1,6 +1,8 @@
 """Using what a run produced: find a run's latest model, evaluate a model directory, sample from it."""
 
 import json
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,18 +32,25 @@ def latest_model(run_dir: Path) -> tuple[str, Path]:
     return finished[-1], dirs.final(finished[-1])
 
 
+def _from_spec(model_dir: Path, spec_path: Path) -> ModelTarget:
+    spec = json.loads(spec_path.read_text())
+    return ModelTarget(model_dir, Path(spec["data_dir"]), spec["eval_batches"], spec["eval_batch_size"])
+
+
 def resolve_target(path: str | Path) -> ModelTarget:
-    """A model directory as is, or a run directory's latest export with that stage's eval settings."""
+    """A model directory as is, or a run directory's latest export with that stage's eval settings. A model
+    directory inside a run (RUN/stages/<stage>/final or init) gets its stage's data and eval settings."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such model or run directory")
     if RunDir(path).is_run():
         stage, model_dir = latest_model(path)
-        spec = json.loads(RunDir(path).spec(stage).read_text())
-        return ModelTarget(model_dir, Path(spec["data_dir"]), spec["eval_batches"], spec["eval_batch_size"])
+        return _from_spec(model_dir, RunDir(path).spec(stage))
     if is_model_dir(path):
         export = path / "export.json"
         target = ModelTarget(path)
+        if (path.parent / "spec.json").is_file():  # a stage's final/ or init/
+            target = _from_spec(path, path.parent / "spec.json")
         if export.is_file():
             info = json.loads(export.read_text())
             if info.get("data_dir"):
@@ -60,9 +69,10 @@ def text_windows(tokens, seq_len: int, batch_size: int) -> list:
     import torch
 
     tokens = torch.as_tensor(tokens.astype("int64"))
+    if len(tokens) < 2:
+        raise UserError(f"the text has {len(tokens)} token(s); scoring needs at least 2")
+    seq_len = min(seq_len, len(tokens) - 1)  # a short text is scored as one shorter window
     count = (len(tokens) - 1) // seq_len
-    if count == 0:
-        raise UserError(f"the text has {len(tokens)} tokens, fewer than one window of {seq_len + 1}")
     x = tokens[: count * seq_len].view(count, seq_len)
     y = tokens[1 : count * seq_len + 1].view(count, seq_len)
     return [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, count, batch_size)]
@@ -141,7 +151,31 @@ def generate(
     model.eval()
     ids = tokenizer.encode(prompt).ids or [0]
     generator = torch.Generator().manual_seed(seed)
-    out = model.generate(
-        torch.tensor([ids]), max_new_tokens, temperature=temperature, top_k=top_k, generator=generator
-    )
+    out = torch.tensor([ids])
+    with token_progress(max_new_tokens) as advance:
+        done = 0
+        while done < max_new_tokens:  # in chunks, the same tokens as one call: the generator runs on
+            chunk = min(GENERATE_CHUNK, max_new_tokens - done)
+            out = model.generate(out, chunk, temperature=temperature, top_k=top_k, generator=generator)
+            done += chunk
+            advance(chunk)
     return tokenizer.decode(out[0].tolist())
+
+
+GENERATE_CHUNK = 32
+LONG_GENERATION = 256  # tokens: from here on a terminal shows a progress bar
+
+
+@contextmanager
+def token_progress(total: int):
+    """A bar on stderr (stdout is the text) when it is a terminal and the generation is long."""
+    if total < LONG_GENERATION or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = ("generating", BarColumn(), MofNCompleteColumn(), "tokens", TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("generate", total=total)
+        yield lambda n: progress.advance(task, n)

@@ -17,10 +17,12 @@ from pathlib import Path
 import yaml
 
 from tfctl.errors import Interrupted, TrainingError, UserError
+from tfctl.launch import LaunchSettings
 from tfctl.recipe import Recipe, load_recipe
 from tfctl.recipe.plan import StagePlan, plan_recipe
 from tfctl.run.layout import RunDir
 from tfctl.run.lock import RunLock
+from tfctl.run.peak import run_cpu_peak
 from tfctl.run.state import DONE, FAILED, GROWING, TRAINING, RunState, atomic_write_text
 from tfctl.tracking.live import RunDisplay
 from tfctl.worker.spec import OptimizerSpec, StageSpec, WandbSpec
@@ -107,24 +109,6 @@ class Run:
                 f"[{', '.join(extra)}] past the end of this recipe (appended by `tfctl grow`): kept; "
                 f"{self.dirs.recipe} holds every stage"
             )
-
-    def cpu_peak_flops(self) -> float | None:
-        """One peak FLOP/s per CPU rank for every MFU of this run (and its baselines): measured once, best of
-        several short timings, kept in state.json. None on GPUs (the worker knows their peaks)."""
-        from tfctl.launch import LaunchSettings, build_env
-        from tfctl.worker.throughput import measure_cpu_peak
-
-        launch = LaunchSettings(**self.recipe.launch.model_dump())
-        if _has_gpu():
-            return None
-        threads = build_env(launch, gpu=False).get("OMP_NUM_THREADS")
-        key = f"threads={threads or 'default'}"
-        peaks = self.state.data.setdefault("cpu_peak_flops", {})
-        if key not in peaks:
-            with self.display.activity("measuring the CPU's peak FLOP/s for MFU (once per run)"):
-                peaks[key] = measure_cpu_peak(int(threads) if threads else None)
-            self.state.save()
-        return peaks[key]
 
     def restart_from(self, names: list[str]) -> None:
         for name in names:
@@ -224,7 +208,8 @@ class Run:
             eval_batch_size=t.eval_batch_size,
             checkpoint_interval=t.checkpoint_interval,
             keep_checkpoints=t.keep_checkpoints,
-            peak_flops=t.peak_flops or self.cpu_peak_flops(),
+            peak_flops=t.peak_flops  # one measured CPU peak for every MFU of the run
+            or run_cpu_peak(self.state, LaunchSettings(**recipe.launch.model_dump()), self.display),
             growth=growth,
             wandb=WandbSpec(
                 mode=wandb_mode(recipe),
@@ -241,7 +226,7 @@ class Run:
         )
 
     def train_stage(self, index: int) -> dict:
-        from tfctl.launch import EXIT_INTERRUPTED, LaunchSettings, last_error_line, run_stage
+        from tfctl.launch import EXIT_INTERRUPTED, exit_reason, run_stage
         from tfctl.tracking import MetricsFile, read_metrics
 
         stage = self.recipe.stages[index]
@@ -288,12 +273,7 @@ class Run:
             raise Interrupted(f"stage {stage.name} interrupted")
         if code != 0:
             errors = read_metrics(self.dirs.metrics, kind="error", stage=stage.name)
-            if len(errors) > errors_before:
-                reason = errors[-1]["message"]
-            elif code < 0:
-                reason = f"killed by {signal.Signals(-code).name}"
-            else:
-                reason = last_error_line(log) or f"the ranks exited with code {code}"
+            reason = errors[-1]["message"] if len(errors) > errors_before else exit_reason(code, log)
             self.state.update(stage.name, status=FAILED, exit_code=code, error=reason)
             raise TrainingError(
                 f"stage {stage.name} failed: {reason}; log: {log}. Fix the cause and re-run the same "
@@ -329,12 +309,6 @@ class Run:
             directory=self.dirs.root,
             tags=list(w.tags),
         )
-
-
-def _has_gpu() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def drop_stage_records(metrics: Path, stages: set[str]) -> None:
