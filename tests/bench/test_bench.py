@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from tfctl.bench.__main__ import main
@@ -9,6 +10,7 @@ from tfctl.model import Pattention
 from tfctl.model.pattention import pattention_same_input
 
 
+@pytest.mark.slow  # a whole (small) benchmark suite
 def test_quick_suite_writes_table_json_and_markdown(tmp_path, capsys):
     out, raw = tmp_path / "benchmarks.md", tmp_path / "results.json"
     main(
