@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from tfctl.bench.__main__ import main
 
 
+@pytest.mark.slow  # a whole (small) benchmark suite
 def test_quick_suite_writes_table_json_and_markdown(tmp_path, capsys):
     out, raw = tmp_path / "benchmarks.md", tmp_path / "results.json"
     main(

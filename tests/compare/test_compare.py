@@ -11,6 +11,8 @@ from tfctl.compare import compare_run
 from tfctl.run.layout import RunDir
 from tfctl.tracking import read_metrics
 
+pytestmark = pytest.mark.slow  # the shared growth run trains two stages through the worker
+
 
 def stage_flops(run_dir) -> float:
     return sum(r["stage_flops"] for r in read_metrics(RunDir(Path(run_dir)).metrics, kind="stage_end"))

@@ -8,6 +8,8 @@ import yaml
 
 from tests.conftest import run_tfctl
 
+pytestmark = pytest.mark.slow  # `tfctl train` end to end
+
 RECIPE = {
     "name": "e2e",
     "seed": 3,
@@ -147,7 +149,6 @@ def test_grow_run_appends_and_trains_a_stage(single, tmp_path):
     assert growth[-1]["stage"] == "120k" and growth[-1]["max_abs_logit_diff"] <= 1e-5
 
 
-@pytest.mark.slow
 def test_train_two_processes_through_deepspeed(tmp_path):
     _, result = train(
         tmp_path, "e2e2", "--set", "launch.nproc_per_node=2", "--set", "launch.launcher=deepspeed"
