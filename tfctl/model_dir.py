@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from tfctl.errors import UserError
+from tfctl.files import fsync_dir, fsync_file
 
 WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
 
@@ -84,16 +85,11 @@ def save_model_dir(
     if extra:
         (tmp / "export.json").write_text(json.dumps(extra, indent=2) + "\n")
     for name in os.listdir(tmp):
-        with open(tmp / name, "rb") as f:
-            os.fsync(f.fileno())
+        fsync_file(tmp / name)
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
     if out.exists():  # set aside, not deleted in place: a crash never leaves a half-deleted model directory
         os.replace(out, old)
     os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
-    fd = os.open(out.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(out.parent)
     return out

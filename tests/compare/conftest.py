@@ -24,6 +24,7 @@ baseline:
 @pytest.fixture(scope="session")
 def growth_run(tmp_path_factory):
     """runs/tiny: two Tokenformer stages (20 steps each), trained once with `train_recipe`."""
+    from tfctl.recipe import load_recipe
     from tfctl.run.orchestrate import train_recipe
 
     root = tmp_path_factory.mktemp("compare")
@@ -33,7 +34,7 @@ def growth_run(tmp_path_factory):
     previous = os.environ.get("WANDB_MODE")
     os.environ["WANDB_MODE"] = "disabled"
     try:
-        train_recipe(recipe, run_dir=run_dir, say=lambda line: None)
+        train_recipe(load_recipe(recipe), run_dir=run_dir, say=lambda line: None)
     finally:
         if previous is None:
             os.environ.pop("WANDB_MODE")

@@ -4,7 +4,6 @@ Pure arithmetic (no model is built, no data is read), so `tfctl plan` is instant
 """
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 
@@ -61,7 +60,8 @@ def resolve_stage_configs(recipe: Recipe, vocab_size: int | None = None) -> list
                 config = solve_tokens(config, stage.size, token_ratios(recipe), layers)
             except ValueError as error:
                 raise ValueError(f"stages[{i}].size: {error}") from None
-        configs.append(config)
+        # τ: the recipe's scale mode for the first stage; growth decides it for the stages after
+        configs.append(dataclasses.replace(config, scale_mode=recipe.model.scale_mode) if i == 0 else config)
     return configs
 
 
@@ -198,7 +198,8 @@ def plan_baseline(
     )
 
 
-def plan_recipe(recipe: Recipe, vocab_size: int | None = None, run_dir: str | Path | None = None) -> Plan:
+def plan_recipe(recipe: Recipe, vocab_size: int | None = None, flops_per_second: float | None = None) -> Plan:
+    """The plan of every stage and baseline; `flops_per_second` (achieved before) gives time estimates."""
     vocab_size = vocab_size or estimated_vocab_size(recipe)
     stages: list[StagePlan] = []
     for stage, config in zip(recipe.stages, resolve_stage_configs(recipe, vocab_size), strict=True):
@@ -211,22 +212,5 @@ def plan_recipe(recipe: Recipe, vocab_size: int | None = None, run_dir: str | Pa
         vocab_size=vocab_size,
         seq_len=recipe.data.seq_len,
         world_size=recipe.launch.world_size,
-        flops_per_second=measured_flops_per_second(run_dir or Path("runs") / recipe.name),
+        flops_per_second=flops_per_second,
     )
-
-
-def measured_flops_per_second(run_dir: str | Path) -> float | None:
-    """Achieved training FLOP/s of the finished stages of an earlier run, if there is one."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return None
-    flops = seconds = 0.0
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("kind") == "stage_end" and record.get("wall_seconds"):
-            flops += record.get("stage_flops", 0.0)
-            seconds += record["wall_seconds"]
-    return flops / seconds if flops and seconds else None

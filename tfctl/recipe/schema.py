@@ -28,6 +28,9 @@ TokenCount = Annotated[int, _count("token count")]
 ParamCount = Annotated[int, _count("size")]
 
 
+STAGE_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"  # one path component, never "." or ".."
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
@@ -91,7 +94,7 @@ class ModelSection(Section):
 class StageSection(Section):
     name: str = Field(
         description="Stage name (a directory under stages/; letters, digits, ., - and _).",
-        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$",
+        pattern=STAGE_NAME_PATTERN,
     )
     size: ParamCount | None = Field(
         None, description="Target parameter count (`124m`, `1.4b`); the parameter tokens are solved for it."
@@ -179,7 +182,7 @@ class LaunchSection(Section):
     hostfile: str | None = Field(None, description="DeepSpeed hostfile for multi-node runs.")
     master_addr: str | None = Field(None, description="Rendezvous host (multi-node).")
     master_port: int | None = Field(None, gt=0, lt=65536, description="Rendezvous port; default: a free one.")
-    deepspeed_launcher: str | None = Field(
+    deepspeed_launcher: Literal["pdsh", "openmpi", "slurm", "mvapich", "impi", "mpich"] | None = Field(
         None, description="deepspeed --launcher: pdsh, openmpi, slurm, ..."
     )
     extra_args: list[str] = Field(default_factory=list, description="Extra arguments for the launcher.")

@@ -8,6 +8,7 @@ from tfctl.errors import UserError
 from tfctl.model_dir import TOKENIZER, is_model_dir
 from tfctl.run.layout import RunDir
 from tfctl.run.state import DONE, RunState
+from tfctl.worker.spec import StageSpec
 
 
 @dataclass
@@ -37,8 +38,10 @@ def resolve_target(path: str | Path) -> ModelTarget:
         raise UserError(f"{path}: no such model or run directory")
     if RunDir(path).is_run():
         stage, model_dir = latest_model(path)
-        spec = json.loads(RunDir(path).spec(stage).read_text())
-        return ModelTarget(model_dir, Path(spec["data_dir"]), spec["eval_batches"], spec["eval_batch_size"])
+        spec = StageSpec.load(RunDir(path).spec(stage))
+        return ModelTarget(
+            model_dir, Path(spec.data_dir), spec.train.eval_batches, spec.train.eval_batch_size
+        )
     if is_model_dir(path):
         export = path / "export.json"
         target = ModelTarget(path)
