@@ -50,9 +50,6 @@ def test_export_of_a_run_has_a_model_card_with_stages_and_ppl(make_model_dir, tm
 
     run = tmp_path / "runs" / "tiny"
     shutil.copytree(make_model_dir("tokenformer"), run / "stages" / "s1" / "final")
-    (run / "stages" / "s1" / "spec.json").write_text(
-        json.dumps({"data_dir": "data", "eval_batches": 1, "eval_batch_size": 1})
-    )
     (run / "recipe.yaml").write_text("name: tiny\nstages:\n  - {name: s1, param_tokens: 16, steps: 20}\n")
     result = {"params": 123, "tokens": 4096, "val_loss": 2.0, "val_ppl": 7.389}
     (run / "state.json").write_text(

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from tfctl.evaluate.downstream import evaluate_tasks, load_tasks, parse_tasks, task_manager
+from tfctl.files import atomic_write_text
 from tfctl.run.layout import RunDir
-from tfctl.run.state import atomic_write_text
 
 
 def downstream_models(report: dict) -> list[tuple[str, Path]]:

@@ -14,8 +14,8 @@ from lm_eval.tasks import TaskManager
 from tfctl.data.tokenizer import load_tokenizer
 from tfctl.errors import UserError
 from tfctl.evaluate.harness import TfctlLM
+from tfctl.interop.source import model_dir_of
 from tfctl.model_dir import TOKENIZER, load_model
-from tfctl.run.inspect import resolve_target
 from tfctl.run.layout import RunDir
 from tfctl.run.state import DONE, RunState
 
@@ -88,7 +88,7 @@ def evaluate_tasks(
     names = parse_tasks(tasks)
     if tasks_built is None:
         tasks_built = load_tasks(names, task_manager(names, include_path))
-    model_dir = resolve_target(path).model_dir
+    model_dir = model_dir_of(path)
     if not (model_dir / TOKENIZER).is_file():
         raise UserError(f"{model_dir}: has no {TOKENIZER}; lm-eval tasks need the model's tokenizer")
     model, _ = load_model(model_dir)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from tfctl.data.tokenizer import EOS
 from tfctl.errors import UserError
+from tfctl.interop.source import model_dir_of
 from tfctl.model.config import TokenformerConfig
 from tfctl.model.sizes import count_params, format_count
 from tfctl.model_dir import CONFIG, TOKENIZER, WEIGHTS, load_model_config
-from tfctl.run.inspect import resolve_target
 from tfctl.run.layout import RunDir
 from tfctl.run.state import DONE, RunState
 
@@ -121,7 +121,7 @@ def export_hf(path: str | Path, out: str | Path) -> Path:
     from tokenizers import Tokenizer
 
     path, out = Path(path), Path(out)
-    model_dir = resolve_target(path).model_dir
+    model_dir = model_dir_of(path)
     config = load_model_config(model_dir)
     if not (model_dir / TOKENIZER).is_file():
         raise UserError(f"{model_dir}: has no {TOKENIZER}; an HF export needs the model's tokenizer")
