@@ -151,3 +151,41 @@ def test_malformed_checkpoint_is_one_line(official_state, tmp_path, tfctl, token
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     assert not (tmp_path / "tf").exists()
+
+
+def test_a_recipe_stage_trains_from_an_imported_model(official_state, tmp_path, tokenizer_path, monkeypatch):
+    """`from: DIR` on the first stage: the imported weights are its init (grown to its size: here the same)."""
+    import yaml
+
+    from tfctl.errors import UserError
+    from tfctl.interop.official import import_official
+    from tfctl.recipe import load_recipe
+    from tfctl.run.orchestrate import train_recipe
+
+    torch.save(official_state, tmp_path / "pytorch_model.bin")
+    imported = tmp_path / "tf"
+    import_official(
+        tmp_path / "pytorch_model.bin", imported, tokenizer=tokenizer_path, heads=HEADS, seq_len=16
+    )
+    recipe = {
+        "name": "from-official",
+        "data": {"source": "shakespeare", "tokenizer": str(tokenizer_path), "seq_len": 16},
+        "model": {"d_model": D, "n_layers": L, "n_heads": HEADS, "rotary_pct": ROTARY_PCT,
+                  "token_ratios": {"qkv": QKV, "proj": PROJ, "ffn": FFN}},
+        "stages": [{"name": "s1", "param_tokens": QKV, "steps": 2, "from": str(imported)}],
+        "train": {"global_batch": 4, "eval_interval": 2, "eval_batches": 1, "eval_batch_size": 2,
+                  "checkpoint_interval": 2},
+        "wandb": {"mode": "disabled"},
+    }  # fmt: skip
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    results = train_recipe(load_recipe(path), run_dir=tmp_path / "run", say=lambda line: None)
+    assert results["s1"]["steps"] == 2
+    growth = json.loads((tmp_path / "run" / "state.json").read_text())["stages"]["s1"]["growth"]
+    assert growth["source"] == str(imported) and growth["max_abs_logit_diff"] < 1e-5
+
+    recipe["model"]["n_heads"] = 8
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(UserError, match=r"stages\[0\].from .*n_heads 4 \(recipe: 8\)"):
+        train_recipe(load_recipe(path), run_dir=tmp_path / "run8", say=lambda line: None)
