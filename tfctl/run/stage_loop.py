@@ -71,6 +71,7 @@ class RunJob:
     seed: int
     seq_len: int
     grow: GrowFn | None = None  # how stage i > 0 starts from stage i-1 (None: a single-stage run)
+    start_from: Path | None = None  # stage 0 grows from this model directory (`from:`) instead of random init
     wandb_config: dict = field(default_factory=dict)  # what W&B shows as the run's config
 
     @property
@@ -107,6 +108,30 @@ def locked_run(dirs: RunDir, name: str) -> Iterator[RunState]:
         yield RunState.load(dirs.state, name)
 
 
+def check_start(source: Path, config) -> None:
+    """A `from:` model directory must hold a model of the recipe's backbone, no larger than stage 0 (it is
+    grown into stage 0, never reshaped or shrunk)."""
+    start = load_model_config(source)
+    keys = ("family", "vocab_size", "d_model", "n_heads")
+    changed = [
+        f"{k} {getattr(start, k)} (recipe: {getattr(config, k)})"
+        for k in keys
+        if getattr(start, k) != getattr(config, k)
+    ]
+    if changed:
+        raise UserError(f"stages[0].from {source}: a different backbone: {', '.join(changed)}")
+    keys = ("n_layers", "qkv_tokens", "proj_tokens", "ffn_tokens")
+    larger = [
+        f"{k} {getattr(start, k)} > {getattr(config, k)}"
+        for k in keys
+        if getattr(start, k) > getattr(config, k)
+    ]
+    if larger:
+        raise UserError(
+            f"stages[0].from {source}: larger than the first stage ({', '.join(larger)}); raise its size"
+        )
+
+
 class StageLoop:
     """Trains a RunJob's unfinished stages into its run directory (whose lock the caller holds)."""
 
@@ -132,23 +157,30 @@ class StageLoop:
             "device_seconds_offset": float(end["device_seconds"]),
         }
 
+    def starts_grown(self, index: int) -> bool:
+        """Whether stage `index` starts from grown weights (in init/) rather than a random init."""
+        return index > 0 or self.job.start_from is not None
+
     def initial_weights(self, index: int) -> dict:
-        """Stage `index`'s initial weights: the previous stage's export, grown into init/. Returns the report."""
+        """Stage `index`'s initial weights: the previous stage's export (stage 0: the `from` model directory),
+        grown into init/. Returns the report."""
         job, plan = self.job, self.job.plans[index]
         entry, init = self.state.stage(plan.name), job.dirs.init(plan.name)
         if entry.get("growth") and (init / "config.json").is_file():
             return entry["growth"]  # grown before an interruption: reuse
-        previous = job.plans[index - 1].name
+        if index == 0:
+            check_start(job.start_from, plan.config)
+        source = job.dirs.final(job.plans[index - 1].name) if index else job.start_from
         self.state.update(plan.name, status=GROWING, fingerprint=job.fingerprints[index])
         shutil.rmtree(init, ignore_errors=True)  # a growth cut short before it was recorded
         probe = eval_batches(load_prepared(job.data_dir).tokens("val"), job.seq_len, 4, 1)[0][0]
-        report = job.grow(job.dirs.final(previous), init, plan, index, probe)
-        report["source"] = previous
+        report = job.grow(source, init, plan, index, probe)
+        report["source"] = job.plans[index - 1].name if index else str(source)
         return report
 
     def stage_spec(self, index: int, growth: dict | None) -> StageSpec:
         job, plan = self.job, self.job.plans[index]
-        model = plan.config if index == 0 else load_model_config(job.dirs.init(plan.name))
+        model = load_model_config(job.dirs.init(plan.name)) if self.starts_grown(index) else plan.config
         continued = job.train.lr_schedule == "continue"
         optimizer_file = job.dirs.init(plan.name) / "optimizer.safetensors"
         return StageSpec(
@@ -170,8 +202,10 @@ class StageLoop:
                 total=sum(p.steps for p in job.plans) if continued else None,
             ),
             train=job.train,
-            init_weights=str(job.dirs.init(plan.name)) if index else None,
-            init_optimizer=str(optimizer_file) if index and optimizer_file.is_file() else None,
+            init_weights=str(job.dirs.init(plan.name)) if self.starts_grown(index) else None,
+            init_optimizer=str(optimizer_file)
+            if self.starts_grown(index) and optimizer_file.is_file()
+            else None,
             seed=job.seed + index,
             growth=growth,
             wandb=WandbSpec(
@@ -214,7 +248,7 @@ class StageLoop:
     def train_stage(self, index: int) -> dict:
         job, plan = self.job, self.job.plans[index]
         growth = None
-        if index:
+        if self.starts_grown(index):
             growth = self.initial_weights(index)
             self.record_growth(index, growth)
         spec = self.stage_spec(index, growth)
