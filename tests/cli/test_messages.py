@@ -55,7 +55,7 @@ def test_plan_table_at_80_columns_keeps_every_number():
     from tfctl.recipe import load_recipe, plan_recipe
 
     recipe = load_recipe(RECIPES / "openwebtext-124m-to-1.4b.yaml")
-    plan = plan_recipe(recipe, run_dir="/nonexistent")
+    plan = plan_recipe(recipe)
     text = render(print_plan, recipe.name, plan)
     assert "…" not in text and all(len(line) <= 80 for line in text.splitlines())
     for stage in plan.stages:

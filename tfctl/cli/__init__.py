@@ -11,7 +11,7 @@ import typer
 import typer.core
 from typer._click import exceptions as click_errors  # typer vendors click: its exceptions are these
 
-from tfctl.cli import compare, data, eval, generate, grow, plan, train
+from tfctl.cli import compare, data, eval, export, generate, grow, import_checkpoint, plan, train
 from tfctl.errors import Interrupted, TrainingError, UserError
 
 INTERRUPTED = "interrupted; re-run the same command to resume"
@@ -41,6 +41,8 @@ app.command(epilog=compare.EPILOG)(compare.compare)
 app.add_typer(data.app, name="data")
 app.command(name="eval", epilog=eval.EPILOG)(eval.eval_command)
 app.command(epilog=generate.EPILOG)(generate.generate)
+app.command(epilog=export.EPILOG)(export.export)
+app.command(name="import", epilog=import_checkpoint.EPILOG)(import_checkpoint.import_checkpoint)
 
 
 def tfctl_version() -> str:

@@ -37,14 +37,17 @@ def train(
     verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Train every stage of a growth recipe, growing the model between stages, resuming what an earlier call left."""
-    from tfctl.run.orchestrate import train_recipe
+    from tfctl.recipe import load_recipe
+
+    loaded = load_recipe(recipe, overrides)  # every user error in the recipe surfaces here, in a moment
+    from tfctl.run.orchestrate import train_recipe  # torch, deepspeed launch, data: only for a valid recipe
     from tfctl.tracking.live import RunDisplay
 
     if not json_output:
         display = RunDisplay(verbose=verbose)
-        train_recipe(recipe, overrides, output, force=force, say=display.print, display=display)
+        train_recipe(loaded, output, force=force, say=display.print, display=display)
         return
     with contextlib.redirect_stdout(sys.stderr):  # progress goes to stderr; stdout is the JSON
         display = RunDisplay(interactive=False, verbose=verbose)
-        results = train_recipe(recipe, overrides, output, force=force, say=print, display=display)
+        results = train_recipe(loaded, output, force=force, say=print, display=display)
     print(json.dumps({"stages": results}, indent=2))

@@ -6,10 +6,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from tfctl.data import eval_batches, load_prepared, load_tokenizer
+from tfctl.data.tokenizer import encode_text_file
 from tfctl.errors import UserError
-from tfctl.model_dir import TOKENIZER, is_model_dir
+from tfctl.model_dir import TOKENIZER, is_model_dir, load_model
 from tfctl.run.layout import RunDir
 from tfctl.run.state import DONE, RunState
+from tfctl.worker.evaluate import perplexity
+from tfctl.worker.spec import StageSpec
 
 
 @dataclass
@@ -33,8 +41,8 @@ def latest_model(run_dir: Path) -> tuple[str, Path]:
 
 
 def _from_spec(model_dir: Path, spec_path: Path) -> ModelTarget:
-    spec = json.loads(spec_path.read_text())
-    return ModelTarget(model_dir, Path(spec["data_dir"]), spec["eval_batches"], spec["eval_batch_size"])
+    spec = StageSpec.load(spec_path)
+    return ModelTarget(model_dir, Path(spec.data_dir), spec.train.eval_batches, spec.train.eval_batch_size)
 
 
 def resolve_target(path: str | Path) -> ModelTarget:
@@ -66,7 +74,6 @@ def resolve_target(path: str | Path) -> ModelTarget:
 
 def text_windows(tokens, seq_len: int, batch_size: int) -> list:
     """Every full, non-overlapping window of a token stream, batched: the whole text is scored."""
-    import torch
 
     tokens = torch.as_tensor(tokens.astype("int64"))
     if len(tokens) < 2:
@@ -87,12 +94,6 @@ def evaluate_model(
 ) -> dict:
     """Mean next-token loss and perplexity of a model on a text file, a prepared dataset's val split, or
     (by default) the val batches its run evaluated on — so it reproduces the run's final val loss."""
-    import torch
-
-    from tfctl.data import eval_batches, load_prepared, load_tokenizer
-    from tfctl.data.tokenizer import encode_text_file
-    from tfctl.model_dir import load_model
-    from tfctl.worker.evaluate import perplexity
 
     target = resolve_target(path)
     model, config = load_model(target.model_dir)
@@ -138,10 +139,6 @@ def generate(
     top_k: int | None = 50,
     seed: int = 0,
 ) -> str:
-    import torch
-
-    from tfctl.data import load_tokenizer
-    from tfctl.model_dir import load_model
 
     target = resolve_target(path)
     if not (target.model_dir / TOKENIZER).is_file():
@@ -172,9 +169,6 @@ def token_progress(total: int):
     if total < LONG_GENERATION or not sys.stderr.isatty():
         yield lambda n: None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     columns = ("generating", BarColumn(), MofNCompleteColumn(), "tokens", TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("generate", total=total)

@@ -1,6 +1,7 @@
 """One CPU peak FLOP/s per run, for every MFU of its stages and of its baselines (tfctl.worker.throughput)."""
 
-from tfctl.launch import LaunchSettings, build_env
+from tfctl.launch import build_env
+from tfctl.recipe.schema import LaunchSection
 from tfctl.run.state import RunState
 
 
@@ -10,7 +11,7 @@ def _has_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def run_cpu_peak(state: RunState, launch: LaunchSettings, display) -> float | None:
+def run_cpu_peak(state: RunState, launch: LaunchSection, display) -> float | None:
     """Measured once per thread count a rank uses (best of several short timings), kept in state.json under
     `cpu_peak_flops`; None on GPUs, whose peaks the worker looks up."""
     from tfctl.worker.throughput import measure_cpu_peak
