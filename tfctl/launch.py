@@ -17,43 +17,24 @@ import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfctl.errors import UserError
+from tfctl.recipe.schema import LaunchSection
 
-LAUNCHERS = ("auto", "local", "deepspeed", "torchrun")
-DEEPSPEED_LAUNCHERS = ("pdsh", "openmpi", "slurm", "mvapich", "impi", "mpich")
 EXIT_INTERRUPTED = 130
 EXIT_TIMEOUT = 124
 
 
-@dataclass
-class LaunchSettings:
-    launcher: str = "auto"  # auto | local | deepspeed | torchrun
-    nproc_per_node: int = 1  # ranks per node (GPUs, or CPU processes)
-    nnodes: int = 1
-    hostfile: str | None = None  # DeepSpeed hostfile (multi-node)
-    master_addr: str | None = None
-    master_port: int | None = None  # None: a free port
-    deepspeed_launcher: str | None = None  # deepspeed --launcher: pdsh | openmpi | slurm | mvapich | impi
-    extra_args: list[str] = field(default_factory=list)  # passed to the launcher, before the worker module
-    env: dict = field(default_factory=dict)  # extra environment for every rank
-
-    @property
-    def world_size(self) -> int:
-        return self.nproc_per_node * self.nnodes
-
-    def resolved_launcher(self) -> str:
-        if self.launcher not in LAUNCHERS:
-            raise UserError(f"launch.launcher must be one of {LAUNCHERS}, got {self.launcher!r}")
-        if self.launcher == "auto":
-            return "local" if self.world_size == 1 else "deepspeed"
-        if self.launcher == "local" and self.world_size != 1:
-            raise UserError(
-                f"launch.launcher 'local' runs one process, but the world size is {self.world_size}"
-            )
-        return self.launcher
+def resolved_launcher(launch: LaunchSection) -> str:
+    """The launcher to use: `auto` is a plain process for one rank, else deepspeed."""
+    if launch.launcher == "auto":
+        return "local" if launch.world_size == 1 else "deepspeed"
+    if launch.launcher == "local" and launch.world_size != 1:
+        raise UserError(
+            f"launch.launcher 'local' runs one process, but the world size is {launch.world_size}"
+        )
+    return launch.launcher
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -76,13 +57,13 @@ def _tool(name: str) -> str:
 
 def build_command(
     spec_path: str | Path,
-    launch: LaunchSettings,
+    launch: LaunchSection,
     port: int | None = None,
     gpu: bool | None = None,
     worker_args: list[str] | None = None,
 ) -> list[str]:
     """The argv that runs `tfctl.worker` on every rank. `port` defaults to launch.master_port or a free one."""
-    launcher = launch.resolved_launcher()
+    launcher = resolved_launcher(launch)
     worker = [str(spec_path), *(worker_args or [])]
     if launcher == "local":
         return [sys.executable, "-u", "-m", "tfctl.worker", *worker]
@@ -117,17 +98,13 @@ def build_command(
     if launch.master_addr:
         command += ["--master_addr", launch.master_addr]
     if launch.deepspeed_launcher:
-        if launch.deepspeed_launcher not in DEEPSPEED_LAUNCHERS:
-            raise UserError(
-                f"launch.deepspeed_launcher must be one of {DEEPSPEED_LAUNCHERS}, "
-                f"got {launch.deepspeed_launcher!r}"
-            )
         command += ["--launcher", launch.deepspeed_launcher]
     return command + list(launch.extra_args) + ["--module", "tfctl.worker", *worker]
 
 
-def build_env(launch: LaunchSettings, gpu: bool | None = None) -> dict:
-    env = {**os.environ, **{k: str(v) for k, v in launch.env.items()}}
+def build_env(launch: LaunchSection, extra: dict | None = None, gpu: bool | None = None) -> dict:
+    """The ranks' environment: ours, plus `extra`, plus one OpenMP thread per CPU rank unless set."""
+    env = {**os.environ, **{k: str(v) for k, v in (extra or {}).items()}}
     env.setdefault("PYTHONUNBUFFERED", "1")
     if launch.world_size > 1 and "OMP_NUM_THREADS" not in env and not (_has_gpu() if gpu is None else gpu):
         # CPU ranks share the cores: one thread each avoids oversubscription
@@ -137,17 +114,18 @@ def build_env(launch: LaunchSettings, gpu: bool | None = None) -> dict:
 
 def run_stage(
     spec_path: str | Path,
-    launch: LaunchSettings,
+    launch: LaunchSection,
     log_path: str | Path | None = None,
     worker_args: list[str] | None = None,
     timeout: float | None = None,
+    env: dict | None = None,
 ) -> int:
     """Run the worker on every rank; stream its output (and copy it to `log_path`); return its exit code.
 
-    `timeout` (seconds): stop every rank after it and return 124."""
-    gpu = _has_gpu() if launch.resolved_launcher() != "local" else None
+    `env`: extra environment for every rank. `timeout` (seconds): stop every rank after it and return 124."""
+    gpu = _has_gpu() if resolved_launcher(launch) != "local" else None
     command = build_command(spec_path, launch, gpu=gpu, worker_args=worker_args)
-    env = build_env(launch, gpu=gpu if gpu is not None else False)
+    env = build_env(launch, env, gpu=gpu if gpu is not None else False)
     log = None
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)

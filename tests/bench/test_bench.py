@@ -3,11 +3,8 @@
 import json
 
 import pytest
-import torch
 
 from tfctl.bench.__main__ import main
-from tfctl.model import Pattention
-from tfctl.model.pattention import pattention_same_input
 
 
 @pytest.mark.slow  # a whole (small) benchmark suite
@@ -53,17 +50,3 @@ def test_quick_suite_writes_table_json_and_markdown(tmp_path, capsys):
     assert "tokenformer eager fp32" in printed and "vs reference GPT" in printed
     text = out.read_text()
     assert "python -m tfctl.bench --quick" in text and "## Training step" in text and "machine:" in text
-
-
-def test_one_score_matmul_for_qkv_equals_three_layers():
-    torch.manual_seed(0)
-    layers = [Pattention(16, 24, num_tokens=40, norm=norm) for norm in ("l2_norm_gelu",) * 3]
-    x = torch.randn(2, 5, 16, requires_grad=True)
-    fused = pattention_same_input(layers, x)
-    separate = [layer(x) for layer in layers]
-    for a, b in zip(fused, separate, strict=True):
-        torch.testing.assert_close(a, b)
-    grads = torch.autograd.grad(sum(o.sum() for o in fused), [x, layers[1].key_tokens])
-    want = torch.autograd.grad(sum(o.sum() for o in separate), [x, layers[1].key_tokens])
-    for a, b in zip(grads, want, strict=True):
-        torch.testing.assert_close(a, b)

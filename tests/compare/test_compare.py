@@ -3,8 +3,6 @@ numbers are the runs' metrics; the files exist and are what they claim."""
 
 import json
 import math
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -45,7 +43,7 @@ def test_the_baseline_is_a_sibling_run_at_the_final_size(growth_run, compared):
     assert baseline["tokens"] == growth["tokens"] == 2 * 20 * 8 * 32  # the growth run's total
     spec = json.loads(RunDir(sibling).spec("scratch").read_text())
     grown = json.loads(RunDir(growth_run).spec("s2").read_text())
-    for key in ("data_dir", "seq_len", "eval_batches", "eval_batch_size", "precision"):
+    for key in ("data_dir", "seq_len", "train"):  # train: eval set, precision, optimizer settings
         assert spec[key] == grown[key], key
     assert spec["model"]["d_model"] == 32 and spec["model"]["n_layers"] == 2 and spec["model"]["n_heads"] == 4
     assert any("training" in line for line in lines)
@@ -103,16 +101,11 @@ def test_second_call_reuses_the_baseline(growth_run, compared):
     sibling = growth_run.parent / "tiny.baseline-scratch"
     before = snapshot(sibling)
     lines: list[str] = []
-    started = time.perf_counter()
-    os.environ["WANDB_MODE"] = "disabled"
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_MODE", "disabled")
         report = compare_run(growth_run, say=lines.append)
-    finally:
-        os.environ.pop("WANDB_MODE")
-    seconds = time.perf_counter() - started
     assert snapshot(sibling) == before  # nothing retrained, nothing rewritten
     assert lines == ["[tiny.baseline-scratch] already trained with these settings, reused"]
-    assert seconds < min(20.0, compared[2] / 2)
     assert report["runs"][1]["flops"] == compared[0]["runs"][1]["flops"]
 
 

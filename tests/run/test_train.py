@@ -97,14 +97,31 @@ def test_second_train_does_nothing(single):
     assert (run_dir / "metrics.jsonl").read_text() == before
 
 
-def test_changed_recipe_is_refused_and_force_retrains(single):
-    tmp_path, path, run_dir = single
-    result = run_tfctl("train", path, "-o", run_dir, "--set", "stages.1.steps=4", cwd=tmp_path)
+def test_changed_recipe_is_refused_and_force_retrains(single, tmp_path):
+    import shutil
+
+    home, path, original = single
+    run_dir = tmp_path / "forced"
+    shutil.copytree(original, run_dir, symlinks=True)  # the shared run stays as it was
+    changed = ("--set", "stages.1.steps=4")
+    result = run_tfctl("train", path, "-o", run_dir, *changed, cwd=home)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"error: {run_dir}: the recipe changed for stage s2, which already ran; "
         "use --force s2 to retrain from it, or -o for a new run directory"
     )
+    s1_before = [r for r in records(run_dir) if r["stage"] == "s1"]
+    result = run_tfctl("train", path, "-o", run_dir, *changed, "--force", "s2", cwd=home)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert [r for r in records(run_dir) if r["stage"] == "s1"] == s1_before  # s1 kept as it was
+    assert [r["step"] for r in records(run_dir) if r["kind"] == "train" and r["stage"] == "s2"] == [
+        1,
+        2,
+        3,
+        4,
+    ]
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["stages"]["s2"]["status"] == "done" and state["stages"]["s2"]["result"]["step"] == 4
 
 
 def test_eval_reproduces_the_final_val_loss(single):

@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from tfctl.launch import LaunchSettings, run_stage
+from tfctl.launch import run_stage
+from tfctl.recipe.schema import LaunchSection
 from tfctl.worker.exit_codes import EXIT_NON_FINITE
 
 pytestmark = pytest.mark.slow  # every test here launches real stages (DeepSpeed start-up, 1-2 ranks)
@@ -33,9 +34,13 @@ def stage_end(out_dir: Path) -> dict:
 
 
 def launch(spec: Path, env: dict | None = None, worker_args: list[str] | None = None, **settings) -> int:
-    settings = LaunchSettings(env={**QUIET, **(env or {})}, **settings)
     return run_stage(
-        spec, settings, log_path=spec.parent / "worker.log", worker_args=worker_args, timeout=TIMEOUT
+        spec,
+        LaunchSection(**settings),
+        env={**QUIET, **(env or {})},
+        log_path=spec.parent / "worker.log",
+        worker_args=worker_args,
+        timeout=TIMEOUT,
     )
 
 
@@ -48,7 +53,10 @@ def reloaded_val_loss(final: Path, data_dir: Path, spec_path: Path) -> float:
     model, _ = load_model(final)
     model.eval()
     batches = eval_batches(
-        load_prepared(data_dir).tokens("val"), spec["seq_len"], spec["eval_batch_size"], spec["eval_batches"]
+        load_prepared(data_dir).tokens("val"),
+        spec["seq_len"],
+        spec["train"]["eval_batch_size"],
+        spec["train"]["eval_batches"],
     )
     with torch.no_grad():
         return sum(model(x, y)[1].item() for x, y in batches) / len(batches)
@@ -104,7 +112,7 @@ def test_non_finite_loss_stops_with_exit_3(tmp_path, make_spec):
     # an LR this large sends the weights to ~1e37: the next forward overflows for real
     spec = make_spec(
         tmp_path,
-        optimizer={"lr": 1e36, "min_lr": 1e36, "warmup_steps": 0},
+        schedule={"lr": 1e36, "min_lr": 1e36, "warmup_steps": 0},
         checkpoint_interval=1,
         eval_interval=100,
     )

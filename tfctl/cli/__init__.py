@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from tfctl.cli import compare, data, eval, generate, grow, plan, train
+from tfctl.cli import compare, data, eval, export, generate, grow, import_checkpoint, plan, train
 from tfctl.errors import TrainingError, UserError
 
 app = typer.Typer(
@@ -27,6 +27,8 @@ app.command(epilog=compare.EPILOG)(compare.compare)
 app.add_typer(data.app, name="data")
 app.command(name="eval", epilog=eval.EPILOG)(eval.eval_command)
 app.command(epilog=generate.EPILOG)(generate.generate)
+app.command(epilog=export.EPILOG)(export.export)
+app.command(name="import", epilog=import_checkpoint.EPILOG)(import_checkpoint.import_checkpoint)
 
 
 def main() -> None:

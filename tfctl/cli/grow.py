@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 
 from tfctl.errors import UserError
+from tfctl.run.layout import RunDir
 
 EPILOG = """\
 Examples:
@@ -70,7 +71,7 @@ def grow(
     json_output: bool = typer.Option(False, "--json", help="Print the growth report as one JSON object."),
 ) -> None:
     """Grow a trained Tokenformer by appending parameter tokens (and optionally layers), verified."""
-    if (source / "state.json").is_file():
+    if RunDir(source).is_run():
         if out is not None or placement != "append":
             raise UserError("-o and --placement are for model directories; a run directory grows in place")
         try:

@@ -31,13 +31,16 @@ def train(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Train every stage of a growth recipe, growing the model between stages, resuming what an earlier call left."""
-    from tfctl.run.orchestrate import train_recipe
+    from tfctl.recipe import load_recipe
+
+    loaded = load_recipe(recipe, overrides)  # every user error in the recipe surfaces here, in a moment
+    from tfctl.run.orchestrate import train_recipe  # torch, deepspeed launch, data: only for a valid recipe
 
     if not json_output:
-        train_recipe(recipe, overrides, output, force=force, say=typer.echo)
+        train_recipe(loaded, output, force=force, say=typer.echo)
         return
     with contextlib.redirect_stdout(
         sys.stderr
     ):  # progress and worker output go to stderr; stdout is the JSON
-        results = train_recipe(recipe, overrides, output, force=force, say=print)
+        results = train_recipe(loaded, output, force=force, say=print)
     print(json.dumps({"stages": results}, indent=2))

@@ -1,19 +1,25 @@
 """`tfctl compare RUN`: baselines (trained or reused) + the run's metrics → report.md/json, the figure, W&B."""
 
-import json
 import shlex
 from pathlib import Path
 
+from tfctl.compare.baselines import plan_job, select_baselines, train_baseline
+from tfctl.compare.plot import plot_ppl_vs_flops
+from tfctl.compare.report import build_report, to_markdown
 from tfctl.compare.runs import RunSummary, check_comparable, summarize_run
 from tfctl.errors import UserError
+from tfctl.files import atomic_write_json, atomic_write_text
+from tfctl.model.sizes import parse_count
+from tfctl.model_dir import load_model_config
+from tfctl.recipe import load_recipe
 from tfctl.run.layout import RunDir
+from tfctl.run.state import RunState
+from tfctl.tracking.wandb_compare import log_comparison
+from tfctl.tracking.wandb_run import resolve_mode
 
 
 def _growth_setup(run_dir: Path, main: RunSummary):
     """The growth run's recipe, its prepared data and its finished stages' model configs."""
-    from tfctl.model_dir import load_model_config
-    from tfctl.recipe import load_recipe
-    from tfctl.run.state import RunState
 
     dirs = RunDir(run_dir)
     if not dirs.recipe.is_file():
@@ -33,7 +39,6 @@ def _growth_setup(run_dir: Path, main: RunSummary):
 
 
 def _budgets(tokens: list[str]) -> list[int]:
-    from tfctl.model.sizes import parse_count
 
     budgets = []
     for value in tokens:
@@ -76,10 +81,6 @@ def compare_run(
     Without --with, the recipe's baselines (or `baselines`) are trained; with --with and no `baselines`,
     only the given runs are compared. Returns the report dict.
     """
-    from tfctl.compare.baselines import plan_job, select_baselines, train_baseline
-    from tfctl.compare.plot import plot_ppl_vs_flops
-    from tfctl.compare.report import build_report, to_markdown
-    from tfctl.run.state import atomic_write_text
 
     run_dir = Path(run_dir)
     baselines, tokens = list(baselines or []), list(tokens or [])
@@ -117,19 +118,15 @@ def compare_run(
     }
     if wandb:
         report["wandb"] = _log_wandb(report, figure, recipe, run_dir)
-    atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", to_markdown(report, figure.name))
     return report
 
 
 def _log_wandb(report: dict, figure: Path, recipe, run_dir: Path) -> str:
-    from tfctl.run.orchestrate import wandb_mode
-    from tfctl.tracking.wandb_compare import log_comparison
 
     if recipe is None and RunDir(run_dir).recipe.is_file():
         try:
-            from tfctl.recipe import load_recipe
-
             recipe = load_recipe(RunDir(run_dir).recipe)
         except UserError:
             recipe = None
@@ -139,7 +136,7 @@ def _log_wandb(report: dict, figure: Path, recipe, run_dir: Path) -> str:
     return log_comparison(
         report,
         figure,
-        mode=wandb_mode(recipe),
+        mode=resolve_mode(recipe.wandb.mode or "online"),
         project=w.project,
         entity=w.entity,
         group=w.group or recipe.name,

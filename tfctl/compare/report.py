@@ -7,6 +7,9 @@ headline, and for a few target perplexities the FLOPs each run needed to first r
 
 import sys
 
+from rich.console import Console
+from rich.table import Table
+
 from tfctl.compare.curves import flops_to_reach, speedup
 from tfctl.compare.runs import RunSummary
 from tfctl.model.sizes import format_count
@@ -160,8 +163,6 @@ def to_markdown(report: dict, figure: str | None = None) -> str:
 
 
 def print_report(report: dict, console=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
 
     console = console or Console(width=None if sys.stdout.isatty() else 160)  # a log gets whole tables
     for title, (columns, rows) in (

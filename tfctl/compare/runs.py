@@ -12,6 +12,8 @@ from tfctl.compare.curves import Curve, eval_curve
 from tfctl.errors import UserError
 from tfctl.run.layout import RunDir
 from tfctl.run.state import DONE, RunState
+from tfctl.tracking import read_metrics
+from tfctl.worker.spec import StageSpec
 
 BASELINE_FILE = "baseline.json"  # what a baseline sibling run was trained as (tfctl.compare.baselines)
 
@@ -67,24 +69,23 @@ def data_identity(run_dir: Path) -> dict:
     state = RunState.load(dirs.state, run_dir.name).data
     finished = [name for name, entry in state["stages"].items() if entry.get("status") == DONE]
     spec_path = dirs.spec(finished[-1]) if finished else None
-    spec = json.loads(spec_path.read_text()) if spec_path and spec_path.is_file() else {}
-    data_dir = state.get("data_dir") or spec.get("data_dir")
+    spec = StageSpec.load(spec_path) if spec_path and spec_path.is_file() else None
+    data_dir = state.get("data_dir") or (spec.data_dir if spec else None)
     meta_path = Path(data_dir) / "meta.json" if data_dir else None
     meta = json.loads(meta_path.read_text()) if meta_path and meta_path.is_file() else {}
     tokenizer = meta.get("tokenizer")
     return {
         "tokenizer": tokenizer.get("spec") if isinstance(tokenizer, dict) else tokenizer,
         "source": meta.get("source"),
-        "seq_len": spec.get("seq_len"),
+        "seq_len": spec.seq_len if spec else None,
         "data_dir": Path(data_dir).name if data_dir else None,
-        "eval_batches": spec.get("eval_batches"),
-        "eval_batch_size": spec.get("eval_batch_size"),
+        "eval_batches": spec.train.eval_batches if spec else None,
+        "eval_batch_size": spec.train.eval_batch_size if spec else None,
     }
 
 
 def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
     """The numbers of a run directory's finished stages; a UserError when there are none."""
-    from tfctl.tracking import read_metrics
 
     run_dir = Path(path)
     dirs = RunDir(run_dir)

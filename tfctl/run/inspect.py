@@ -4,10 +4,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from tfctl.data import eval_batches, load_prepared, load_tokenizer
+from tfctl.data.tokenizer import encode_text_file
 from tfctl.errors import UserError
-from tfctl.model_dir import TOKENIZER, is_model_dir
+from tfctl.model_dir import TOKENIZER, is_model_dir, load_model
 from tfctl.run.layout import RunDir
 from tfctl.run.state import DONE, RunState
+from tfctl.worker.evaluate import perplexity
+from tfctl.worker.spec import StageSpec
 
 
 @dataclass
@@ -37,8 +43,10 @@ def resolve_target(path: str | Path) -> ModelTarget:
         raise UserError(f"{path}: no such model or run directory")
     if RunDir(path).is_run():
         stage, model_dir = latest_model(path)
-        spec = json.loads(RunDir(path).spec(stage).read_text())
-        return ModelTarget(model_dir, Path(spec["data_dir"]), spec["eval_batches"], spec["eval_batch_size"])
+        spec = StageSpec.load(RunDir(path).spec(stage))
+        return ModelTarget(
+            model_dir, Path(spec.data_dir), spec.train.eval_batches, spec.train.eval_batch_size
+        )
     if is_model_dir(path):
         export = path / "export.json"
         target = ModelTarget(path)
@@ -57,7 +65,6 @@ def resolve_target(path: str | Path) -> ModelTarget:
 
 def text_windows(tokens, seq_len: int, batch_size: int) -> list:
     """Every full, non-overlapping window of a token stream, batched: the whole text is scored."""
-    import torch
 
     tokens = torch.as_tensor(tokens.astype("int64"))
     count = (len(tokens) - 1) // seq_len
@@ -77,12 +84,6 @@ def evaluate_model(
 ) -> dict:
     """Mean next-token loss and perplexity of a model on a text file, a prepared dataset's val split, or
     (by default) the val batches its run evaluated on — so it reproduces the run's final val loss."""
-    import torch
-
-    from tfctl.data import eval_batches, load_prepared, load_tokenizer
-    from tfctl.data.tokenizer import encode_text_file
-    from tfctl.model_dir import load_model
-    from tfctl.worker.evaluate import perplexity
 
     target = resolve_target(path)
     model, config = load_model(target.model_dir)
@@ -128,10 +129,6 @@ def generate(
     top_k: int | None = 50,
     seed: int = 0,
 ) -> str:
-    import torch
-
-    from tfctl.data import load_tokenizer
-    from tfctl.model_dir import load_model
 
     target = resolve_target(path)
     if not (target.model_dir / TOKENIZER).is_file():

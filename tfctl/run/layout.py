@@ -9,8 +9,14 @@ runs/<name>/
   compare/           report.md, report.json, ppl_vs_flops.png
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from tfctl.errors import UserError
+from tfctl.recipe.schema import STAGE_NAME_PATTERN
+
+STAGE_NAME = re.compile(STAGE_NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,10 @@ class RunDir:
         return self.root / "compare"
 
     def stage(self, name: str) -> Path:
+        """RUN/stages/<name>; a name that is not a plain stage name (read back from a damaged or hostile
+        state.json, say) is refused, so nothing outside RUN/stages/ is ever touched through it."""
+        if not isinstance(name, str) or not STAGE_NAME.match(name):
+            raise UserError(f"{self.root}: {name!r} is not a stage name (letters, digits, ., - and _)")
         return self.root / "stages" / name
 
     def spec(self, name: str) -> Path:

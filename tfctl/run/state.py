@@ -1,22 +1,12 @@
 """state.json: what has happened to each stage of a run, written atomically after every change."""
 
 import json
-import os
 from pathlib import Path
 
 from tfctl.errors import UserError
+from tfctl.files import atomic_write_json
 
 PENDING, GROWING, TRAINING, DONE, FAILED = "pending", "growing", "training", "done", "failed"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary sibling, fsync, rename: readers see the old or the new file, never half."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class RunState:
@@ -36,7 +26,10 @@ class RunState:
         return cls(path, data)
 
     def save(self) -> None:
-        atomic_write_text(self.path, json.dumps(self.data, indent=2) + "\n")
+        atomic_write_json(self.path, self.data)
+
+    def stages(self) -> dict[str, dict]:
+        return self.data["stages"]
 
     def stage(self, name: str) -> dict:
         return self.data["stages"].setdefault(name, {"status": PENDING})

@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from tfctl.errors import TrainingError
+from tfctl.files import atomic_write_text, fsync_dir
 from tfctl.worker import faults
-from tfctl.worker.manifest import fsync_dir, verify_manifest, write_manifest
+from tfctl.worker.manifest import verify_manifest, write_manifest
 from tfctl.worker.safe_load import safe_torch_load, use_safe_loader
 
 LATEST = "latest"
@@ -57,16 +58,6 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if state.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 @dataclass
@@ -100,7 +91,7 @@ class Checkpointer:
             problem = verify_manifest(self.directory / tag)
             if problem is None:
                 if self.latest_tag() != tag:
-                    _write_atomic(self.directory / LATEST, tag)
+                    atomic_write_text(self.directory / LATEST, tag)
                 return tag
             older = [t for t in self.tags() if t < tag]
             self.say(
@@ -146,7 +137,7 @@ class Checkpointer:
                 shutil.rmtree(self.directory / tag, ignore_errors=True)
                 os.replace(partial, self.directory / tag)
                 fsync_dir(self.directory)
-                _write_atomic(self.directory / LATEST, tag)
+                atomic_write_text(self.directory / LATEST, tag)
             except OSError as error:
                 raise TrainingError(
                     f"checkpoint save failed at step {step}: {error}; "

@@ -9,6 +9,8 @@ import json
 import os
 from pathlib import Path
 
+from tfctl.files import fsync_dir, fsync_file
+
 MANIFEST = "manifest.json"
 
 
@@ -20,14 +22,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
 
@@ -36,8 +30,7 @@ def write_manifest(directory: Path) -> dict:
     """fsync every file of `directory`, then record size + sha256 of each in manifest.json (fsynced too)."""
     files = {}
     for path in _files(directory):
-        with open(path, "rb") as f:
-            os.fsync(f.fileno())
+        fsync_file(path)
         files[str(path.relative_to(directory))] = {"size": path.stat().st_size, "sha256": _sha256(path)}
     manifest = {"files": files}
     with open(directory / MANIFEST, "w") as f:

@@ -1,0 +1,311 @@
+"""The one stage loop: for every stage of a run directory, (grow →) launch the worker → record. Resumable.
+
+Growth runs (`tfctl train`) and baselines (`tfctl compare`) are both a `RunJob` — planned stages, their
+fingerprints, the training settings and how stage i starts from stage i-1 — trained by `train_run`.
+
+Re-running picks up where a call stopped: finished stages are skipped, a grown-but-untrained stage reuses its
+grown weights, an interrupted stage resumes from its last checkpoint (the worker's rule: an existing
+checkpoint wins over initial weights).
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tfctl.data import eval_batches, load_prepared
+from tfctl.errors import TrainingError, UserError
+from tfctl.launch import run_stage
+from tfctl.model import config_to_dict
+from tfctl.model_dir import load_model_config
+from tfctl.recipe.plan import StagePlan
+from tfctl.recipe.schema import LaunchSection, TrainSection, WandbSection
+from tfctl.run.layout import RunDir
+from tfctl.run.lock import RunLock
+from tfctl.run.state import DONE, FAILED, GROWING, TRAINING, RunState
+from tfctl.tracking import MetricsFile, read_metrics
+from tfctl.tracking.wandb_run import resolve_mode
+from tfctl.worker.spec import ScheduleSpec, StageSpec, WandbSpec
+from tfctl.worker.watchdog import ORCHESTRATOR_PID
+
+# How stage `index` starts from the export of the stage before it: (source model dir, out dir, the stage's
+# plan, its index, a probe batch for the preservation check) → the growth report.
+GrowFn = Callable[[Path, Path, StagePlan, int, object], dict]
+
+# Settings that change how a stage is run or logged but not what it computes: editing them never
+# invalidates finished stages.
+VOLATILE_TRAIN_SETTINGS = {"checkpoint_interval", "keep_checkpoints", "compile", "peak_flops"}
+
+
+def fingerprinted_train(train: TrainSection) -> dict:
+    """The training settings a stage's weights depend on (the volatile ones left out)."""
+    return {k: v for k, v in train.model_dump(mode="json").items() if k not in VOLATILE_TRAIN_SETTINGS}
+
+
+def cumulative_fingerprints(base: dict, stages: list[dict]) -> list[str]:
+    """Stage i's fingerprint: a hash of `base` and stages 0..i — a change to a stage invalidates it and later ones."""
+    return [
+        hashlib.sha256(json.dumps([base, stages[: i + 1]], sort_keys=True).encode()).hexdigest()[:16]
+        for i in range(len(stages))
+    ]
+
+
+@dataclass
+class RunJob:
+    """What a run directory trains: its planned stages and everything the worker needs besides them."""
+
+    name: str  # the run's name: W&B names its stages "<name>/<stage>"
+    dirs: RunDir
+    data_dir: Path
+    plans: list[StagePlan]
+    fingerprints: list[str]
+    train: TrainSection
+    launch: LaunchSection
+    wandb: WandbSection  # its group resolved
+    seed: int
+    seq_len: int
+    grow: GrowFn | None = None  # how stage i > 0 starts from stage i-1 (None: a single-stage run)
+    start_from: Path | None = None  # stage 0 grows from this model directory (`from:`) instead of random init
+    wandb_config: dict = field(default_factory=dict)  # what W&B shows as the run's config
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [p.name for p in self.plans]
+
+
+def changed_stages(state: RunState, job: RunJob) -> list[str]:
+    """Recorded stages that contradict the job: a different fingerprint, or not in the job at all."""
+    prints = dict(zip(job.stage_names, job.fingerprints, strict=True))
+    return [
+        name
+        for name, entry in state.stages().items()
+        if name not in prints or entry.get("fingerprint") not in (None, prints[name])
+    ]
+
+
+def link_data(dirs: RunDir, data_dir: Path) -> None:
+    if dirs.data.is_symlink() or dirs.data.exists():
+        if dirs.data.resolve() == data_dir.resolve():
+            return
+        dirs.data.unlink()
+    dirs.data.symlink_to(data_dir.resolve(), target_is_directory=True)
+
+
+@contextmanager
+def locked_run(dirs: RunDir, name: str) -> Iterator[RunState]:
+    """The run directory, created and locked for this process; its state loaded."""
+    try:
+        dirs.root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"{dirs.root}: cannot create the run directory ({error.strerror})") from None
+    with RunLock(dirs.lock):
+        yield RunState.load(dirs.state, name)
+
+
+def check_start(source: Path, config) -> None:
+    """A `from:` model directory must hold a model of the recipe's backbone, no larger than stage 0 (it is
+    grown into stage 0, never reshaped or shrunk)."""
+    start = load_model_config(source)
+    keys = ("family", "vocab_size", "d_model", "n_heads")
+    changed = [
+        f"{k} {getattr(start, k)} (recipe: {getattr(config, k)})"
+        for k in keys
+        if getattr(start, k) != getattr(config, k)
+    ]
+    if changed:
+        raise UserError(f"stages[0].from {source}: a different backbone: {', '.join(changed)}")
+    keys = ("n_layers", "qkv_tokens", "proj_tokens", "ffn_tokens")
+    larger = [
+        f"{k} {getattr(start, k)} > {getattr(config, k)}"
+        for k in keys
+        if getattr(start, k) > getattr(config, k)
+    ]
+    if larger:
+        raise UserError(
+            f"stages[0].from {source}: larger than the first stage ({', '.join(larger)}); raise its size"
+        )
+
+
+class StageLoop:
+    """Trains a RunJob's unfinished stages into its run directory (whose lock the caller holds)."""
+
+    def __init__(self, job: RunJob, state: RunState, say: Callable[[str], None] = print):
+        self.job, self.state, self.say = job, state, say
+
+    def restart_from(self, names: list[str]) -> None:
+        """Forget `names` (state first, so a crash half-way leaves stages that simply re-train), then
+        delete their directories and records."""
+        self.state.drop(names)
+        for name in names:
+            shutil.rmtree(self.job.dirs.stage(name), ignore_errors=True)
+        MetricsFile(self.job.dirs.metrics).drop_stages(set(names))
+
+    def offsets(self, index: int) -> dict:
+        """Where stage `index` starts on the run's cumulative axes: where the stage before it ended."""
+        if index == 0:
+            return {"tokens_offset": 0, "flops_offset": 0.0, "device_seconds_offset": 0.0}
+        end = self.state.stage(self.job.plans[index - 1].name)["result"]
+        return {
+            "tokens_offset": int(end["tokens"]),
+            "flops_offset": float(end["flops"]),
+            "device_seconds_offset": float(end["device_seconds"]),
+        }
+
+    def starts_grown(self, index: int) -> bool:
+        """Whether stage `index` starts from grown weights (in init/) rather than a random init."""
+        return index > 0 or self.job.start_from is not None
+
+    def initial_weights(self, index: int) -> dict:
+        """Stage `index`'s initial weights: the previous stage's export (stage 0: the `from` model directory),
+        grown into init/. Returns the report."""
+        job, plan = self.job, self.job.plans[index]
+        entry, init = self.state.stage(plan.name), job.dirs.init(plan.name)
+        if entry.get("growth") and (init / "config.json").is_file():
+            return entry["growth"]  # grown before an interruption: reuse
+        if index == 0:
+            check_start(job.start_from, plan.config)
+        source = job.dirs.final(job.plans[index - 1].name) if index else job.start_from
+        self.state.update(plan.name, status=GROWING, fingerprint=job.fingerprints[index])
+        shutil.rmtree(init, ignore_errors=True)  # a growth cut short before it was recorded
+        probe = eval_batches(load_prepared(job.data_dir).tokens("val"), job.seq_len, 4, 1)[0][0]
+        report = job.grow(source, init, plan, index, probe)
+        report["source"] = job.plans[index - 1].name if index else str(source)
+        return report
+
+    def stage_spec(self, index: int, growth: dict | None) -> StageSpec:
+        job, plan = self.job, self.job.plans[index]
+        model = load_model_config(job.dirs.init(plan.name)) if self.starts_grown(index) else plan.config
+        continued = job.train.lr_schedule == "continue"
+        optimizer_file = job.dirs.init(plan.name) / "optimizer.safetensors"
+        return StageSpec(
+            run_name=job.name,
+            stage=plan.name,
+            stage_index=index,
+            model=config_to_dict(model),
+            data_dir=str(job.data_dir),
+            out_dir=str(job.dirs.stage(plan.name)),
+            metrics_path=str(job.dirs.metrics),
+            steps=plan.steps,
+            global_batch=plan.global_batch,
+            seq_len=job.seq_len,
+            schedule=ScheduleSpec(
+                lr=plan.lr,
+                min_lr=plan.min_lr,
+                warmup_steps=job.plans[0].warmup_steps if continued else plan.warmup_steps,
+                offset=sum(p.steps for p in job.plans[:index]) if continued else 0,
+                total=sum(p.steps for p in job.plans) if continued else None,
+            ),
+            train=job.train,
+            init_weights=str(job.dirs.init(plan.name)) if self.starts_grown(index) else None,
+            init_optimizer=str(optimizer_file)
+            if self.starts_grown(index) and optimizer_file.is_file()
+            else None,
+            seed=job.seed + index,
+            growth=growth,
+            wandb=WandbSpec(
+                mode=resolve_mode(job.wandb.mode or "online"),
+                project=job.wandb.project,
+                entity=job.wandb.entity,
+                group=job.wandb.group,
+                name=f"{job.name}/{plan.name}",
+                tags=list(job.wandb.tags),
+                dir=str(job.dirs.root),
+                config=job.wandb_config,
+            ),
+            **self.offsets(index),
+        )
+
+    def record_growth(self, index: int, growth: dict) -> None:
+        name = self.job.plans[index].name
+        if not self.state.stage(name).get("growth"):
+            offsets = self.offsets(index)
+            metrics = MetricsFile(self.job.dirs.metrics)
+            metrics.write(
+                {
+                    "kind": "growth",
+                    "stage": name,
+                    "step": 0,
+                    "tokens": offsets["tokens_offset"],
+                    "flops": offsets["flops_offset"],
+                    **growth,
+                }
+            )
+            metrics.close()
+        self.state.update(name, growth=growth)
+        self.say(
+            f"[{name}] grown from {growth['source']} ({growth['init']}): "
+            f"{growth['params_before']:,} → {growth['params_after']:,} params, "
+            f"max |Δlogits| {growth['max_abs_logit_diff']:.2e}, "
+            f"loss {growth['loss_before']:.4f} → {growth['loss_after']:.4f}"
+        )
+
+    def train_stage(self, index: int) -> dict:
+        job, plan = self.job, self.job.plans[index]
+        growth = None
+        if self.starts_grown(index):
+            growth = self.initial_weights(index)
+            self.record_growth(index, growth)
+        spec = self.stage_spec(index, growth)
+        job.dirs.stage(plan.name).mkdir(parents=True, exist_ok=True)
+        spec.save(job.dirs.spec(plan.name))
+        self.state.update(plan.name, status=TRAINING, fingerprint=job.fingerprints[index])
+        self.say(
+            f"[{plan.name}] training {plan.params:,} params for {plan.steps} steps "
+            f"({plan.tokens:,} tokens) on {job.launch.world_size} rank(s)"
+        )
+        errors_before = len(read_metrics(job.dirs.metrics, kind="error", stage=plan.name))
+        code = run_stage(
+            job.dirs.spec(plan.name),
+            job.launch,
+            env={ORCHESTRATOR_PID: str(os.getpid())},  # the ranks stop if we die
+            log_path=job.dirs.worker_log(plan.name),
+        )
+        if code != 0:
+            errors = read_metrics(job.dirs.metrics, kind="error", stage=plan.name)
+            reason = (
+                errors[-1]["message"]
+                if len(errors) > errors_before
+                else (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit {code}")
+            )
+            self.state.update(plan.name, status=FAILED, exit_code=code, error=reason)
+            raise TrainingError(
+                f"stage {plan.name} failed: {reason} (exit {code}); "
+                f"log: {job.dirs.worker_log(plan.name)}. Fix the cause and re-run the same command "
+                f"to resume from its last checkpoint."
+            )
+        ends = read_metrics(job.dirs.metrics, kind="stage_end", stage=plan.name)
+        result = ends[-1] if ends else None
+        if result is None or not (job.dirs.final(plan.name) / "model.safetensors").is_file():
+            self.state.update(plan.name, status=FAILED)
+            raise TrainingError(
+                f"stage {plan.name}: the worker exited 0 but left no stage_end record or export"
+            )
+        self.state.update(plan.name, status=DONE, result=result)
+        self.say(
+            f"[{plan.name}] done: val loss {result['val_loss']:.4f}, ppl {result['val_ppl']:.2f}, "
+            f"{result['wall_seconds']:.0f}s"
+        )
+        return result
+
+    def run(self) -> tuple[dict, bool]:
+        """Train every unfinished stage in order. Returns ({stage: its stage_end record}, whether any trained)."""
+        self.state.data.update(
+            name=self.job.name, data_dir=str(self.job.data_dir), updated=time.strftime("%Y-%m-%d %H:%M:%S")
+        )
+        self.state.save()
+        link_data(self.job.dirs, self.job.data_dir)
+        results, trained = {}, False
+        for index, plan in enumerate(self.job.plans):
+            if self.state.stage(plan.name).get("status") == DONE:
+                self.say(f"[{plan.name}] already done, skipped")
+                results[plan.name] = self.state.stage(plan.name)["result"]
+                continue
+            results[plan.name] = self.train_stage(index)
+            trained = True
+        return results, trained
