@@ -8,6 +8,7 @@ cannot be loaded (a hub dataset without network) is one line naming the task, be
 import logging
 from pathlib import Path
 
+import huggingface_hub
 from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
 
@@ -19,8 +20,9 @@ from tfctl.model_dir import TOKENIZER, load_model
 from tfctl.run.layout import RunDir
 from tfctl.run.state import DONE, RunState
 
-# lm-eval logs every task it builds at INFO; tfctl prints its own summary
+# lm-eval logs every task it builds at INFO, the hub client every failed request: tfctl reports once
 logging.getLogger("lm_eval").setLevel(logging.WARNING)
+huggingface_hub.utils.logging.set_verbosity_error()
 
 
 def parse_tasks(tasks: str | list[str]) -> list[str]:

@@ -39,7 +39,7 @@ class DataSection(Section):
     source: str | list[str] = Field(
         "shakespeare",
         description="Built-in corpus (`shakespeare`, `sotu`), a text "
-        "file/glob/dir, a `.jsonl` file, or `hf:NAME_OR_DIR`; a list or `a+b` combines.",
+        "file/glob/dir, a `.jsonl`/`.json`/`.parquet`/`.csv` file, or `hf:NAME_OR_DIR`; a list or `a+b` combines.",
     )
     tokenizer: str = Field(
         "bpe:8192",
