@@ -173,7 +173,7 @@ def net2net_growth(recipe: Recipe) -> GrowFn:
 
 def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob:
     """The baseline as a run of the stage loop: the growth run's data and train settings, the baseline's
-    stages; on W&B in the growth run's group, so they show up together."""
+    stages; on W&B (job type `baseline`) in the growth run directory's group, so they show up together."""
     return RunJob(
         name=job.name,
         dirs=RunDir(job.directory),
@@ -182,7 +182,8 @@ def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob
         fingerprints=fingerprints(recipe, job, data_dir),
         train=recipe.train,
         launch=recipe.launch,
-        wandb=recipe.wandb.model_copy(update={"group": recipe.wandb.group or recipe.name}),
+        wandb=recipe.wandb.model_copy(update={"group": recipe.wandb.group or job.source_run.name}),
+        wandb_job_type="baseline",
         seed=recipe.seed,
         seq_len=recipe.data.seq_len,
         grow=net2net_growth(recipe) if job.section.kind == "net2net" else None,
@@ -228,7 +229,7 @@ def is_trained(run: RunJob) -> bool:
 
 
 def train_baseline(
-    job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print
+    job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print, display=None
 ) -> Path:
     """Train the baseline's sibling run dir, or reuse it when it is already trained with these settings."""
     run = baseline_run_job(job, recipe, data_dir)
@@ -241,7 +242,9 @@ def train_baseline(
             f"move it away or rename the baseline"
         )
     with locked_run(run.dirs, job.name) as state:
-        loop = StageLoop(run, state, say)
+        loop = StageLoop(run, state, say, display)
+        source = RunState.load(RunDir(job.source_run).state, job.source_run.name).data
+        state.data.setdefault("cpu_peak_flops", dict(source.get("cpu_peak_flops", {})))  # one peak for MFU
         stale = changed_stages(state, run)
         if stale:
             if not retrain:

@@ -138,15 +138,23 @@ def _budget(recipe: Recipe, tokens: int | None, steps: int | None, batch: int) -
     return steps, steps * per_step
 
 
-def plan_stage(
-    recipe: Recipe, stage: StageSection, config: TokenformerConfig, flops_before: float
+def resolved_plan(
+    recipe: Recipe,
+    name: str,
+    config: TokenformerConfig | TransformerConfig,
+    overrides: StageSection | BaselineSection,
+    tokens: int | None,
+    steps: int | None,
+    flops_before: float = 0.0,
 ) -> StagePlan:
+    """A stage's plan: its budget, FLOPs and learning rates, `overrides` (a stage or baseline section)
+    falling back on the recipe's train section."""
     t = recipe.train
-    batch = stage.global_batch or t.global_batch
-    steps, tokens = _budget(recipe, stage.tokens, stage.steps, batch)
+    batch = overrides.global_batch or t.global_batch
+    steps, tokens = _budget(recipe, tokens, steps, batch)
     flops = training_flops_per_token(config) * tokens
     return StagePlan(
-        name=stage.name,
+        name=name,
         config=config,
         params=count_params(config),
         non_embedding_params=count_params(config, non_embedding=True),
@@ -155,10 +163,16 @@ def plan_stage(
         tokens=tokens,
         flops=flops,
         cumulative_flops=flops_before + flops,
-        lr=stage.lr or t.lr,
-        min_lr=t.min_lr if stage.min_lr is None else stage.min_lr,
-        warmup_steps=warmup_steps(t.warmup if stage.warmup is None else stage.warmup, steps),
+        lr=overrides.lr or t.lr,
+        min_lr=t.min_lr if overrides.min_lr is None else overrides.min_lr,
+        warmup_steps=warmup_steps(t.warmup if overrides.warmup is None else overrides.warmup, steps),
     )
+
+
+def plan_stage(
+    recipe: Recipe, stage: StageSection, config: TokenformerConfig, flops_before: float
+) -> StagePlan:
+    return resolved_plan(recipe, stage.name, config, stage, stage.tokens, stage.steps, flops_before)
 
 
 def baseline_config(recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig) -> TransformerConfig:
@@ -177,25 +191,9 @@ def baseline_config(recipe: Recipe, baseline: BaselineSection, final: Tokenforme
 def plan_baseline(
     recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig, growth_tokens: int
 ) -> StagePlan:
-    t = recipe.train
-    config = baseline_config(recipe, baseline, final)
-    batch = baseline.global_batch or t.global_batch
     tokens = growth_tokens if baseline.tokens == "match" else baseline.tokens
-    steps, tokens = _budget(recipe, tokens, None, batch)
-    flops = training_flops_per_token(config) * tokens
-    return StagePlan(
-        name=baseline.name,
-        config=config,
-        params=count_params(config),
-        non_embedding_params=count_params(config, non_embedding=True),
-        global_batch=batch,
-        steps=steps,
-        tokens=tokens,
-        flops=flops,
-        cumulative_flops=flops,
-        lr=baseline.lr or t.lr,
-        min_lr=t.min_lr if baseline.min_lr is None else baseline.min_lr,
-        warmup_steps=warmup_steps(t.warmup if baseline.warmup is None else baseline.warmup, steps),
+    return resolved_plan(
+        recipe, baseline.name, baseline_config(recipe, baseline, final), baseline, tokens, None
     )
 
 

@@ -39,7 +39,7 @@ class DataSection(Section):
     source: str | list[str] = Field(
         "shakespeare",
         description="Built-in corpus (`shakespeare`, `sotu`), a text "
-        "file/glob/dir, a `.jsonl` file, or `hf:NAME_OR_DIR`; a list or `a+b` combines.",
+        "file/glob/dir, a `.jsonl`/`.json`/`.parquet`/`.csv` file, or `hf:NAME_OR_DIR`; a list or `a+b` combines.",
     )
     tokenizer: str = Field(
         "bpe:8192",
@@ -92,6 +92,10 @@ class ModelSection(Section):
 
 
 class StageSection(Section):
+    model_config = ConfigDict(
+        extra="forbid", validate_default=True, validate_by_name=True, serialize_by_alias=True
+    )
+
     name: str = Field(
         description="Stage name (a directory under stages/; letters, digits, ., - and _).",
         pattern=STAGE_NAME_PATTERN,
@@ -128,6 +132,13 @@ class StageSection(Section):
     optimizer: Literal["reset", "carry"] = Field(
         "reset",
         description="AdamW moments at growth: `reset` (the paper) or `carry` (old rows kept, new rows zero).",
+    )
+    from_: str | None = Field(
+        None,
+        alias="from",
+        exclude_if=lambda value: value is None,  # recipes without it dump (and fingerprint) as before
+        description="First stage only: start from this model directory (`tfctl import`'s output, a "
+        "stage's final/) instead of random weights, grown to the stage's size.",
     )
 
     @model_validator(mode="after")
@@ -195,7 +206,7 @@ class LaunchSection(Section):
 class WandbSection(Section):
     project: str = Field("tfctl", description="W&B project.")
     entity: str | None = Field(None, description="W&B entity (team or user).")
-    group: str | None = Field(None, description="W&B group; default: the run name.")
+    group: str | None = Field(None, description="W&B group; default: the run directory's name.")
     mode: Literal["online", "offline", "disabled"] | None = Field(
         None, description="Default: $WANDB_MODE, else online with an API key, else offline."
     )
@@ -249,4 +260,9 @@ class Recipe(Section):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"stage names must be unique, repeated: {', '.join(duplicates)}")
+        later = [s.name for s in stages[1:] if s.from_ is not None]
+        if later:
+            raise ValueError(
+                f"only the first stage may start `from` a model directory, not {', '.join(later)}"
+            )
         return stages

@@ -26,11 +26,14 @@ def appended_stage(
     tokens: str | None,
     steps: int | None,
 ) -> dict:
-    """The new stage entry: the target as a size (or a preset's token count), the last stage's budget by default."""
+    """The new stage entry: the target as a size (or a preset's token count), the last stage's budget by default.
+
+    Named `grown-<target>` (`grown-2m`): a bare `2m` would read as a duration in `[2m] done … 735s`."""
 
     last = recipe["stages"][-1]
     names = {s["name"] for s in recipe["stages"]}
-    base = to.split("-", 1)[-1] if to in PRESETS else re.sub(r"[^A-Za-z0-9._-]+", "-", to).strip("-.")
+    target = to.split("-", 1)[-1] if to in PRESETS else re.sub(r"[^A-Za-z0-9._-]+", "-", to).strip("-.")
+    base = f"grown-{target}"
     stage = {
         "name": base
         if base not in names

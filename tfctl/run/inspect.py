@@ -3,10 +3,13 @@
 import json
 import math
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from tfctl.data import eval_batches, load_prepared, load_tokenizer
 from tfctl.data.tokenizer import encode_text_file
@@ -18,7 +21,6 @@ from tfctl.worker.evaluate import perplexity
 from tfctl.worker.spec import StageSpec
 
 MAX_NEW_TOKENS = 20_000  # beyond this, sampling on a CPU takes hours: a typo
-PROGRESS_AFTER = 256  # tokens per chunk; longer generations report progress on stderr
 
 
 @dataclass
@@ -55,20 +57,25 @@ def latest_model(run_dir: Path) -> tuple[str, Path]:
     return finished[-1], dirs.final(finished[-1])
 
 
+def _from_spec(model_dir: Path, spec_path: Path) -> ModelTarget:
+    spec = StageSpec.load(spec_path)
+    return ModelTarget(model_dir, Path(spec.data_dir), spec.train.eval_batches, spec.train.eval_batch_size)
+
+
 def resolve_target(path: str | Path) -> ModelTarget:
-    """A model directory as is, or a run directory's latest export with that stage's eval settings."""
+    """A model directory as is, or a run directory's latest export with that stage's eval settings. A model
+    directory inside a run (RUN/stages/<stage>/final or init) gets its stage's data and eval settings."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such model or run directory")
     if RunDir(path).is_run():
         stage, model_dir = latest_model(path)
-        spec = StageSpec.load(RunDir(path).spec(stage))
-        return ModelTarget(
-            model_dir, Path(spec.data_dir), spec.train.eval_batches, spec.train.eval_batch_size
-        )
+        return _from_spec(model_dir, RunDir(path).spec(stage))
     if is_model_dir(path):
         info = read_export_info(path)
         target = ModelTarget(path)
+        if (path.parent / "spec.json").is_file():  # a stage's final/ or init/
+            target = _from_spec(path, path.parent / "spec.json")
         if isinstance(info.get("data_dir"), str) and info["data_dir"]:
             target.data_dir = Path(info["data_dir"])
         for key in ("eval_batches", "eval_batch_size"):
@@ -86,9 +93,10 @@ def text_windows(tokens, seq_len: int, batch_size: int) -> list:
     """Every full, non-overlapping window of a token stream, batched: the whole text is scored."""
 
     tokens = torch.as_tensor(tokens.astype("int64"))
+    if len(tokens) < 2:
+        raise UserError(f"the text has {len(tokens)} token(s); scoring needs at least 2")
+    seq_len = min(seq_len, len(tokens) - 1)  # a short text is scored as one shorter window
     count = (len(tokens) - 1) // seq_len
-    if count == 0:
-        raise UserError(f"the text has {len(tokens)} tokens, fewer than one window of {seq_len + 1}")
     x = tokens[: count * seq_len].view(count, seq_len)
     y = tokens[1 : count * seq_len + 1].view(count, seq_len)
     return [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, count, batch_size)]
@@ -152,7 +160,7 @@ def generate(
     top_k: int | None = 50,
     seed: int = 0,
 ) -> str:
-    """A sampled continuation of `prompt`; more than PROGRESS_AFTER tokens report progress on stderr."""
+    """A sampled continuation of `prompt`; a long one shows a progress bar on a terminal (stderr)."""
     if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
         raise UserError(f"--max-new-tokens {max_new_tokens}: must be from 1 to {MAX_NEW_TOKENS:,}")
     if not 0 <= seed < 2**63:
@@ -168,9 +176,9 @@ def generate(
     ids = torch.tensor([tokenizer.encode(prompt).ids or [0]])
     generator = torch.Generator().manual_seed(seed)
     done = 0
-    with torch.no_grad():
+    with torch.no_grad(), token_progress(max_new_tokens) as advance:
         while done < max_new_tokens:  # in chunks: the same samples as one call, with progress between
-            chunk = min(PROGRESS_AFTER, max_new_tokens - done)
+            chunk = min(GENERATE_CHUNK, max_new_tokens - done)
             try:
                 ids = model.generate(ids, chunk, temperature=temperature, top_k=top_k, generator=generator)
             except RuntimeError as error:
@@ -180,6 +188,21 @@ def generate(
                     f"{target.model_dir}: the model's outputs are not finite; cannot sample"
                 ) from None
             done += chunk
-            if max_new_tokens > PROGRESS_AFTER:
-                print(f"generated {done:,}/{max_new_tokens:,} tokens", file=sys.stderr, flush=True)
+            advance(chunk)
     return tokenizer.decode(ids[0].tolist())
+
+
+GENERATE_CHUNK = 32
+LONG_GENERATION = 256  # tokens: from here on a terminal shows a progress bar
+
+
+@contextmanager
+def token_progress(total: int):
+    """A bar on stderr (stdout is the text) when it is a terminal and the generation is long."""
+    if total < LONG_GENERATION or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    columns = ("generating", BarColumn(), MofNCompleteColumn(), "tokens", TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("generate", total=total)
+        yield lambda n: progress.advance(task, n)

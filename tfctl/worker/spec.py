@@ -36,8 +36,9 @@ class WandbSpec:
     mode: str = "offline"  # online | offline | disabled (WANDB_MODE in the environment wins)
     project: str = "tfctl"
     entity: str | None = None
-    group: str | None = None  # one group per run dir
-    name: str | None = None  # "<run>/<stage>"
+    group: str | None = None  # one group per run dir (a baseline joins its growth run's)
+    name: str | None = None  # "<run dir name>/<stage>"
+    job_type: str = "stage"  # stage | baseline
     tags: list[str] = field(default_factory=list)
     dir: str | None = None  # where wandb/ goes; default: the run dir
     config: dict = field(default_factory=dict)  # the resolved recipe, logged as the W&B config
