@@ -39,7 +39,7 @@ STATE_SHAPES = [  # state.json shapes a hand edit or a hostile file produces
 ]
 
 
-def fake_run_stage(spec, launch, env=None, log_path=None) -> int:
+def fake_run_stage(*args, **kwargs) -> int:
     return 1  # the worker "failed" at once: nothing is trained
 
 
