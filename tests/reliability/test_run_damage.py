@@ -149,7 +149,7 @@ def check_case(world: dict, case: str, prepare) -> bool:
 @pytest.fixture(autouse=True)
 def no_worker(monkeypatch):
     monkeypatch.setattr(tfctl.run.stage_loop, "run_stage", fake_run_stage)
-    monkeypatch.setattr(tfctl.compare.pipeline, "plot_ppl_vs_flops", lambda *args, **kwargs: [])  # time
+    monkeypatch.setattr(tfctl.compare.pipeline, "plot_ppl_vs_flops", lambda *args, **kwargs: {})  # time
     monkeypatch.setenv("WANDB_MODE", "disabled")
 
 
