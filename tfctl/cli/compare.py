@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from tfctl.cli.options import JSON_OPTION
+from tfctl.cli.options import JSON_OPTION, VERBOSE_OPTION
 
 EPILOG = """Examples:
 
@@ -58,28 +58,32 @@ def compare(
     include_path: Path = typer.Option(None, "--include-path", help="A directory of lm-eval task YAMLs."),
     limit: int = typer.Option(None, "--limit", min=1, help="At most this many examples per task."),
     json_output: bool = JSON_OPTION,
+    verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Train (or reuse) the baseline Transformers and report perplexity against training FLOPs."""
     import contextlib
     import sys
 
     from tfctl.compare import compare_run
+    from tfctl.tracking.live import RunDisplay
 
-    say = (lambda line: print(line, file=sys.stderr)) if json_output else typer.echo
-    # with --json, stdout carries the report only: the workers' output goes to stderr
+    # with --json, stdout carries the report only: progress goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext()
     downstream = _downstream_tasks(tasks, include_path) if tasks else None  # fails before any training
     with redirect:
-        report = compare_run(run, baseline, tokens, with_runs, target, retrain=retrain, say=say)
+        display = RunDisplay(interactive=False if json_output else None, verbose=verbose)
+        report = compare_run(
+            run, baseline, tokens, with_runs, target, retrain=retrain, say=display.print, display=display
+        )
         if downstream:
             from tfctl.evaluate.compare_table import add_downstream
 
-            say(f"downstream: {', '.join(downstream[0])} on {len(report['runs'])} run(s)")
+            display.print(f"downstream: {', '.join(downstream[0])} on {len(report['runs'])} run(s)")
             add_downstream(run, report, *downstream, limit=limit)
     if json_output:
         print(json.dumps(report, indent=2))
         return
-    from tfctl.compare.report import print_report
+    from tfctl.cli.render import print_report
 
     print_report(report)
     if downstream:
