@@ -66,12 +66,12 @@ def to_markdown(table: dict) -> str:
 def add_downstream(run_dir: Path, report: dict, names: list[str], built: dict, limit=None) -> dict:
     """Evaluate, add the table to RUN/compare/report.json and report.md, log it to W&B. Returns the table."""
     table = downstream_table(report, names, built, limit)
+    table["wandb"] = log_wandb(Path(run_dir), table)
     report["downstream"] = table
     out = RunDir(Path(run_dir)).compare
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
     markdown = (out / "report.md").read_text() if (out / "report.md").is_file() else ""
     atomic_write_text(out / "report.md", markdown.rstrip("\n") + "\n\n" + to_markdown(table))
-    table["wandb"] = log_wandb(Path(run_dir), table)
     return table
 
 
