@@ -1,12 +1,14 @@
-"""The function-preservation check every growth runs: the same probe batch through the model before and
-after, max |Δlogits| and loss, in fp32."""
+"""The checks every growth runs: the algebra of the grown tensors (old rows bit-identical, new keys zero, τ
+held), and the same probe batch through the model before and after (max |Δlogits| and loss, in fp32)."""
 
 import dataclasses
+import math
 import time
 from collections.abc import Mapping
 
 import torch
 
+from tfctl.growth.depth import ZEROED_MODULES, source_name
 from tfctl.model import build_model
 from tfctl.model.layers import Rotary
 from tfctl.model.sizes import count_params
@@ -23,10 +25,14 @@ class GrowthReport:
     max_abs_logit_diff: float
     loss_before: float
     loss_after: float
-    seconds: float  # verify_growth: the check; grow_model_dir: load + grow + check
+    seconds: float  # verify_growth: the probe; grow_model_dir: everything (read + grow + write + verify)
     probe_tokens: int = 0
     init: str = ""
-    verify_seconds: float = 0.0
+    verify_seconds: float = 0.0  # grow_model_dir: the tensor algebra check + the probe
+    read_seconds: float = 0.0  # mapping the source
+    grow_seconds: float = 0.0  # producing the new rows
+    write_seconds: float = 0.0  # writing the grown file, fsync included
+    checked_bytes: int = 0  # bytes of the grown file the algebra check compared
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -48,6 +54,45 @@ def model_from_state(config, state_dict: Mapping[str, torch.Tensor]) -> torch.nn
     # the rotary tables are non-persistent buffers, still on meta: build them for real
     model.rotary = Rotary(config.d_model // config.n_heads, config.rotary_pct, config.seq_len)
     return model.eval()
+
+
+def _tau(config, kind: str) -> float:
+    return config.scale(kind) or math.sqrt(getattr(config, f"{kind}_tokens"))
+
+
+def check_grown_tensors(
+    old_config,
+    old_state: Mapping[str, torch.Tensor],
+    new_config,
+    new_state: Mapping[str, torch.Tensor],
+    sources: list[int | None],
+    init: str,
+) -> int:
+    """The algebra of a growth, tensor by tensor (cheap: one pass of comparisons, no matmul): every old
+    tensor is the first rows of its grown tensor, bit for bit; for `preserve` the new key tokens are zero,
+    the new blocks' output value tokens are zero and every layer kind keeps its τ. Raises RuntimeError (a
+    bug in tfctl.growth) on the first violation; returns the bytes compared."""
+    checked = 0
+    for name, grown in new_state.items():
+        old_name = source_name(name, sources)
+        if old_name is None:
+            zero = init == "preserve" and name.endswith(ZEROED_MODULES)
+            if zero and grown.any():
+                raise RuntimeError(f"growth bug: {name} of a new block is not zero")
+            checked += grown.nbytes if zero else 0
+            continue
+        old = old_state[old_name]
+        rows = old.shape[0] if grown.dim() else 0
+        if not torch.equal(grown[:rows] if grown.dim() else grown, old):
+            raise RuntimeError(f"growth bug: {name} does not start with {old_name} bit for bit")
+        checked += old.nbytes
+        if init == "preserve" and name.endswith(".key_tokens") and grown[rows:].any():
+            raise RuntimeError(f"growth bug: new key tokens of {name} are not zero")
+        checked += grown[rows:].nbytes if name.endswith(".key_tokens") else 0
+    for kind in ("qkv", "proj", "ffn") if init == "preserve" else ():
+        if _tau(new_config, kind) != _tau(old_config, kind):
+            raise RuntimeError(f"growth bug: τ of the {kind} layers moved under preserve growth")
+    return checked
 
 
 @torch.no_grad()
