@@ -92,6 +92,47 @@ def map_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
+class TensorReader:
+    """Reads the tensors of a safetensors file into tensors the caller owns (pread: no mapping, so reading a
+    file of any size faults in no page beyond those of the destination, which can be reused)."""
+
+    def __init__(self, path: str | Path):
+        self.header, self.data_start = read_header(path)
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def __enter__(self) -> "TensorReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)
+
+    def names(self) -> list[str]:
+        return list(self.header)
+
+    def empty(self, name: str) -> torch.Tensor:
+        """A new tensor of the dtype and shape of `name`."""
+        return torch.empty(self.header[name]["shape"], dtype=DTYPES[self.header[name]["dtype"]])
+
+    def read_into(self, name: str, out: torch.Tensor) -> torch.Tensor:
+        entry = self.header[name]
+        if (
+            list(out.shape) != entry["shape"]
+            or out.dtype != DTYPES[entry["dtype"]]
+            or not out.is_contiguous()
+        ):
+            raise ValueError(
+                f"{name}: {entry['dtype']} {entry['shape']} does not fit {out.dtype} {list(out.shape)}"
+            )
+        view = memoryview(out.view(-1).view(torch.uint8).numpy()).cast("B")
+        offset = self.data_start + entry["data_offsets"][0]
+        while view:
+            read = os.preadv(self.fd, [view], offset)
+            if read == 0:
+                raise SafetensorsFormatError(f"{name}: file ends early")
+            view, offset = view[read:], offset + read
+        return out
+
+
 def _header_bytes(layout: dict[str, tuple[torch.dtype, tuple]], metadata: dict | None) -> bytes:
     header, offset = {}, 0
     if metadata:

@@ -9,8 +9,8 @@ from safetensors.torch import load_file, save_file
 
 from tfctl.growth import grow, grow_model_dir
 from tfctl.growth.state_dict import plan_growth
-from tfctl.growth.verify import check_grown_tensors
-from tfctl.safetensors_io import map_tensors, write_tensors
+from tfctl.growth.verify import check_grown_tensors, model_from_state, streamed_model
+from tfctl.safetensors_io import TensorReader, map_tensors, write_tensors
 
 
 def test_written_file_is_safetensors_and_maps_back(tmp_path):
@@ -86,7 +86,19 @@ def test_a_refused_growth_leaves_nothing(model_dir, tmp_path, monkeypatch):
     def broken(*args):
         raise RuntimeError("growth bug: simulated")
 
-    monkeypatch.setattr(module, "check_grown_tensors", broken)
+    monkeypatch.setattr(module, "verify_written_growth", broken)
     with pytest.raises(RuntimeError, match="simulated"):
         grow_model_dir(model_dir, tmp_path / "grown", "qkv=24,proj=24,ffn=96")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["tiny", "tokenizer.json"])
+
+
+def test_streamed_model_equals_the_model_in_memory(model_dir, trained):
+    """One block's weights resident at a time, the same logits as the whole model; every tensor seen once."""
+    config, state, _ = trained
+    probe = torch.randint(0, config.vocab_size, (2, 9), generator=torch.Generator().manual_seed(0))
+    seen = []
+    with TensorReader(model_dir / "model.safetensors") as reader, torch.no_grad():
+        streamed = streamed_model(config, reader, lambda tensors: seen.extend(tensors))(probe)[0]
+    assert sorted(seen) == sorted(state)
+    with torch.no_grad():
+        torch.testing.assert_close(streamed, model_from_state(config, state)(probe)[0], rtol=0, atol=0)

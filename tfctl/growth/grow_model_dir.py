@@ -16,7 +16,7 @@ from tfctl.growth.optimizer import flatten_moments, grow_optimizer_state, unflat
 from tfctl.growth.state_dict import grown_blocks, plan_growth, state_shapes
 from tfctl.growth.target import target_config
 from tfctl.growth.tokens import POLICIES
-from tfctl.growth.verify import PRESERVE_TOLERANCE, GrowthReport, check_grown_tensors, verify_growth
+from tfctl.growth.verify import PRESERVE_TOLERANCE, GrowthReport, verify_written_growth
 from tfctl.model import TokenformerConfig
 from tfctl.model_dir import (
     TOKENIZER,
@@ -26,7 +26,7 @@ from tfctl.model_dir import (
     model_dir_writer,
     write_model_files,
 )
-from tfctl.safetensors_io import map_tensors, write_tensors
+from tfctl.safetensors_io import TensorReader, write_tensors
 
 OPTIMIZER_CHOICES = ("reset", "carry")
 
@@ -50,8 +50,8 @@ def grow_model_dir(
     """Grow the model directory `source` to `to` (see `target_config`) and write it to `out`.
 
     A streaming copy: the source is memory-mapped, the grown file written tensor by tensor as it is produced
-    (no grown tensor exists whole in memory), then checked through a mapping of what was written: the tensor
-    algebra (`check_grown_tensors`) and the logits on `probe` (default: a fixed short batch). A `preserve`
+    (no grown tensor exists whole in memory), then checked on what was written, read back block by block:
+    the tensor algebra (`check_grown_tensors`) and the logits on `probe` (default: a fixed short batch). A `preserve`
     growth that moved the logits is refused and nothing is left at `out`. `optimizer="carry"` also grows
     `optimizer.safetensors`; "reset" leaves it behind. The report's `seconds` cover everything, split into
     read, grow, write (fsync included) and verify; `out/export.json` keeps the report.
@@ -99,15 +99,14 @@ def grow_model_dir(
     layout = {name: (state["embedding.weight"].dtype, shape) for name, shape in shapes.items()}
     with model_dir_writer(out) as tmp:
         # the grown file is written as its tensors are produced: old rows from the source's mapping, new rows
-        # from one reused buffer; the checks then read it back through a mapping (page cache, no copy)
+        # from one reused buffer; the checks then read it back block by block into one reused set of tensors
         grow_start = time.perf_counter()
         pieces = grown_blocks(state, new_config, sources, init=init, seed=seed, reuse_buffer=True)
         write_seconds = write_tensors(tmp / WEIGHTS, layout, pieces, metadata={"format": "pt"})
         grow_seconds = time.perf_counter() - grow_start - write_seconds
         verify_start = time.perf_counter()
-        new_state = map_tensors(tmp / WEIGHTS)
-        checked = check_grown_tensors(config, state, new_config, new_state, sources, init)
-        report = verify_growth(config, state, new_config, new_state, probe)
+        with TensorReader(tmp / WEIGHTS) as reader:
+            report = verify_written_growth(config, state, new_config, reader, sources, init, probe)
         if init == "preserve" and not report.max_abs_logit_diff <= PRESERVE_TOLERANCE:
             raise RuntimeError(
                 f"preserve growth moved the logits by {report.max_abs_logit_diff:.3g} "
@@ -121,10 +120,9 @@ def grow_model_dir(
             read_seconds=read_seconds,
             grow_seconds=grow_seconds,
             write_seconds=write_seconds,
-            checked_bytes=checked,
         )
         write_model_files(tmp, new_config, tokenizer, extra={"growth": {**provenance, **report.to_dict()}})
-    del state, new_state
+    del state
     if optimizer == "carry":  # after the weights, so both big state dicts are never alive at once
         try:
             tensors, step = load_moments_file(source / OPTIMIZER_FILE)
