@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfctl.errors import UserError
+from tfctl.worker.extensions import EXTENSIONS_DIR, check_build_locks, default_extensions_dir
 
 LAUNCHERS = ("auto", "local", "deepspeed", "torchrun")
 DEEPSPEED_LAUNCHERS = ("pdsh", "openmpi", "slurm", "mvapich", "impi", "mpich")
@@ -129,6 +130,7 @@ def build_command(
 def build_env(launch: LaunchSettings, gpu: bool | None = None) -> dict:
     env = {**os.environ, **{k: str(v) for k, v in launch.env.items()}}
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault(EXTENSIONS_DIR, str(default_extensions_dir()))  # this environment's DeepSpeed ops
     if launch.world_size > 1 and "OMP_NUM_THREADS" not in env and not (_has_gpu() if gpu is None else gpu):
         # CPU ranks share the cores: one thread each avoids oversubscription
         env["OMP_NUM_THREADS"] = "1"
@@ -148,6 +150,8 @@ def run_stage(
     gpu = _has_gpu() if launch.resolved_launcher() != "local" else None
     command = build_command(spec_path, launch, gpu=gpu, worker_args=worker_args)
     env = build_env(launch, gpu=gpu if gpu is not None else False)
+    if launch.world_size > 1:  # the ranks would build or load DeepSpeed's shared-memory op: no stale lock
+        check_build_locks(Path(env[EXTENSIONS_DIR]))
     log = None
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)

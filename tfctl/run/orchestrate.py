@@ -22,6 +22,7 @@ from tfctl.recipe.plan import StagePlan, plan_recipe
 from tfctl.run.layout import RunDir
 from tfctl.run.lock import RunLock
 from tfctl.run.state import DONE, FAILED, GROWING, TRAINING, RunState, atomic_write_text
+from tfctl.worker.completion import verified_stage_end
 from tfctl.worker.spec import OptimizerSpec, StageSpec, WandbSpec
 from tfctl.worker.watchdog import ORCHESTRATOR_PID
 
@@ -208,7 +209,7 @@ class Run:
         )
 
     def train_stage(self, index: int) -> dict:
-        from tfctl.launch import LaunchSettings, run_stage
+        from tfctl.launch import EXIT_INTERRUPTED, LaunchSettings, run_stage
         from tfctl.tracking import MetricsFile, read_metrics
 
         stage = self.recipe.stages[index]
@@ -248,7 +249,8 @@ class Run:
         launch.env = {**launch.env, ORCHESTRATOR_PID: str(os.getpid())}  # the ranks stop if we die
         errors_before = len(read_metrics(self.dirs.metrics, kind="error", stage=stage.name))
         code = run_stage(self.dirs.spec(stage.name), launch, log_path=self.dirs.worker_log(stage.name))
-        if code != 0:
+        result = verified_stage_end(self.dirs.final(stage.name), self.dirs.metrics, stage.name)
+        if code != 0 and (result is None or code == EXIT_INTERRUPTED):  # Ctrl-C stops the run regardless
             errors = read_metrics(self.dirs.metrics, kind="error", stage=stage.name)
             reason = (
                 errors[-1]["message"]
@@ -261,13 +263,13 @@ class Run:
                 f"log: {self.dirs.worker_log(stage.name)}. Fix the cause and re-run the same command "
                 f"to resume from its last checkpoint."
             )
-        ends = read_metrics(self.dirs.metrics, kind="stage_end", stage=stage.name)
-        result = ends[-1] if ends else None
-        if result is None or not (self.dirs.final(stage.name) / "model.safetensors").is_file():
+        if result is None:
             self.state.update(stage.name, status=FAILED)
             raise TrainingError(
-                f"stage {stage.name}: the worker exited 0 but left no stage_end record or export"
+                f"stage {stage.name}: the worker exited 0 but left no stage_end record or verified export"
             )
+        if code != 0:
+            self.say(f"[{stage.name}] a rank exited with {code} after the export was complete and verified")
         self.state.update(stage.name, status=DONE, result=result)
         self.say(
             f"[{stage.name}] done: val loss {result['val_loss']:.4f}, ppl {result['val_ppl']:.2f}, "
