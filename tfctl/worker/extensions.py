@@ -126,14 +126,14 @@ def skip_shared_memory_op() -> None:
 
 
 def build_shared_memory_op() -> Path:
-    """Build (or find up to date) the CPU shared-memory op in this environment's directory; `make setup`."""
-    from deepspeed.accelerator import get_accelerator
+    """Build (or find up to date) the CPU shared-memory op in this environment's directory; `make setup`.
+    Through the very function DeepSpeed's comm backend calls: a build command that differs in any way from the
+    one the ranks run would make their first start rebuild it."""
+    from deepspeed.comm.torch import build_shm_op
 
     use_environment_extensions_dir()
     bound_torch_lock_waits()
-    builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
-    if builder is not None:
-        builder.load()
+    build_shm_op()
     return extensions_dir()
 
 
