@@ -1,14 +1,21 @@
 """DeepSpeed op build locks: a stale one is reported in one line naming the file, never waited on forever."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 from torch.utils.file_baton import FileBaton
 
 from tfctl.errors import UserError
-from tfctl.worker.extensions import bound_torch_lock_waits, check_build_locks, wait_for_build_lock
+from tfctl.worker.extensions import (
+    bound_torch_lock_waits,
+    check_build_locks,
+    use_environment_extensions_dir,
+    wait_for_build_lock,
+)
 
 # a builder as torch's FileBaton is one: creates the lock with O_EXCL, holds it open, removes it when done
 HOLDER = (
@@ -103,3 +110,14 @@ def test_a_multi_rank_train_refuses_a_stale_lock_in_one_line(tmp_path, tfctl):
         "killed (no process holds it); delete the file and re-run"
     ]
     assert not (tmp_path / "run" / "stages" / "s1" / "worker.log").exists()
+
+
+def test_ops_are_built_in_this_environment_with_its_own_ninja(tmp_path, monkeypatch):
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert use_environment_extensions_dir() == Path(sys.prefix) / "torch_extensions"
+    tools = Path(sys.executable).parent
+    if (tools / "ninja").is_file():
+        assert os.environ["PATH"] == f"{tools}:/usr/bin:/bin"
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    assert use_environment_extensions_dir() == tmp_path  # an explicit directory wins

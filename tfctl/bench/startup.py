@@ -1,7 +1,7 @@
 """Stage start-up: one 1-rank CPU stage of a tiny model, from its launch to its first optimizer step.
 
     python -m tfctl.bench.startup            # launch → first step, launch → exit (medians), then the phases
-    python -m tfctl.bench.startup --phases SPEC.json   # the phases alone, in this fresh interpreter
+    python tfctl/bench/startup.py --phases SPEC.json   # the phases alone, in this fresh interpreter
 
 `stage_startup()` launches the stage as `tfctl train` does (`run_stage`, launcher `local`) and watches the
 run's metrics.jsonl for the first `train` record: the seconds to it are what a stage costs before it trains.
@@ -11,6 +11,7 @@ step and its checkpoint.
 """
 
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -83,6 +84,7 @@ def launch_once(out_dir: Path) -> dict:
         target=lambda: first.update(at=_first_train_record(out_dir / "metrics.jsonl", stop)), daemon=True
     )
     settings = LaunchSettings(launcher="local", env={"WANDB_MODE": "disabled"})
+    cpu_before = _children_cpu_seconds()
     started = time.perf_counter()
     watcher.start()
     code = run_stage(spec, settings, log_path=out_dir / "worker.log")
@@ -91,7 +93,16 @@ def launch_once(out_dir: Path) -> dict:
     watcher.join()
     if code != 0 or first.get("at") is None:
         raise RuntimeError(f"the start-up stage failed (exit {code}); see {out_dir / 'worker.log'}")
-    return {"to_first_step_s": first["at"] - started, "stage_s": ended - started}
+    return {
+        "to_first_step_s": first["at"] - started,
+        "stage_s": ended - started,
+        "stage_cpu_s": _children_cpu_seconds() - cpu_before,  # the worker's user + system time, whole stage
+    }
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def stage_startup(repeats: int = 3) -> dict:
@@ -102,14 +113,19 @@ def stage_startup(repeats: int = 3) -> dict:
     return {
         "to_first_step_s": statistics.median(r["to_first_step_s"] for r in runs),
         "stage_s": statistics.median(r["stage_s"] for r in runs),
+        "stage_cpu_s": statistics.median(r["stage_cpu_s"] for r in runs),
         "runs": runs,
         "phases": phases,
     }
 
 
 def run_phases(spec: Path) -> list[dict]:
-    """`startup_phases` in a fresh interpreter (imports are part of what is measured)."""
-    command = [sys.executable, "-m", "tfctl.bench.startup", "--phases", str(spec)]
+    """`startup_phases` in a fresh interpreter (imports are part of what is measured), this file run as a
+    script: `-m tfctl.bench.startup` would import the bench package, and torch with it, before the first mark."""
+    run_as_script = (
+        "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    command = [sys.executable, "-c", run_as_script, __file__, "--phases", str(spec)]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -154,7 +170,7 @@ def main(argv: list[str]) -> None:
     print(
         f"launch → first optimizer step: {result['to_first_step_s']:.2f} s (median of {len(result['runs'])})"
     )
-    print(f"launch → worker exit:          {result['stage_s']:.2f} s")
+    print(f"launch → worker exit:          {result['stage_s']:.2f} s ({result['stage_cpu_s']:.2f} s CPU)")
     for phase in result["phases"]:
         print(f"  {phase['phase']:42s} {phase['wall_s']:6.2f} s wall {phase['cpu_s']:6.2f} s CPU")
 

@@ -7,7 +7,7 @@ item 3). And ~/.cache/torch_extensions is shared by every environment of the use
 build commands differ rebuild the op in turn.
 
 - Each environment gets its own directory, <sys.prefix>/torch_extensions (an explicit $TORCH_EXTENSIONS_DIR
-  wins); `make setup` builds the op there once: `python -m tfctl.worker.extensions`.
+  wins), and builds with its own ninja; `make setup` builds the op there once: `python -m tfctl.worker.extensions`.
 - `wait_for_build_lock` replaces torch's wait: a lock that no process holds open is stale and reported at once,
   in one line naming the file; a held one is waited on, with a message, up to a timeout.
 - One rank has no peer to share memory with: `skip_shared_memory_op` keeps DeepSpeed from probing, building or
@@ -36,8 +36,14 @@ def extensions_dir() -> Path:
 
 
 def use_environment_extensions_dir() -> Path:
-    """Build and load ops in this environment's directory unless $TORCH_EXTENSIONS_DIR says otherwise."""
+    """Build and load ops in this environment's directory unless $TORCH_EXTENSIONS_DIR says otherwise, with
+    this environment's ninja when it has one. Two ninja versions hash the same build commands differently
+    (seen: the venv's 1.13 and the system's 1.11), so processes that find different ones on $PATH rebuild
+    the op in turn, minutes each on a busy machine, every other start waiting on the lock meanwhile."""
     os.environ.setdefault(EXTENSIONS_DIR, str(default_extensions_dir()))
+    tools = Path(sys.executable).parent
+    if (tools / "ninja").is_file() and os.environ.get("PATH", "").split(os.pathsep)[0] != str(tools):
+        os.environ["PATH"] = os.pathsep.join([str(tools), os.environ.get("PATH", "")])
     return extensions_dir()
 
 
