@@ -6,55 +6,39 @@
     torchrun   torchrun --nproc_per_node N --nnodes M [--master_addr A] --master_port P -m tfctl.worker SPEC
     auto       local for one rank, else deepspeed
 
-The launcher runs in its own process group: its output is streamed (and copied to `log_path`), its exit
-status is returned, and Ctrl-C stops every rank by signalling the whole group.
+The launcher runs in its own process group: its output (the workers', DeepSpeed's, the launcher's own) goes
+to `log_path` and, with `echo`, to stdout too; its exit status is returned, and Ctrl-C stops every rank by
+signalling the whole group.
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfctl.errors import UserError
+from tfctl.recipe.schema import LaunchSection
+from tfctl.worker.exit_codes import NOTICE_PREFIX
 from tfctl.worker.extensions import EXTENSIONS_DIR, check_build_locks, default_extensions_dir
 
-LAUNCHERS = ("auto", "local", "deepspeed", "torchrun")
-DEEPSPEED_LAUNCHERS = ("pdsh", "openmpi", "slurm", "mvapich", "impi", "mpich")
 EXIT_INTERRUPTED = 130
 EXIT_TIMEOUT = 124
 
 
-@dataclass
-class LaunchSettings:
-    launcher: str = "auto"  # auto | local | deepspeed | torchrun
-    nproc_per_node: int = 1  # ranks per node (GPUs, or CPU processes)
-    nnodes: int = 1
-    hostfile: str | None = None  # DeepSpeed hostfile (multi-node)
-    master_addr: str | None = None
-    master_port: int | None = None  # None: a free port
-    deepspeed_launcher: str | None = None  # deepspeed --launcher: pdsh | openmpi | slurm | mvapich | impi
-    extra_args: list[str] = field(default_factory=list)  # passed to the launcher, before the worker module
-    env: dict = field(default_factory=dict)  # extra environment for every rank
-
-    @property
-    def world_size(self) -> int:
-        return self.nproc_per_node * self.nnodes
-
-    def resolved_launcher(self) -> str:
-        if self.launcher not in LAUNCHERS:
-            raise UserError(f"launch.launcher must be one of {LAUNCHERS}, got {self.launcher!r}")
-        if self.launcher == "auto":
-            return "local" if self.world_size == 1 else "deepspeed"
-        if self.launcher == "local" and self.world_size != 1:
-            raise UserError(
-                f"launch.launcher 'local' runs one process, but the world size is {self.world_size}"
-            )
-        return self.launcher
+def resolved_launcher(launch: LaunchSection) -> str:
+    """The launcher to use: `auto` is a plain process for one rank, else deepspeed."""
+    if launch.launcher == "auto":
+        return "local" if launch.world_size == 1 else "deepspeed"
+    if launch.launcher == "local" and launch.world_size != 1:
+        raise UserError(
+            f"launch.launcher 'local' runs one process, but the world size is {launch.world_size}"
+        )
+    return launch.launcher
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -77,13 +61,13 @@ def _tool(name: str) -> str:
 
 def build_command(
     spec_path: str | Path,
-    launch: LaunchSettings,
+    launch: LaunchSection,
     port: int | None = None,
     gpu: bool | None = None,
     worker_args: list[str] | None = None,
 ) -> list[str]:
     """The argv that runs `tfctl.worker` on every rank. `port` defaults to launch.master_port or a free one."""
-    launcher = launch.resolved_launcher()
+    launcher = resolved_launcher(launch)
     worker = [str(spec_path), *(worker_args or [])]
     if launcher == "local":
         return [sys.executable, "-u", "-m", "tfctl.worker", *worker]
@@ -118,17 +102,13 @@ def build_command(
     if launch.master_addr:
         command += ["--master_addr", launch.master_addr]
     if launch.deepspeed_launcher:
-        if launch.deepspeed_launcher not in DEEPSPEED_LAUNCHERS:
-            raise UserError(
-                f"launch.deepspeed_launcher must be one of {DEEPSPEED_LAUNCHERS}, "
-                f"got {launch.deepspeed_launcher!r}"
-            )
         command += ["--launcher", launch.deepspeed_launcher]
     return command + list(launch.extra_args) + ["--module", "tfctl.worker", *worker]
 
 
-def build_env(launch: LaunchSettings, gpu: bool | None = None) -> dict:
-    env = {**os.environ, **{k: str(v) for k, v in launch.env.items()}}
+def build_env(launch: LaunchSection, extra: dict | None = None, gpu: bool | None = None) -> dict:
+    """The ranks' environment: ours, plus `extra`, plus one OpenMP thread per CPU rank unless set."""
+    env = {**os.environ, **{k: str(v) for k, v in (extra or {}).items()}}
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault(EXTENSIONS_DIR, str(default_extensions_dir()))  # this environment's DeepSpeed ops
     if launch.world_size > 1 and "OMP_NUM_THREADS" not in env and not (_has_gpu() if gpu is None else gpu):
@@ -139,17 +119,20 @@ def build_env(launch: LaunchSettings, gpu: bool | None = None) -> dict:
 
 def run_stage(
     spec_path: str | Path,
-    launch: LaunchSettings,
+    launch: LaunchSection,
     log_path: str | Path | None = None,
     worker_args: list[str] | None = None,
     timeout: float | None = None,
+    env: dict | None = None,
+    echo: bool = True,
 ) -> int:
-    """Run the worker on every rank; stream its output (and copy it to `log_path`); return its exit code.
+    """Run the worker on every rank; copy its output to `log_path` (and to stdout with `echo`); return its
+    exit code.
 
-    `timeout` (seconds): stop every rank after it and return 124."""
-    gpu = _has_gpu() if launch.resolved_launcher() != "local" else None
+    `env`: extra environment for every rank. `timeout` (seconds): stop every rank after it and return 124."""
+    gpu = _has_gpu() if resolved_launcher(launch) != "local" else None
     command = build_command(spec_path, launch, gpu=gpu, worker_args=worker_args)
-    env = build_env(launch, gpu=gpu if gpu is not None else False)
+    env = build_env(launch, env, gpu=gpu if gpu is not None else False)
     if launch.world_size > 1:  # the ranks would build or load DeepSpeed's shared-memory op: no stale lock
         check_build_locks(Path(env[EXTENSIONS_DIR]))
     log = None
@@ -172,8 +155,9 @@ def run_stage(
         timer.start()
     try:
         for line in process.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+            if echo or line.startswith(NOTICE_PREFIX):  # the workers' notices reach the user anyway
+                sys.stdout.write(line if echo else line.removeprefix(NOTICE_PREFIX))
+                sys.stdout.flush()
             if log:
                 log.write(line)
         code = process.wait()
@@ -188,6 +172,34 @@ def run_stage(
             stop_group(process)
         if log:
             log.close()
+
+
+WORKER_ERROR = re.compile(r"tfctl worker \(rank \d+\): (?!interrupted)")
+EXCEPTION_LINE = re.compile(r"^(\w+\.)*\w*(Error|Exception|Interrupt)\b(: .*)?$")
+
+
+def last_error_line(log_path: str | Path, limit: int = 240) -> str | None:
+    """The line of a worker.log that says why the ranks stopped: the worker's own one-line error, else the
+    last exception line of a traceback (prefixes such as DeepSpeed's `[rank0]:` stripped); None if neither."""
+    try:
+        lines = Path(log_path).read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    exception = None
+    for line in reversed(lines):
+        text = re.sub(r"^\[(rank)?\d+\]:\s*", "", line.strip())
+        if WORKER_ERROR.match(text):
+            return WORKER_ERROR.sub("", text, count=1)[:limit]
+        if exception is None and EXCEPTION_LINE.match(text):
+            exception = text[:limit]
+    return exception
+
+
+def exit_reason(code: int, log_path: str | Path) -> str:
+    """Why the ranks stopped, in a few words: the signal that killed them, else the log's last error line."""
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return last_error_line(log_path) or f"the ranks exited with code {code}"
 
 
 def stop_group(process: subprocess.Popen, grace: float = 10.0) -> None:

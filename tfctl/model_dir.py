@@ -10,7 +10,13 @@ import os
 import shutil
 from pathlib import Path
 
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
 from tfctl.errors import UserError
+from tfctl.files import fsync_dir, fsync_file
+from tfctl.model import build_model, config_from_dict, config_to_dict
+from tfctl.model.layers import Rotary
 
 WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
 
@@ -22,7 +28,6 @@ def is_model_dir(path: str | Path) -> bool:
 
 def load_model_config(path: str | Path):
     """The config of a model directory, or a one-line UserError naming what is wrong."""
-    from tfctl.model import config_from_dict
 
     path = Path(path)
     if not path.exists():
@@ -36,19 +41,21 @@ def load_model_config(path: str | Path):
 
 
 def load_state_dict(path: str | Path) -> dict:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+    """The tensors of a model directory; unreadable or non-finite (NaN/inf) weights are a UserError."""
     try:
-        return load_file(str(Path(path) / WEIGHTS))
+        state = load_file(str(Path(path) / WEIGHTS))
     except (SafetensorError, OSError) as error:
         raise UserError(f"{Path(path) / WEIGHTS}: unreadable weights ({error})") from None
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            raise UserError(
+                f"{Path(path) / WEIGHTS}: {name} holds non-finite values (NaN or inf); the model cannot be used"
+            )
+    return state
 
 
 def load_model(path: str | Path, device: str = "cpu"):
     """(model, config) from a model directory, weights checked against the config's shapes."""
-    from tfctl.model import build_model
-    from tfctl.model.layers import Rotary
 
     config = load_model_config(path)
     model = build_model(config, device="meta")
@@ -67,9 +74,6 @@ def save_model_dir(
     state_dict: dict, config, out: str | Path, tokenizer: str | Path | None = None, extra: dict | None = None
 ) -> Path:
     """Write a model directory atomically; `extra` goes to `export.json` (provenance, metrics)."""
-    from safetensors.torch import save_file
-
-    from tfctl.model import config_to_dict
 
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -84,16 +88,11 @@ def save_model_dir(
     if extra:
         (tmp / "export.json").write_text(json.dumps(extra, indent=2) + "\n")
     for name in os.listdir(tmp):
-        with open(tmp / name, "rb") as f:
-            os.fsync(f.fileno())
+        fsync_file(tmp / name)
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
     if out.exists():  # set aside, not deleted in place: a crash never leaves a half-deleted model directory
         os.replace(out, old)
     os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
-    fd = os.open(out.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(out.parent)
     return out

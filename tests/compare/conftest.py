@@ -1,6 +1,5 @@
 """One tiny 2-stage growth run through the real worker, shared by the compare tests (session-scoped)."""
 
-import os
 import time
 
 import pytest
@@ -24,21 +23,16 @@ baseline:
 @pytest.fixture(scope="session")
 def growth_run(tmp_path_factory):
     """runs/tiny: two Tokenformer stages (20 steps each), trained once with `train_recipe`."""
+    from tfctl.recipe import load_recipe
     from tfctl.run.orchestrate import train_recipe
 
     root = tmp_path_factory.mktemp("compare")
     recipe = root / "tiny.yaml"
     recipe.write_text(TINY_RECIPE)
     run_dir = root / "runs" / "tiny"
-    previous = os.environ.get("WANDB_MODE")
-    os.environ["WANDB_MODE"] = "disabled"
-    try:
-        train_recipe(recipe, run_dir=run_dir, say=lambda line: None)
-    finally:
-        if previous is None:
-            os.environ.pop("WANDB_MODE")
-        else:
-            os.environ["WANDB_MODE"] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_MODE", "disabled")
+        train_recipe(load_recipe(recipe), run_dir=run_dir, say=lambda line: None)
     return run_dir
 
 
@@ -47,16 +41,10 @@ def compared(growth_run):
     """The first `tfctl compare` of runs/tiny: trains the scratch baseline; logs to W&B offline."""
     from tfctl.compare import compare_run
 
-    previous = os.environ.get("WANDB_MODE")
-    os.environ["WANDB_MODE"] = "offline"
     lines: list[str] = []
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_MODE", "offline")
         started = time.perf_counter()
         report = compare_run(growth_run, say=lines.append)
         seconds = time.perf_counter() - started
-    finally:
-        if previous is None:
-            os.environ.pop("WANDB_MODE")
-        else:
-            os.environ["WANDB_MODE"] = previous
     return report, lines, seconds

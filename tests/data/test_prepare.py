@@ -1,5 +1,4 @@
 import json
-import time
 
 import numpy as np
 import pytest
@@ -39,11 +38,9 @@ def test_shakespeare_tokens_decode_to_the_text(shakespeare, shakespeare_settings
     assert tokenizer.decode(tokens[:first_eos].tolist()) == text
 
 
-def test_second_prepare_is_instant(shakespeare, shakespeare_settings, cache_root):
+def test_second_prepare_reuses_the_cache(shakespeare, shakespeare_settings, cache_root):
     before = (shakespeare.path / "meta.json").stat().st_mtime_ns
-    start = time.perf_counter()
     again = prepare_dataset(shakespeare_settings, cache_root=cache_root, progress=False)
-    assert time.perf_counter() - start < 0.5
     assert again == shakespeare.path and (again / "meta.json").stat().st_mtime_ns == before
 
 

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from tfctl.model import Pattention
+from tfctl.model.pattention import pattention_same_input
 
 
 def reference_pattention(x, keys, values, norm, n):
@@ -55,3 +56,17 @@ def test_all_zero_scores_stay_finite(norm):
     y.sum().backward()
     assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
     assert torch.count_nonzero(y) == 0
+
+
+def test_one_score_matmul_for_qkv_equals_three_layers():
+    torch.manual_seed(0)
+    layers = [Pattention(16, 24, num_tokens=40, norm=norm) for norm in ("l2_norm_gelu",) * 3]
+    x = torch.randn(2, 5, 16, requires_grad=True)
+    fused = pattention_same_input(layers, x)
+    separate = [layer(x) for layer in layers]
+    for a, b in zip(fused, separate, strict=True):
+        torch.testing.assert_close(a, b)
+    grads = torch.autograd.grad(sum(o.sum() for o in fused), [x, layers[1].key_tokens])
+    want = torch.autograd.grad(sum(o.sum() for o in separate), [x, layers[1].key_tokens])
+    for a, b in zip(grads, want, strict=True):
+        torch.testing.assert_close(a, b)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tfctl.recipe.schema import TrainSection
 from tfctl.worker.spec import StageSpec
 
 
@@ -19,7 +20,8 @@ def data_dir() -> Path:
 def make_spec(data_dir):
     """Write `out_dir/spec.json` for a 12-step stage of a ~30k-parameter Tokenformer; returns its path.
 
-    Overrides replace fields; `optimizer=` and `wandb=` dicts update those sections."""
+    Overrides replace fields; the recipe's train settings (`zero_stage=2`) go to the spec's `train`
+    section; `schedule=` and `wandb=` dicts update those sections."""
 
     def make(out_dir: Path, **overrides) -> Path:
         out_dir = Path(out_dir)
@@ -45,17 +47,24 @@ def make_spec(data_dir):
                 proj_tokens=32,
                 ffn_tokens=64,
             ),
-            optimizer=dict(lr=3e-3, min_lr=3e-4, warmup_steps=2),
-            eval_interval=6,
-            eval_batches=3,
-            eval_batch_size=4,
-            checkpoint_interval=6,
-            keep_checkpoints=2,
-            peak_flops=1e10,
+            schedule=dict(lr=3e-3, min_lr=3e-4, warmup_steps=2),
+            train=dict(
+                eval_interval=6,
+                eval_batches=3,
+                eval_batch_size=4,
+                checkpoint_interval=6,
+                keep_checkpoints=2,
+                peak_flops=1e10,
+            ),
             wandb=dict(mode="disabled", dir=str(out_dir)),
         )
         for key, value in overrides.items():
-            values[key] = {**values[key], **value} if key in ("optimizer", "wandb") else value
+            if key in TrainSection.model_fields:
+                values["train"][key] = value
+            elif key in ("schedule", "wandb"):
+                values[key] = {**values[key], **value}
+            else:
+                values[key] = value
         StageSpec.from_dict(values).save(out_dir / "spec.json")
         return out_dir / "spec.json"
 

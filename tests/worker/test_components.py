@@ -7,10 +7,11 @@ import torch
 
 from tfctl.errors import UserError
 from tfctl.model import TokenformerConfig, build_model
+from tfctl.recipe.schema import TrainSection
 from tfctl.worker.ds_config import BatchGeometry, build_ds_config
 from tfctl.worker.optimizer import load_moments_file, param_groups, save_moments_file
 from tfctl.worker.schedule import CosineSchedule
-from tfctl.worker.spec import OptimizerSpec, StageSpec
+from tfctl.worker.spec import ScheduleSpec, StageSpec
 
 
 def spec(**overrides) -> StageSpec:
@@ -25,6 +26,7 @@ def spec(**overrides) -> StageSpec:
         steps=100,
         global_batch=32,
         seq_len=16,
+        schedule=ScheduleSpec(lr=6e-4, min_lr=6e-5, warmup_steps=0),
     )
     return StageSpec(**{**values, **overrides})
 
@@ -40,16 +42,14 @@ def test_schedule_warms_up_linearly_then_decays_to_min_lr():
 
 def test_schedule_restarts_per_stage_or_continues():
     restarted = CosineSchedule.from_spec(
-        spec(steps=50, optimizer=OptimizerSpec(lr=1.0, min_lr=0.0, warmup_steps=5))
+        spec(steps=50, schedule=ScheduleSpec(lr=1.0, min_lr=0.0, warmup_steps=5))
     )
     assert restarted(1) == pytest.approx(0.2) and restarted(50) == pytest.approx(0.0)
     whole = CosineSchedule(lr=1.0, min_lr=0.0, warmup_steps=5, total_steps=150)
     second = CosineSchedule.from_spec(
         spec(
             steps=100,
-            optimizer=OptimizerSpec(
-                lr=1.0, min_lr=0.0, warmup_steps=5, schedule_offset=50, schedule_total=150
-            ),
+            schedule=ScheduleSpec(lr=1.0, min_lr=0.0, warmup_steps=5, offset=50, total=150),
         )
     )
     assert [second(s) for s in (1, 40, 100)] == pytest.approx([whole(51), whole(90), whole(150)])
@@ -81,7 +81,7 @@ def test_batch_geometry_rejects_what_does_not_divide(global_batch, world, micro,
 
 def test_ds_config_from_spec():
     config = build_ds_config(
-        spec(zero_stage=2, precision="bf16", optimizer=OptimizerSpec(grad_clip=0.5)),
+        spec(train=TrainSection(zero_stage=2, precision="bf16", grad_clip=0.5)),
         BatchGeometry.resolve(32, 2, 4),
     )
     assert (
@@ -92,10 +92,19 @@ def test_ds_config_from_spec():
     assert config["zero_optimization"]["stage"] == 2 and config["gradient_clipping"] == 0.5
     assert config["bf16"]["enabled"] and not config["fp16"]["enabled"]
     assert "optimizer" not in config  # a client optimizer: torch AdamW on CPU, FusedAdam on GPU
-    with pytest.raises(UserError, match="precision"):
-        build_ds_config(spec(precision="fp8"), BatchGeometry.resolve(32, 1, None))
-    with pytest.raises(UserError, match="zero_stage"):
-        build_ds_config(spec(zero_stage=4), BatchGeometry.resolve(32, 1, None))
+
+
+@pytest.mark.parametrize("train", [{"precision": "fp8"}, {"zero_stage": 4}])
+def test_a_spec_with_unknown_train_settings_is_refused(train):
+    values = spec().to_dict()
+    values["train"].update(train)
+    with pytest.raises(ValueError, match=next(iter(train))):
+        StageSpec.from_dict(values)
+
+
+def test_spec_json_round_trip():
+    original = spec(train=TrainSection(zero_stage=2, betas=(0.8, 0.9)))
+    assert StageSpec.from_dict(original.to_dict()) == original
 
 
 def test_pattention_tokens_decay_embedding_and_norms_do_not():

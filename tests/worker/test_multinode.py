@@ -12,7 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tfctl.launch import LaunchSettings, build_command, build_env, free_port, run_stage
+from tfctl.launch import build_command, build_env, free_port, run_stage
+from tfctl.recipe.schema import LaunchSection
 
 QUIET = {"WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
 SPEC = "/runs/r/stages/s1/spec.json"
@@ -36,7 +37,7 @@ def test_deepspeed_two_node_hostfile_launch(tmp_path, monkeypatch):
 
     hostfile = tmp_path / "hostfile"
     hostfile.write_text("node-a slots=2\nnode-b slots=2\n")
-    launch = LaunchSettings(
+    launch = LaunchSection(
         launcher="deepspeed", nproc_per_node=2, nnodes=2, hostfile=str(hostfile), master_addr="node-a"
     )
     command = build_command(SPEC, launch, port=29500, gpu=False)
@@ -111,24 +112,23 @@ def test_two_torchrun_agents_as_two_nodes_equal_one_node_of_two_ranks(tmp_path, 
     """`launch.launcher: torchrun`, `nnodes: 2`, `master_addr`: one agent per node (node_rank through
     extra_args), one rank each, rendezvous on 127.0.0.1. Same world size, same reduction: the same numbers."""
     one_node = make_spec(tmp_path / "one-node", micro_batch=4)
-    settings = LaunchSettings(launcher="torchrun", nproc_per_node=2, env=QUIET)
-    assert run_stage(one_node, settings, log_path=one_node.parent / "worker.log", timeout=600) == 0
+    settings = LaunchSection(launcher="torchrun", nproc_per_node=2)
+    assert run_stage(one_node, settings, log_path=one_node.parent / "worker.log", timeout=600, env=QUIET) == 0
 
     two_nodes = make_spec(tmp_path / "two-nodes", micro_batch=4)
     port, codes = free_port(), {}
 
     def agent(node_rank: int) -> None:
-        node = LaunchSettings(
+        node = LaunchSection(
             launcher="torchrun",
             nproc_per_node=1,
             nnodes=2,
             master_addr="127.0.0.1",
             master_port=port,
             extra_args=["--node_rank", str(node_rank)],
-            env=QUIET,
         )
         log = two_nodes.parent / f"node{node_rank}.log"
-        codes[node_rank] = run_stage(two_nodes, node, log_path=log, timeout=600)
+        codes[node_rank] = run_stage(two_nodes, node, log_path=log, timeout=600, env=QUIET)
 
     agents = [threading.Thread(target=agent, args=(rank,)) for rank in (0, 1)]
     for thread in agents:

@@ -9,8 +9,11 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from tfctl.launch import LaunchSettings, run_stage
+from tfctl.launch import run_stage
+from tfctl.recipe.schema import LaunchSection
 from tfctl.worker.exit_codes import EXIT_NON_FINITE
+
+pytestmark = pytest.mark.slow  # every test here launches real stages (DeepSpeed start-up, 1-2 ranks)
 
 QUIET = {"WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
 TIMEOUT = 300
@@ -31,9 +34,13 @@ def stage_end(out_dir: Path) -> dict:
 
 
 def launch(spec: Path, env: dict | None = None, worker_args: list[str] | None = None, **settings) -> int:
-    settings = LaunchSettings(env={**QUIET, **(env or {})}, **settings)
     return run_stage(
-        spec, settings, log_path=spec.parent / "worker.log", worker_args=worker_args, timeout=TIMEOUT
+        spec,
+        LaunchSection(**settings),
+        env={**QUIET, **(env or {})},
+        log_path=spec.parent / "worker.log",
+        worker_args=worker_args,
+        timeout=TIMEOUT,
     )
 
 
@@ -46,7 +53,10 @@ def reloaded_val_loss(final: Path, data_dir: Path, spec_path: Path) -> float:
     model, _ = load_model(final)
     model.eval()
     batches = eval_batches(
-        load_prepared(data_dir).tokens("val"), spec["seq_len"], spec["eval_batch_size"], spec["eval_batches"]
+        load_prepared(data_dir).tokens("val"),
+        spec["seq_len"],
+        spec["train"]["eval_batch_size"],
+        spec["train"]["eval_batches"],
     )
     with torch.no_grad():
         return sum(model(x, y)[1].item() for x, y in batches) / len(batches)
@@ -102,7 +112,7 @@ def test_non_finite_loss_stops_with_exit_3(tmp_path, make_spec):
     # an LR this large sends the weights to ~1e37: the next forward overflows for real
     spec = make_spec(
         tmp_path,
-        optimizer={"lr": 1e36, "min_lr": 1e36, "warmup_steps": 0},
+        schedule={"lr": 1e36, "min_lr": 1e36, "warmup_steps": 0},
         checkpoint_interval=1,
         eval_interval=100,
     )
@@ -140,7 +150,6 @@ def test_initial_weights_and_carried_moments(reference, tmp_path, make_spec):
         assert cosine > 0.5  # 0.9·m_carried + 0.1·g: the carried moment dominates
 
 
-@pytest.mark.slow
 def test_two_ranks_through_deepspeed_launcher(reference, tmp_path, make_spec, data_dir):
     """World size 2 with micro-batch B/2 reproduces the world-size-1 loss curve; ranks stay identical; W&B offline."""
     wandb_dir = tmp_path / "wb"
@@ -162,7 +171,6 @@ def test_two_ranks_through_deepspeed_launcher(reference, tmp_path, make_spec, da
     assert len(runs) == 1 and runs[0].name.endswith(end["wandb_run_id"])
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("zero_stage,launcher", [(1, "torchrun"), (2, "deepspeed")])
 def test_zero_export_equals_live_weights(zero_stage, launcher, reference, tmp_path, make_spec, data_dir):
     """ZeRO 1/2 with 2 gradient-accumulation micro-batches per rank: same curve; the export is the fp32 master."""

@@ -20,7 +20,8 @@ import threading
 import time
 from pathlib import Path
 
-from tfctl.launch import LaunchSettings, run_stage
+from tfctl.launch import run_stage
+from tfctl.recipe.schema import LaunchSection
 
 TINY_MODEL = dict(
     family="tokenformer",
@@ -83,11 +84,13 @@ def launch_once(out_dir: Path) -> dict:
     watcher = threading.Thread(
         target=lambda: first.update(at=_first_train_record(out_dir / "metrics.jsonl", stop)), daemon=True
     )
-    settings = LaunchSettings(launcher="local", env={"WANDB_MODE": "disabled"})
+    settings = LaunchSection(launcher="local")
     cpu_before = _children_cpu_seconds()
     started = time.perf_counter()
     watcher.start()
-    code = run_stage(spec, settings, log_path=out_dir / "worker.log")
+    code = run_stage(
+        spec, settings, log_path=out_dir / "worker.log", env={"WANDB_MODE": "disabled"}, echo=False
+    )
     ended = time.perf_counter()
     stop.set()
     watcher.join()

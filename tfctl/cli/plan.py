@@ -25,10 +25,13 @@ def plan(
     """Show each stage's parameter tokens, parameters, tokens, steps and FLOPs, and the baseline's, without training."""
     from tfctl.cli.render import print_plan
     from tfctl.recipe import load_recipe, plan_recipe
+    from tfctl.run.layout import RunDir
+    from tfctl.tracking.metrics_file import achieved_flops_per_second
 
     loaded = load_recipe(recipe, overrides)
-    result = plan_recipe(loaded)
+    earlier_run = RunDir(Path("runs") / loaded.name)  # its achieved FLOP/s give the time estimates
+    result = plan_recipe(loaded, flops_per_second=achieved_flops_per_second(earlier_run.metrics))
     if json_output:
         print(json.dumps({"name": loaded.name, **result.to_dict()}, indent=2))
     else:
-        print_plan(loaded.name, result)
+        print_plan(loaded.name, result, run_dir=f"runs/{loaded.name}")

@@ -10,6 +10,7 @@ import math
 import sys
 from pathlib import Path
 
+from tfctl.run.layout import RunDir
 from tfctl.tracking import read_metrics
 
 SPIKE_WINDOW = 10  # train steps after growth in which a restart shock shows
@@ -17,7 +18,7 @@ SPIKE_WINDOW = 10  # train steps after growth in which a restart shock shows
 
 def growth_jumps(run_dir: str | Path) -> list[dict]:
     run_dir = Path(run_dir)
-    records = read_metrics(run_dir / "metrics.jsonl")
+    records = read_metrics(RunDir(run_dir).metrics)
     ends = {r["stage"]: r for r in records if r["kind"] == "stage_end"}
     order = [r["stage"] for r in records if r["kind"] == "stage_end"]
     rows = []

@@ -14,18 +14,28 @@ and the train settings: a finished sibling with the same fingerprints is reused,
 """
 
 import dataclasses
-import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfctl.compare.runs import BASELINE_FILE
+from tfctl.compare.runs import BASELINE_FILE, read_json_object
 from tfctl.errors import UserError
+from tfctl.files import atomic_write_json
+from tfctl.growth.net2net import net2net_model_dir
+from tfctl.model import config_to_dict
 from tfctl.recipe import Recipe, StagePlan
-from tfctl.recipe.schema import BaselineSection, StageSection
+from tfctl.recipe.plan import baseline_config, plan_baseline, plan_stage
+from tfctl.recipe.schema import BaselineSection
 from tfctl.run.layout import RunDir
-from tfctl.run.orchestrate import Run, cumulative_fingerprints, fingerprinted_train
-from tfctl.run.state import DONE, GROWING, RunState, atomic_write_text
+from tfctl.run.stage_loop import (
+    GrowFn,
+    RunJob,
+    StageLoop,
+    changed_stages,
+    cumulative_fingerprints,
+    fingerprinted_train,
+    locked_run,
+)
+from tfctl.run.state import DONE, RunState
 
 KINDS = ("scratch", "net2net")
 
@@ -86,8 +96,6 @@ def plan_job(
     growth_tokens: int,
 ) -> BaselineJob:
     """The stages of a baseline. `stage_configs`: the growth run's finished stages' Tokenformer configs."""
-    from tfctl.recipe.plan import baseline_config, plan_baseline, plan_stage
-
     if budget is None and section.tokens != "match":
         budget = section.tokens
     if section.kind == "scratch":
@@ -123,14 +131,12 @@ def plan_job(
 
 def fingerprints(recipe: Recipe, job: BaselineJob, data_dir: Path) -> list[str]:
     """Stage i's fingerprint: data, kind, the Transformers and budgets of stages ≤ i, the train settings."""
-    from tfctl.model import config_to_dict
-
     base = {
         "kind": job.section.kind,
         "data": recipe.data.model_dump(mode="json"),
         "data_dir": data_dir.name,
         "seed": recipe.seed,
-        "train": fingerprinted_train(recipe),
+        "train": fingerprinted_train(recipe.train),
     }
     stages = [
         {
@@ -147,142 +153,117 @@ def fingerprints(recipe: Recipe, job: BaselineJob, data_dir: Path) -> list[str]:
     return cumulative_fingerprints(base, stages)
 
 
-class BaselineRun(Run):
-    """A Run whose stages are Transformers; a net2net stage starts from the previous one, widened."""
+def net2net_growth(recipe: Recipe) -> GrowFn:
+    """A net2net stage starts from the previous Transformer, its MLP widened (and layers added)."""
 
-    def grow_into(self, index: int) -> dict:
-        from tfctl.data import eval_batches, load_prepared
-        from tfctl.growth.net2net import net2net_model_dir
-
-        stage, entry = self.recipe.stages[index], self.state.stage(self.recipe.stages[index].name)
-        init = self.dirs.init(stage.name)
-        if entry.get("growth") and (init / "config.json").is_file():
-            return entry["growth"]
-        previous = self.recipe.stages[index - 1].name
-        self.state.update(stage.name, status=GROWING, fingerprint=self.fingerprints[index])
-        shutil.rmtree(init, ignore_errors=True)
-        probe = eval_batches(load_prepared(self.data_dir).tokens("val"), self.recipe.data.seq_len, 4, 1)[0][0]
-        config = self.plan[index].config
+    def grow(source: Path, out: Path, plan: StagePlan, index: int, probe) -> dict:
+        config = plan.config
         report = net2net_model_dir(
-            self.dirs.final(previous),
-            init,
+            source,
+            out,
             ffn_hidden=config.ffn_hidden,
             layers=config.n_layers,
-            seed=self.recipe.seed + index,
+            seed=recipe.seed + index,
             probe=probe,
         ).to_dict()
-        report.update(source=previous, init="net2net", optimizer="reset")
-        return report
+        return {**report, "init": "net2net", "optimizer": "reset"}
+
+    return grow
 
 
-def baseline_recipe(recipe: Recipe, job: BaselineJob) -> Recipe:
-    """The growth recipe, renamed to the sibling and with the baseline's stages (names and budgets; the
-    models come from the plans). W&B: the growth run's group, so they show up together."""
-    stages = [
-        StageSection(
-            name=p.name,
-            size=p.params,
-            steps=p.steps,
-            global_batch=p.global_batch,
-            lr=p.lr,
-            min_lr=p.min_lr,
-            warmup=p.warmup_steps,
-        )
-        for p in job.plans
-    ]
-    wandb = recipe.wandb.model_copy(update={"group": recipe.wandb.group or recipe.name})
-    return recipe.model_copy(update={"name": job.name, "stages": stages, "wandb": wandb})
+def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob:
+    """The baseline as a run of the stage loop: the growth run's data and train settings, the baseline's
+    stages; on W&B (job type `baseline`) in the growth run directory's group, so they show up together."""
+    return RunJob(
+        name=job.name,
+        dirs=RunDir(job.directory),
+        data_dir=data_dir,
+        plans=job.plans,
+        fingerprints=fingerprints(recipe, job, data_dir),
+        train=recipe.train,
+        launch=recipe.launch,
+        wandb=recipe.wandb.model_copy(update={"group": recipe.wandb.group or job.source_run.name}),
+        wandb_job_type="baseline",
+        seed=recipe.seed,
+        seq_len=recipe.data.seq_len,
+        grow=net2net_growth(recipe) if job.section.kind == "net2net" else None,
+        retrain_hint="tfctl compare --retrain",
+        wandb_config={
+            **recipe.model_dump(mode="json"),
+            "name": job.name,
+            "baseline": job.section.model_dump(mode="json"),
+            "stages": [p.to_dict() for p in job.plans],
+        },
+    )
+
+
+def _recorded(directory: Path) -> dict | None:
+    """What the sibling's baseline.json says it was trained as (None when missing or unreadable)."""
+    return read_json_object(directory / BASELINE_FILE)
 
 
 def _difference(recorded: dict | None, job: BaselineJob) -> str:
-    if not recorded:
+    stages = recorded.get("stages") if recorded else None
+    if not isinstance(stages, list):
         return "different settings"
-    before = {s["name"]: s for s in recorded.get("stages", [])}
+    before = {s.get("name"): s for s in stages if isinstance(s, dict)}
     for plan in job.plans:
         old = before.get(plan.name)
         if old is None:
             continue
         for key in ("tokens", "params", "steps", "global_batch"):
             if old.get(key) != getattr(plan, key):
-                return f"stage {plan.name}: {key} {old.get(key):,} then, {getattr(plan, key):,} now"
+                return f"stage {plan.name}: {key} {old.get(key)} then, {getattr(plan, key):,} now"
     return "different data or train settings"
 
 
-def is_trained(job: BaselineJob, prints: list[str]) -> bool:
-    """Whether the sibling holds every stage of `job`, finished with these fingerprints."""
-    dirs = RunDir(job.directory)
-    if not dirs.is_run():
+def is_trained(run: RunJob) -> bool:
+    """Whether the sibling holds every stage of `run`, finished with these fingerprints."""
+    if not run.dirs.is_run():
         return False
-    stages = RunState.load(dirs.state, job.name).data["stages"]
+    stages = RunState.load(run.dirs.state, run.name).stages()
     return all(
-        stages.get(p.name, {}).get("status") == DONE and stages[p.name].get("fingerprint") == f
-        for p, f in zip(job.plans, prints, strict=True)
+        stages.get(name, {}).get("status") == DONE and stages[name].get("fingerprint") == fingerprint
+        for name, fingerprint in zip(run.stage_names, run.fingerprints, strict=True)
     )
 
 
 def train_baseline(
-    job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print
+    job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print, display=None
 ) -> Path:
     """Train the baseline's sibling run dir, or reuse it when it is already trained with these settings."""
-    from tfctl.run.lock import RunLock
-    from tfctl.run.orchestrate import link_data
-
-    prints = fingerprints(recipe, job, data_dir)
-    dirs = RunDir(job.directory)
-    if is_trained(job, prints):
+    run = baseline_run_job(job, recipe, data_dir)
+    if is_trained(run):
         say(f"[{job.name}] already trained with these settings, reused")
         return job.directory
-    if dirs.is_run() and not (job.directory / BASELINE_FILE).is_file():
+    if run.dirs.is_run() and not (job.directory / BASELINE_FILE).is_file():
         raise UserError(
             f"{job.directory}: a run directory that is not a baseline of {job.source_run}; "
             f"move it away or rename the baseline"
         )
-    job.directory.mkdir(parents=True, exist_ok=True)
-    with RunLock(dirs.lock):
-        state = RunState.load(dirs.state, job.name)
-        recorded = (
-            json.loads((job.directory / BASELINE_FILE).read_text())
-            if (job.directory / BASELINE_FILE).is_file()
-            else None
-        )
-        run = BaselineRun(
-            recipe=baseline_recipe(recipe, job),
-            dirs=dirs,
-            state=state,
-            data_dir=data_dir,
-            plan=job.plans,
-            fingerprints=prints,
-            say=say,
-        )
-        names = [p.name for p in job.plans]
-        stale = [
-            name
-            for name, entry in state.data["stages"].items()
-            if name not in names or entry.get("fingerprint") not in (None, prints[names.index(name)])
-        ]
+    with locked_run(run.dirs, job.name) as state:
+        loop = StageLoop(run, state, say, display)
+        source = RunState.load(RunDir(job.source_run).state, job.source_run.name).data
+        state.data.setdefault("cpu_peak_flops", dict(source.get("cpu_peak_flops", {})))  # one peak for MFU
+        stale = changed_stages(state, run)
         if stale:
             if not retrain:
                 raise UserError(
-                    f"{job.directory}: trained before with {_difference(recorded, job)}; "
+                    f"{job.directory}: trained before with {_difference(_recorded(job.directory), job)}; "
                     f"pass --retrain to replace it"
                 )
             say(f"[{job.name}] --retrain: dropping what it trained before ({', '.join(stale)})")
-            run.restart_from(list(state.data["stages"]))
+            loop.restart_from(list(state.stages()))
+        loop.check_unfinished()
         described = {
             "name": job.section.name,
             "kind": job.section.kind,
             "source_run": str(job.source_run),
             "budget": job.budget,
-            "fingerprints": prints,
+            "fingerprints": run.fingerprints,
             "section": job.section.model_dump(mode="json"),
             "stages": [p.to_dict() for p in job.plans],
         }
-        atomic_write_text(job.directory / BASELINE_FILE, json.dumps(described, indent=2) + "\n")
-        state.data.update(name=job.name, data_dir=str(data_dir))
-        state.save()
-        link_data(dirs, data_dir)
-        for index, plan in enumerate(job.plans):
-            if state.stage(plan.name).get("status") == DONE:
-                continue
-            run.train_stage(index)
+        atomic_write_json(job.directory / BASELINE_FILE, described)
+        loop.run()
     return job.directory

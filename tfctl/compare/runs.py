@@ -1,7 +1,9 @@
-"""What a finished run directory amounts to, read from its metrics.jsonl: the numbers a comparison needs.
+"""What a finished run directory amounts to: the numbers a comparison needs.
 
-Only finished stages count (those with a `stage_end` record and `done` in state.json), so a run still
-training is compared on what it has finished.
+Only finished stages count (`done` in state.json, whose result is the stage's `stage_end` record), so a run
+still training is compared on what it has finished. The numbers come from state.json (validated when it is
+loaded); metrics.jsonl only adds the eval curve, so a torn or truncated metrics file shortens the curve but
+never changes a result.
 """
 
 import json
@@ -12,6 +14,8 @@ from tfctl.compare.curves import Curve, eval_curve
 from tfctl.errors import UserError
 from tfctl.run.layout import RunDir
 from tfctl.run.state import DONE, RunState
+from tfctl.tracking import read_metrics
+from tfctl.worker.spec import StageSpec
 
 BASELINE_FILE = "baseline.json"  # what a baseline sibling run was trained as (tfctl.compare.baselines)
 
@@ -54,10 +58,25 @@ class RunSummary:
         }
 
 
+def read_json_object(path: Path) -> dict | None:
+    """A small JSON file tfctl wrote (baseline.json, meta.json): None when missing, damaged or not an object."""
+    try:
+        value = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def run_kind(run_dir: Path) -> str:
     baseline = run_dir / BASELINE_FILE
-    if baseline.is_file():
-        return json.loads(baseline.read_text()).get("kind", "run")
+    if baseline.exists():
+        recorded = read_json_object(baseline)
+        kind = recorded.get("kind") if recorded else None
+        if not isinstance(kind, str):
+            raise UserError(
+                f"{baseline}: damaged (not a baseline record); retrain it with `compare --retrain`"
+            )
+        return kind
     return "growth" if RunDir(run_dir).recipe.is_file() else "run"
 
 
@@ -67,36 +86,34 @@ def data_identity(run_dir: Path) -> dict:
     state = RunState.load(dirs.state, run_dir.name).data
     finished = [name for name, entry in state["stages"].items() if entry.get("status") == DONE]
     spec_path = dirs.spec(finished[-1]) if finished else None
-    spec = json.loads(spec_path.read_text()) if spec_path and spec_path.is_file() else {}
-    data_dir = state.get("data_dir") or spec.get("data_dir")
+    spec = StageSpec.load(spec_path) if spec_path and spec_path.is_file() else None
+    data_dir = state.get("data_dir") or (spec.data_dir if spec else None)
     meta_path = Path(data_dir) / "meta.json" if data_dir else None
-    meta = json.loads(meta_path.read_text()) if meta_path and meta_path.is_file() else {}
+    meta = (read_json_object(meta_path) or {}) if meta_path else {}
     tokenizer = meta.get("tokenizer")
     return {
         "tokenizer": tokenizer.get("spec") if isinstance(tokenizer, dict) else tokenizer,
         "source": meta.get("source"),
-        "seq_len": spec.get("seq_len"),
+        "seq_len": spec.seq_len if spec else None,
         "data_dir": Path(data_dir).name if data_dir else None,
-        "eval_batches": spec.get("eval_batches"),
-        "eval_batch_size": spec.get("eval_batch_size"),
+        "eval_batches": spec.train.eval_batches if spec else None,
+        "eval_batch_size": spec.train.eval_batch_size if spec else None,
     }
 
 
 def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
     """The numbers of a run directory's finished stages; a UserError when there are none."""
-    from tfctl.tracking import read_metrics
 
     run_dir = Path(path)
     dirs = RunDir(run_dir)
     if not dirs.is_run():
         raise UserError(f"{run_dir}: not a run directory (no state.json)")
     state = RunState.load(dirs.state, run_dir.name)
-    done = set(state.finished())
+    stages = state.finished()
+    ends = [state.stage(name)["result"] for name in stages]
     records = read_metrics(dirs.metrics)
-    ends = [r for r in records if r.get("kind") == "stage_end" and r.get("stage") in done]
     if not ends:
         raise UserError(f"{run_dir}: no finished stage yet (run `tfctl train` first)")
-    stages = [r["stage"] for r in ends]
     last = ends[-1]
     device_seconds = sum(r["wall_seconds"] * r.get("world_size", 1) for r in ends)
     flops = sum(float(r["stage_flops"]) for r in ends)

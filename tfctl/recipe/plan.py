@@ -4,10 +4,11 @@ Pure arithmetic (no model is built, no data is read), so `tfctl plan` is instant
 """
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 
+from tfctl.data.tokenizer import load_tokenizer, padded_vocab_size
+from tfctl.errors import UserError
 from tfctl.model.config import TokenformerConfig, TransformerConfig
 from tfctl.model.flops import training_flops_per_token
 from tfctl.model.sizes import TokenRatios, count_params, solve_ffn_hidden, solve_tokens, with_tokens
@@ -18,7 +19,6 @@ GPT2_PADDED_VOCAB = 50304
 
 def estimated_vocab_size(recipe: Recipe) -> int:
     """The model vocabulary the tokenizer will give, padded to 64, without preparing data."""
-    from tfctl.data.tokenizer import load_tokenizer, padded_vocab_size
 
     tokenizer = recipe.data.tokenizer
     if tokenizer.startswith("bpe:"):
@@ -61,7 +61,8 @@ def resolve_stage_configs(recipe: Recipe, vocab_size: int | None = None) -> list
                 config = solve_tokens(config, stage.size, token_ratios(recipe), layers)
             except ValueError as error:
                 raise ValueError(f"stages[{i}].size: {error}") from None
-        configs.append(config)
+        # τ: the recipe's scale mode for the first stage; growth decides it for the stages after
+        configs.append(dataclasses.replace(config, scale_mode=recipe.model.scale_mode) if i == 0 else config)
     return configs
 
 
@@ -137,15 +138,23 @@ def _budget(recipe: Recipe, tokens: int | None, steps: int | None, batch: int) -
     return steps, steps * per_step
 
 
-def plan_stage(
-    recipe: Recipe, stage: StageSection, config: TokenformerConfig, flops_before: float
+def resolved_plan(
+    recipe: Recipe,
+    name: str,
+    config: TokenformerConfig | TransformerConfig,
+    overrides: StageSection | BaselineSection,
+    tokens: int | None,
+    steps: int | None,
+    flops_before: float = 0.0,
 ) -> StagePlan:
+    """A stage's plan: its budget, FLOPs and learning rates, `overrides` (a stage or baseline section)
+    falling back on the recipe's train section."""
     t = recipe.train
-    batch = stage.global_batch or t.global_batch
-    steps, tokens = _budget(recipe, stage.tokens, stage.steps, batch)
+    batch = overrides.global_batch or t.global_batch
+    steps, tokens = _budget(recipe, tokens, steps, batch)
     flops = training_flops_per_token(config) * tokens
     return StagePlan(
-        name=stage.name,
+        name=name,
         config=config,
         params=count_params(config),
         non_embedding_params=count_params(config, non_embedding=True),
@@ -154,10 +163,16 @@ def plan_stage(
         tokens=tokens,
         flops=flops,
         cumulative_flops=flops_before + flops,
-        lr=stage.lr or t.lr,
-        min_lr=t.min_lr if stage.min_lr is None else stage.min_lr,
-        warmup_steps=warmup_steps(t.warmup if stage.warmup is None else stage.warmup, steps),
+        lr=overrides.lr or t.lr,
+        min_lr=t.min_lr if overrides.min_lr is None else overrides.min_lr,
+        warmup_steps=warmup_steps(t.warmup if overrides.warmup is None else overrides.warmup, steps),
     )
+
+
+def plan_stage(
+    recipe: Recipe, stage: StageSection, config: TokenformerConfig, flops_before: float
+) -> StagePlan:
+    return resolved_plan(recipe, stage.name, config, stage, stage.tokens, stage.steps, flops_before)
 
 
 def baseline_config(recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig) -> TransformerConfig:
@@ -176,57 +191,40 @@ def baseline_config(recipe: Recipe, baseline: BaselineSection, final: Tokenforme
 def plan_baseline(
     recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig, growth_tokens: int
 ) -> StagePlan:
-    t = recipe.train
-    config = baseline_config(recipe, baseline, final)
-    batch = baseline.global_batch or t.global_batch
     tokens = growth_tokens if baseline.tokens == "match" else baseline.tokens
-    steps, tokens = _budget(recipe, tokens, None, batch)
-    flops = training_flops_per_token(config) * tokens
-    return StagePlan(
-        name=baseline.name,
-        config=config,
-        params=count_params(config),
-        non_embedding_params=count_params(config, non_embedding=True),
-        global_batch=batch,
-        steps=steps,
-        tokens=tokens,
-        flops=flops,
-        cumulative_flops=flops,
-        lr=baseline.lr or t.lr,
-        min_lr=t.min_lr if baseline.min_lr is None else baseline.min_lr,
-        warmup_steps=warmup_steps(t.warmup if baseline.warmup is None else baseline.warmup, steps),
+    return resolved_plan(
+        recipe, baseline.name, baseline_config(recipe, baseline, final), baseline, tokens, None
     )
 
 
-def plan_recipe(recipe: Recipe, vocab_size: int | None = None, run_dir: str | Path | None = None) -> Plan:
-    vocab_size = vocab_size or estimated_vocab_size(recipe)
+def plan_stages(recipe: Recipe, vocab_size: int) -> list[StagePlan]:
+    """The plan of every stage of the growth run (what `tfctl train` needs; the baselines are not sized)."""
     stages: list[StagePlan] = []
     for stage, config in zip(recipe.stages, resolve_stage_configs(recipe, vocab_size), strict=True):
         stages.append(plan_stage(recipe, stage, config, stages[-1].cumulative_flops if stages else 0.0))
+    return stages
+
+
+def plan_recipe(recipe: Recipe, vocab_size: int | None = None, flops_per_second: float | None = None) -> Plan:
+    """The plan of every stage and baseline; `flops_per_second` (achieved before) gives time estimates.
+    A baseline that cannot be sized on this backbone is a UserError naming it."""
+    vocab_size = vocab_size or estimated_vocab_size(recipe)
+    stages = plan_stages(recipe, vocab_size)
     growth_tokens = sum(s.tokens for s in stages)
-    baselines = [plan_baseline(recipe, b, stages[-1].config, growth_tokens) for b in recipe.baseline]
+    baselines = []
+    for baseline in recipe.baseline:
+        try:
+            baselines.append(plan_baseline(recipe, baseline, stages[-1].config, growth_tokens))
+        except ValueError as error:
+            raise UserError(
+                f"baseline {baseline.name}: {error}; give it a size, d_model or n_layers that fit "
+                f"(or `baseline: []` for none)"
+            ) from None
     return Plan(
         stages=stages,
         baselines=baselines,
         vocab_size=vocab_size,
         seq_len=recipe.data.seq_len,
         world_size=recipe.launch.world_size,
-        flops_per_second=measured_flops_per_second(run_dir or Path("runs") / recipe.name),
+        flops_per_second=flops_per_second,
     )
-
-
-def measured_flops_per_second(run_dir: str | Path) -> float | None:
-    """Achieved training FLOP/s of the finished stages of an earlier run, if there is one."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return None
-    flops = seconds = 0.0
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("kind") == "stage_end" and record.get("wall_seconds"):
-            flops += record.get("stage_flops", 0.0)
-            seconds += record["wall_seconds"]
-    return flops / seconds if flops and seconds else None

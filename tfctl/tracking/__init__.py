@@ -2,6 +2,6 @@
 
 from tfctl.tracking.console import Console
 from tfctl.tracking.metrics_file import MetricsFile, read_metrics
-from tfctl.tracking.tracker import NullTracker, Tracker
+from tfctl.tracking.tracker import Tracker
 
-__all__ = ["Console", "MetricsFile", "NullTracker", "Tracker", "read_metrics"]
+__all__ = ["Console", "MetricsFile", "Tracker", "read_metrics"]

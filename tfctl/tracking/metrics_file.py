@@ -5,12 +5,18 @@ run axes `tokens` / `flops`. No duplicates: when a stage (re)starts at step s, t
 with step > s (what a killed attempt wrote past its last checkpoint) are dropped first — the file is
 rewritten atomically. `read_metrics` also dedupes by (kind, stage, step), keeping the last, for files
 written by anything else.
+
+This is the one reader of the file: a torn last line (a crash mid-write) or any line that is not a JSON
+object is skipped, never an error.
 """
 
 import json
 import math
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from tfctl.files import atomic_write_text
 
 KEEP_ON_RESUME = ("error",)  # history of failed attempts is kept
 
@@ -22,36 +28,72 @@ def _clean(value):
     return value
 
 
+def _step(record: dict) -> int:
+    step = record.get("step", 0)
+    return step if isinstance(step, int) else 0
+
+
+def iter_records(path: str | Path) -> Iterator[tuple[str, dict | None]]:
+    """(line, record) for every line of the file; record is None for a line that is not a JSON object."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        yield line, record if isinstance(record, dict) else None
+
+
+def read_metrics(path: str | Path, kind: str | None = None, stage: str | None = None) -> list[dict]:
+    """Records in file order, deduplicated by (kind, stage, step) keeping the last; damaged lines skipped."""
+    records: dict[tuple, dict] = {}
+    for _, record in iter_records(path):
+        if record is None:
+            continue
+        if (kind is None or record.get("kind") == kind) and (stage is None or record.get("stage") == stage):
+            key = (record.get("kind"), record.get("stage"), record.get("step"))
+            records.pop(key, None)
+            records[key] = record
+    return list(records.values())
+
+
+def achieved_flops_per_second(path: str | Path) -> float | None:
+    """Training FLOP/s achieved over the finished stages recorded in a metrics file, if any."""
+    ends = [r for r in read_metrics(path, kind="stage_end") if r.get("wall_seconds")]
+    flops, seconds = sum(r.get("stage_flops", 0.0) for r in ends), sum(r["wall_seconds"] for r in ends)
+    return flops / seconds if flops and seconds else None
+
+
 class MetricsFile:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = None
 
-    def truncate_stage(self, stage: str, after_step: int) -> int:
-        """Drop this stage's records with step > after_step; returns how many were dropped."""
-        if not self.path.is_file():
-            return 0
+    def keep_only(self, keep: Callable[[dict], bool]) -> int:
+        """Rewrite the file (atomically) with the records `keep` accepts; damaged lines go too.
+        Returns how many lines were dropped."""
         kept, dropped = [], 0
-        for line in self.path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                dropped += 1  # a torn last line from a crash
-                continue
-            if (
-                record.get("stage") == stage
-                and record.get("kind") not in KEEP_ON_RESUME
-                and int(record.get("step", 0)) > after_step
-            ):
+        for line, record in iter_records(self.path):
+            if record is not None and keep(record):
+                kept.append(line)
+            else:
                 dropped += 1
-                continue
-            kept.append(line)
         if dropped:
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text("".join(line + "\n" for line in kept))
-            os.replace(tmp, self.path)
+            atomic_write_text(self.path, "".join(line + "\n" for line in kept))
         return dropped
+
+    def truncate_stage(self, stage: str, after_step: int) -> int:
+        """Drop this stage's records with step > after_step; returns how many lines were dropped."""
+        return self.keep_only(
+            lambda r: r.get("stage") != stage or r.get("kind") in KEEP_ON_RESUME or _step(r) <= after_step
+        )
+
+    def drop_stages(self, stages: set[str]) -> int:
+        """Drop every record of `stages` (for --force / --retrain)."""
+        return self.keep_only(lambda r: r.get("stage") not in stages)
 
     def write(self, record: dict) -> None:
         if self._file is None:
@@ -71,19 +113,37 @@ class MetricsFile:
             self._file = None
 
 
-def read_metrics(path: str | Path, kind: str | None = None, stage: str | None = None) -> list[dict]:
-    """Records in file order, deduplicated by (kind, stage, step) keeping the last; torn lines skipped."""
-    records: dict[tuple, dict] = {}
-    path = Path(path)
-    if not path.is_file():
-        return []
-    for line in path.read_text().splitlines():
+class MetricsFollower:
+    """Follow metrics.jsonl while a stage writes it: `poll()` returns the records appended since the last call.
+
+    Starts at the file's current end (what earlier stages wrote is not news). A file replaced under it (a
+    resumed stage drops the records a killed attempt wrote past its checkpoint) is read again from the top;
+    a half-written last line waits for the next poll.
+    """
+
+    def __init__(self, path: str | Path, from_start: bool = False):
+        self.path = Path(path)
+        self._inode, self._offset, self._partial = None, 0, b""
+        if not from_start and self.path.is_file():
+            stat = self.path.stat()
+            self._inode, self._offset = stat.st_ino, stat.st_size
+
+    def poll(self) -> list[dict]:
         try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if (kind is None or record.get("kind") == kind) and (stage is None or record.get("stage") == stage):
-            key = (record.get("kind"), record.get("stage"), record.get("step"))
-            records.pop(key, None)
-            records[key] = record
-    return list(records.values())
+            with open(self.path, "rb") as f:
+                stat = os.fstat(f.fileno())
+                if stat.st_ino != self._inode or stat.st_size < self._offset:
+                    self._inode, self._offset, self._partial = stat.st_ino, 0, b""
+                f.seek(self._offset)
+                chunk = f.read()
+        except OSError:
+            return []
+        self._offset += len(chunk)
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        records = []
+        for line in lines:
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+        return records

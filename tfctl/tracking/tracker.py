@@ -30,13 +30,3 @@ class Tracker:
         self.console.close()
         if self.wandb is not None:
             self.wandb.finish(exit_code)
-
-
-class NullTracker:
-    """What ranks other than 0 get: records go nowhere."""
-
-    def log(self, record: dict) -> None:
-        pass
-
-    def close(self, exit_code: int = 0) -> None:
-        pass

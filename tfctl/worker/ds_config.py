@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 from tfctl.errors import UserError
 
-PRECISIONS = ("fp32", "bf16", "fp16")
-
 
 @dataclass(frozen=True)
 class BatchGeometry:
@@ -40,23 +38,20 @@ class BatchGeometry:
 
 def build_ds_config(spec, geometry: BatchGeometry) -> dict:
     """The dict passed to `deepspeed.initialize(config=...)`. The optimizer is a client one (see optimizer.py)."""
-    if spec.precision not in PRECISIONS:
-        raise UserError(f"precision must be one of {PRECISIONS}, got {spec.precision!r}")
-    if spec.zero_stage not in (0, 1, 2, 3):
-        raise UserError(f"zero_stage must be 0, 1, 2 or 3, got {spec.zero_stage}")
+    train = spec.train  # validated by the recipe schema: precision and zero_stage are known values
     config = {
         "train_batch_size": geometry.global_batch,
         "train_micro_batch_size_per_gpu": geometry.micro_batch,
         "gradient_accumulation_steps": geometry.accumulation,
-        "gradient_clipping": spec.optimizer.grad_clip or 0.0,
-        "zero_optimization": {"stage": spec.zero_stage},
+        "gradient_clipping": train.grad_clip or 0.0,
+        "zero_optimization": {"stage": train.zero_stage},
         "zero_allow_untested_optimizer": True,  # torch's AdamW on CPU is a client optimizer
-        "bf16": {"enabled": spec.precision == "bf16"},
-        "fp16": {"enabled": spec.precision == "fp16", "loss_scale": 0, "initial_scale_power": 16},
+        "bf16": {"enabled": train.precision == "bf16"},
+        "fp16": {"enabled": train.precision == "fp16", "loss_scale": 0, "initial_scale_power": 16},
         "steps_per_print": 2**31 - 1,  # we log; DeepSpeed stays quiet
         "wall_clock_breakdown": False,
     }
-    if spec.zero_stage == 3:
+    if train.zero_stage == 3:
         # gather the full fp32 weights at save time is done by us (export.py); keep 16-bit gather off
         config["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] = False
     return config

@@ -18,7 +18,7 @@ from tfctl.worker.optimizer import MOMENTS, OPTIMIZER_FILE, save_moments_file
 log = logging.getLogger(__name__)
 
 
-def _plain(engine) -> bool:
+def is_plain_engine(engine) -> bool:
     """True when the engine's optimizer is our torch optimizer itself (ZeRO 0, fp32)."""
     return (
         isinstance(engine.optimizer, torch.optim.Optimizer)
@@ -73,7 +73,7 @@ def full_fp32_weights(engine) -> dict[str, torch.Tensor]:
     views = _master_views(engine)
     weights = {}
     for name, param in engine.module.named_parameters():
-        if _plain(engine):
+        if is_plain_engine(engine):
             full = param.detach()
         elif views is not None:
             full = views[id(param)][0]
@@ -98,13 +98,13 @@ def full_moments(engine) -> dict[str, torch.Tensor] | None:
     """{"{name}.exp_avg": ..., "{name}.exp_avg_sq": ...} in fp32, or None when not reachable."""
     from deepspeed.utils import safe_get_full_optimizer_state
 
-    if not _plain(engine):
+    if not is_plain_engine(engine):
         _link_moment_fragments(engine)
     views = _master_views(engine)
     moments = {}
     for name, param in engine.module.named_parameters():
         for key in MOMENTS:
-            if _plain(engine):
+            if is_plain_engine(engine):
                 value = engine.optimizer.state.get(param, {}).get(key)
                 value = torch.zeros_like(param) if value is None else value
             elif views is not None:
@@ -130,7 +130,7 @@ def load_moments(engine, moments: dict[str, torch.Tensor], step: int) -> None:
         raise UserError(
             f"init_optimizer does not match the model: missing {missing[:3]}, unexpected {extra[:3]}"
         )
-    if not _plain(engine):
+    if not is_plain_engine(engine):
         _link_moment_fragments(engine)
     views = _master_views(engine)
     for name, param in params.items():
@@ -142,7 +142,7 @@ def load_moments(engine, moments: dict[str, torch.Tensor], step: int) -> None:
                     f"the model wants {tuple(param.shape)}"
                 )
             value = value.to(param.device, torch.float32)
-            if _plain(engine):
+            if is_plain_engine(engine):
                 state = engine.optimizer.state[param]
                 state[key] = value.clone()
             elif views is not None:
@@ -155,7 +155,9 @@ def load_moments(engine, moments: dict[str, torch.Tensor], step: int) -> None:
 def _set_step(engine, step: int) -> None:
     """Adam's bias correction reads the step: carry it, or carried moments would be over-corrected."""
     optimizer = (
-        engine.optimizer if _plain(engine) else getattr(engine.optimizer, "optimizer", engine.optimizer)
+        engine.optimizer
+        if is_plain_engine(engine)
+        else getattr(engine.optimizer, "optimizer", engine.optimizer)
     )
     for group in optimizer.param_groups:
         if "step" in group:  # FusedAdam keeps the step per group

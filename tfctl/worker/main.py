@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if trainer.train():
             trainer.finish()
         else:
-            trainer._say(trainer.stop_message())
+            trainer.say(trainer.stop_message())
         code = EXIT_OK
     except UserError as error:
         print(f"tfctl worker (rank {rank}): {error}", file=sys.stderr, flush=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from tfctl.errors import UserError
+from tfctl.files import atomic_write
 
 MOMENTS = ("exp_avg", "exp_avg_sq")
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -31,13 +32,13 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(model: torch.nn.Module, spec, device_type: str) -> torch.optim.Optimizer:
-    opt = spec.optimizer
-    groups = param_groups(model, opt.weight_decay)
+    train, lr = spec.train, spec.schedule.lr
+    groups = param_groups(model, train.weight_decay)
     if device_type == "cuda":
         from deepspeed.ops.adam import FusedAdam
 
-        return FusedAdam(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps, adam_w_mode=True)
-    return torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps)
+        return FusedAdam(groups, lr=lr, betas=tuple(train.betas), eps=train.eps, adam_w_mode=True)
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(train.betas), eps=train.eps)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -63,12 +64,5 @@ def load_moments_file(path: str | Path) -> tuple[dict[str, torch.Tensor], int]:
 def save_moments_file(moments: dict[str, torch.Tensor], step: int, out: str | Path) -> Path:
     from safetensors.torch import save_file
 
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    save_file(
-        {k: v.detach().float().contiguous().cpu() for k, v in moments.items()},
-        str(tmp),
-        metadata={"step": str(step)},
-    )
-    tmp.replace(out)
-    return out
+    tensors = {k: v.detach().float().contiguous().cpu() for k, v in moments.items()}
+    return atomic_write(out, lambda tmp: save_file(tensors, str(tmp), metadata={"step": str(step)}))

@@ -19,9 +19,9 @@ class CosineSchedule:
 
     @classmethod
     def from_spec(cls, spec) -> "CosineSchedule":
-        opt = spec.optimizer
-        total = opt.schedule_total if opt.schedule_total is not None else opt.schedule_offset + spec.steps
-        return cls(opt.lr, opt.min_lr, opt.warmup_steps, total, opt.schedule_offset)
+        s = spec.schedule
+        total = s.total if s.total is not None else s.offset + spec.steps
+        return cls(s.lr, s.min_lr, s.warmup_steps, total, s.offset)
 
     def __call__(self, step: int) -> float:
         """LR of the optimizer update that produces stage step `step` (1-based: the first update is step 1)."""

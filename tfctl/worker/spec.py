@@ -2,26 +2,33 @@
 
 The orchestrator writes `RUN/stages/<stage>/spec.json`; every rank of the worker reads the same file
 (`python -m tfctl.worker spec.json`), so a stage can be re-run or debugged on its own.
+
+The recipe's `train` section travels as it is (validated by the same schema on both sides, so each
+setting and its default exist once, in tfctl/recipe/schema.py); what a stage resolves for itself (its
+steps, batch and learning-rate schedule) is spelled out beside it.
 """
 
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from tfctl.errors import UserError
+from tfctl.files import atomic_write_text
+from tfctl.recipe.schema import TrainSection
+
 
 @dataclass
-class OptimizerSpec:
-    lr: float = 6e-4
-    min_lr: float = 6e-5
-    warmup_steps: int = 0
-    betas: tuple[float, float] = (0.9, 0.95)
-    eps: float = 1e-8
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    # LR schedule position: the paper restarts warmup+cosine every stage (offset 0, total = steps);
-    # "continue" runs one schedule over all stages (offset = steps before, total = steps of all stages).
-    schedule_offset: int = 0
-    schedule_total: int | None = None
+class ScheduleSpec:
+    """The stage's learning-rate schedule: linear warmup to `lr`, cosine to `min_lr`.
+
+    The paper restarts warmup+cosine every stage (offset 0, total = the stage's steps); `lr_schedule:
+    continue` runs one schedule over all stages (offset = steps before, total = steps of all stages)."""
+
+    lr: float
+    min_lr: float
+    warmup_steps: int
+    offset: int = 0
+    total: int | None = None
 
 
 @dataclass
@@ -29,8 +36,9 @@ class WandbSpec:
     mode: str = "offline"  # online | offline | disabled (WANDB_MODE in the environment wins)
     project: str = "tfctl"
     entity: str | None = None
-    group: str | None = None  # one group per run dir
-    name: str | None = None  # "<run>/<stage>"
+    group: str | None = None  # one group per run dir (a baseline joins its growth run's)
+    name: str | None = None  # "<run dir name>/<stage>"
+    job_type: str = "stage"  # stage | baseline
     tags: list[str] = field(default_factory=list)
     dir: str | None = None  # where wandb/ goes; default: the run dir
     config: dict = field(default_factory=dict)  # the resolved recipe, logged as the W&B config
@@ -46,27 +54,19 @@ class StageSpec:
     out_dir: str  # RUN/stages/<stage>: checkpoints/, final/
     metrics_path: str  # RUN/metrics.jsonl (rank 0 appends)
     steps: int
-    global_batch: int  # sequences per optimizer step, whatever the world size
+    global_batch: int  # sequences per optimizer step, whatever the world size (the stage's, resolved)
     seq_len: int
-    micro_batch: int | None = None  # sequences per rank per micro-step; None: global_batch // world_size
+    schedule: ScheduleSpec
+    train: TrainSection = field(default_factory=TrainSection)  # the recipe's shared training settings
     init_weights: str | None = None  # a model dir to start from (ignored when a checkpoint exists)
     init_optimizer: str | None = None  # optimizer moments grown with the weights (carry), or None (reset)
     seed: int = 1337
-    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
-    precision: str = "fp32"  # fp32 | bf16 | fp16
-    zero_stage: int = 0
-    compile: bool = False
-    eval_interval: int = 100
-    eval_batches: int = 8
-    eval_batch_size: int = 8
-    checkpoint_interval: int = 100
-    keep_checkpoints: int = 2
     log_interval: int = 1
     # offsets of this stage on the run's cumulative axes (the stages before it)
     tokens_offset: int = 0
     flops_offset: float = 0.0
     device_seconds_offset: float = 0.0
-    peak_flops: float | None = None  # per device; None: looked up (GPU table) or measured (CPU)
+    fingerprint: str | None = None  # the stage's fingerprint, recorded in its checkpoints
     growth: dict | None = None  # the growth report that made init_weights; the worker logs it to W&B
     wandb: WandbSpec = field(default_factory=WandbSpec)
 
@@ -74,27 +74,36 @@ class StageSpec:
     def tokens_per_step(self) -> int:
         return self.global_batch * self.seq_len
 
+    def to_dict(self) -> dict:
+        values = asdict(self)  # dataclasses nest; the pydantic section does not
+        values["train"] = self.train.model_dump(mode="json")
+        return values
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
+        return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json())
-        tmp.replace(path)
+        atomic_write_text(path, self.to_json())
 
     @classmethod
     def from_dict(cls, values: dict) -> "StageSpec":
+        """A spec from its JSON form; ValueError/TypeError for anything that is not one."""
+        if not isinstance(values, dict):
+            raise ValueError("a stage spec is a JSON object")
         values = dict(values)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown stage spec keys: {', '.join(unknown)}")
-        values["optimizer"] = OptimizerSpec(**{**values.get("optimizer", {})})
-        values["optimizer"].betas = tuple(values["optimizer"].betas)
+        values["schedule"] = ScheduleSpec(**values.get("schedule", {}))
+        values["train"] = TrainSection.model_validate(values.get("train", {}))
         values["wandb"] = WandbSpec(**values.get("wandb", {}))
         return cls(**values)
 
     @classmethod
     def load(cls, path: str | Path) -> "StageSpec":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """The spec at `path`, or a one-line UserError naming the file and what is wrong with it."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_bytes()))
+        except (OSError, ValueError, TypeError, AttributeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else str(error).splitlines()[0]
+            raise UserError(f"{path}: not a usable stage spec ({reason})") from None

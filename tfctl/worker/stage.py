@@ -18,8 +18,8 @@ from tfctl.errors import UserError
 from tfctl.worker.checkpoint import Checkpointer, tag_for
 from tfctl.worker.ds_config import BatchGeometry, build_ds_config
 from tfctl.worker.evaluate import evaluate_engine, perplexity
-from tfctl.worker.exit_codes import NonFiniteLossError
-from tfctl.worker.export import _plain, export_final, load_moments, rank_param_checksums
+from tfctl.worker.exit_codes import NOTICE_PREFIX, NonFiniteLossError
+from tfctl.worker.export import export_final, is_plain_engine, load_moments, rank_param_checksums
 from tfctl.worker.optimizer import build_optimizer, load_moments_file, set_lr
 from tfctl.worker.progress import RunAxes, StageProgress
 from tfctl.worker.schedule import CosineSchedule
@@ -37,7 +37,13 @@ class StageTrainer:
         self.world_size = int(os.environ.get("WORLD_SIZE", 1))
         self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
         self.out_dir = Path(spec.out_dir)
-        self.checkpointer = Checkpointer(self.out_dir / "checkpoints", spec.keep_checkpoints, self.rank)
+        self.checkpointer = Checkpointer(
+            self.out_dir / "checkpoints",
+            spec.train.keep_checkpoints,
+            self.rank,
+            say=self.say,
+            fingerprint=spec.fingerprint,
+        )
         self.tracker = None
 
     # ----------------------------------------------------------------------------------------------- setup
@@ -68,7 +74,7 @@ class StageTrainer:
                 f"spec.model.vocab_size {self.config.vocab_size} < the data's vocab size "
                 f"{self.data.vocab_size} ({spec.data_dir})"
             )
-        self.geometry = BatchGeometry.resolve(spec.global_batch, self.world_size, spec.micro_batch)
+        self.geometry = BatchGeometry.resolve(spec.global_batch, self.world_size, spec.train.micro_batch)
 
         torch.manual_seed(spec.seed)
         model = build_model(self.config)
@@ -79,14 +85,14 @@ class StageTrainer:
         self.engine, *_ = deepspeed.initialize(
             model=model.to(self.device), optimizer=self.optimizer, config=build_ds_config(spec, self.geometry)
         )
-        if spec.compile:  # nn.Module.compile, in place: parameter names keep no `_orig_mod.` prefix
+        if spec.train.compile:  # nn.Module.compile, in place: parameter names keep no `_orig_mod.` prefix
             self.engine.compile()
-        self.plain = _plain(self.engine)
+        self.plain = is_plain_engine(self.engine)
 
         self.progress = StageProgress(world_size=self.world_size)
         if resume_tag is not None:
             self.progress = StageProgress.from_dict(self.checkpointer.load(self.engine, resume_tag))
-            self._say(
+            self.say(
                 f"resuming stage {spec.stage} from {resume_tag} "
                 f"(step {self.progress.step}/{spec.steps}); initial weights ignored"
             )
@@ -101,7 +107,7 @@ class StageTrainer:
         if self.progress.sampler:
             self.sampler.load_state_dict(self.progress.sampler)
         self.val_batches = eval_batches(
-            self.data.tokens("val"), spec.seq_len, spec.eval_batch_size, spec.eval_batches
+            self.data.tokens("val"), spec.seq_len, spec.train.eval_batch_size, spec.train.eval_batches
         )
         self.schedule = CosineSchedule.from_spec(spec)
         self.flops_per_token = training_flops_per_token(self.config, spec.seq_len)
@@ -109,7 +115,7 @@ class StageTrainer:
             spec, self.flops_per_token, self.world_size, self.progress.wall_seconds, self.started
         )
         if self.rank == 0:
-            self.peak_flops = peak_flops_per_device(spec.peak_flops, self.device_type)
+            self.peak_flops = peak_flops_per_device(spec.train.peak_flops, self.device_type)
             self._start_tracking()
 
     def _load_initial_weights(self, model) -> None:
@@ -153,9 +159,9 @@ class StageTrainer:
             progress.sampler = self.sampler.state_dict()
             if step % spec.log_interval == 0 or step == spec.steps:
                 self._log_train(step, loss, grad_norm, seconds)
-            if step % spec.eval_interval == 0 or step == spec.steps:
+            if step % spec.train.eval_interval == 0 or step == spec.steps:
                 self._evaluate(step)
-            if step % spec.checkpoint_interval == 0 or step in (spec.steps, stop_at):
+            if step % spec.train.checkpoint_interval == 0 or step in (spec.steps, stop_at):
                 self._checkpoint(step)
         return progress.step >= spec.steps
 
@@ -196,7 +202,7 @@ class StageTrainer:
 
     def _evaluate(self, step: int) -> float:
         loss = evaluate_engine(
-            self.engine, self.val_batches, self.rank, self.world_size, shard=self.spec.zero_stage < 3
+            self.engine, self.val_batches, self.rank, self.world_size, shard=self.spec.train.zero_stage < 3
         )
         self.progress.val_loss, self.progress.val_step = loss, step
         self._record("eval", step, val_loss=loss, val_ppl=perplexity(loss))
@@ -265,9 +271,10 @@ class StageTrainer:
             extra={"stage": spec.stage, "run": spec.run_name, **fields, **summary},
         )
         self._record("stage_end", progress.step, **summary)
-        self._say(
+        self.say(
             f"stage {spec.stage} done: {progress.step} steps, val_loss {val_loss:.4f}, "
-            f"final weights in {self.out_dir / 'final'}"
+            f"final weights in {self.out_dir / 'final'}",
+            notice=False,  # the orchestrator shows its own table
         )
 
     def record_error(self, error: Exception, step: int) -> None:
@@ -277,9 +284,11 @@ class StageTrainer:
         if self.tracker is not None:
             self.tracker.close(exit_code)
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str, notice: bool = True) -> None:
+        """A message of rank 0; a notice reaches the user's console, the rest worker.log only."""
         if self.rank == 0:
-            (self.tracker.console.message if self.tracker else print)(text)
+            text = NOTICE_PREFIX + text if notice else text
+            (self.tracker.console.message if self.tracker else lambda line: print(line, flush=True))(text)
 
     def stop_message(self) -> str:
         return (

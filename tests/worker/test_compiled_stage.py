@@ -6,9 +6,10 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from tfctl.launch import LaunchSettings, run_stage
+from tfctl.launch import run_stage
 from tfctl.model import build_model, config_from_dict
-from tfctl.worker.spec import StageSpec
+from tfctl.recipe.schema import LaunchSection, TrainSection
+from tfctl.worker.spec import ScheduleSpec, StageSpec
 
 
 @pytest.mark.slow  # DeepSpeed start-up + compiling: ~60 s CPU, 140 s wall on a loaded 2-core machine
@@ -39,17 +40,22 @@ def test_compiled_stage_exports_loadable_unprefixed_weights(tmp_path):
         steps=3,
         global_batch=4,
         seq_len=32,
-        compile=True,
-        eval_interval=3,
-        eval_batches=1,
-        eval_batch_size=4,
-        checkpoint_interval=3,
-        peak_flops=1e10,
+        schedule=ScheduleSpec(lr=6e-4, min_lr=6e-5, warmup_steps=0),
+        train=TrainSection(
+            compile=True,
+            eval_interval=3,
+            eval_batches=1,
+            eval_batch_size=4,
+            checkpoint_interval=3,
+            peak_flops=1e10,
+        ),
     )
     spec.wandb.mode = "disabled"
     spec.save(tmp_path / "spec.json")
-    settings = LaunchSettings(env={"WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"})
-    code = run_stage(tmp_path / "spec.json", settings, log_path=tmp_path / "worker.log", timeout=300)
+    env = {"WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+    code = run_stage(
+        tmp_path / "spec.json", LaunchSection(), env=env, log_path=tmp_path / "worker.log", timeout=300
+    )
     assert code == 0, (tmp_path / "worker.log").read_text()[-3000:]
 
     with safe_open(tmp_path / "final" / "model.safetensors", "pt") as weights:
