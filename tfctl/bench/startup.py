@@ -55,13 +55,15 @@ def write_tiny_spec(out_dir: Path, steps: int = 4) -> Path:
             global_batch=8,
             seq_len=32,
             model=TINY_MODEL,
-            optimizer=dict(lr=3e-3, min_lr=3e-4, warmup_steps=1),
-            eval_interval=steps,
-            eval_batches=2,
-            eval_batch_size=4,
-            checkpoint_interval=steps,
-            keep_checkpoints=1,
-            peak_flops=1e10,
+            schedule=dict(lr=3e-3, min_lr=3e-4, warmup_steps=1),
+            train=dict(
+                eval_interval=steps,
+                eval_batches=2,
+                eval_batch_size=4,
+                checkpoint_interval=steps,
+                keep_checkpoints=1,
+                peak_flops=1e10,
+            ),
             wandb=dict(mode="disabled", dir=str(out_dir)),
         )
     )
