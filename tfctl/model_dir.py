@@ -49,12 +49,17 @@ def load_state_dict(path: str | Path) -> dict:
         state = load_file(str(Path(path) / WEIGHTS))
     except (SafetensorError, OSError) as error:
         raise UserError(f"{Path(path) / WEIGHTS}: unreadable weights ({error})") from None
+    check_finite(state, path)
+    return state
+
+
+def check_finite(state: dict, path: str | Path) -> None:
+    """Non-finite (NaN/inf) weights are the user's problem, named in one line, never a growth "bug"."""
     for name, tensor in state.items():
         if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
             raise UserError(
                 f"{Path(path) / WEIGHTS}: {name} holds non-finite values (NaN or inf); the model cannot be used"
             )
-    return state
 
 
 def map_state_dict(path: str | Path) -> dict:

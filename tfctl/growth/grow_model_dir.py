@@ -22,6 +22,7 @@ from tfctl.model import TokenformerConfig
 from tfctl.model_dir import (
     TOKENIZER,
     WEIGHTS,
+    check_finite,
     load_model_config,
     map_state_dict,
     model_dir_writer,
@@ -81,6 +82,7 @@ def grow_model_dir(
 
     read_start = time.perf_counter()
     state = map_state_dict(source)
+    check_finite(state, source)  # one pass over the mapping (then in the page cache for the growth)
     read_seconds = time.perf_counter() - read_start
     try:
         new_config, sources = plan_growth(config, state, target, init=init, placement=placement)
