@@ -14,11 +14,10 @@ and the train settings: a finished sibling with the same fingerprints is reused,
 """
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfctl.compare.runs import BASELINE_FILE
+from tfctl.compare.runs import BASELINE_FILE, read_json_object
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_json
 from tfctl.growth.net2net import net2net_model_dir
@@ -174,7 +173,7 @@ def net2net_growth(recipe: Recipe) -> GrowFn:
 
 def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob:
     """The baseline as a run of the stage loop: the growth run's data and train settings, the baseline's
-    stages; on W&B in the growth run's group, so they show up together."""
+    stages; on W&B (job type `baseline`) in the growth run directory's group, so they show up together."""
     return RunJob(
         name=job.name,
         dirs=RunDir(job.directory),
@@ -183,10 +182,12 @@ def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob
         fingerprints=fingerprints(recipe, job, data_dir),
         train=recipe.train,
         launch=recipe.launch,
-        wandb=recipe.wandb.model_copy(update={"group": recipe.wandb.group or recipe.name}),
+        wandb=recipe.wandb.model_copy(update={"group": recipe.wandb.group or job.source_run.name}),
+        wandb_job_type="baseline",
         seed=recipe.seed,
         seq_len=recipe.data.seq_len,
         grow=net2net_growth(recipe) if job.section.kind == "net2net" else None,
+        retrain_hint="tfctl compare --retrain",
         wandb_config={
             **recipe.model_dump(mode="json"),
             "name": job.name,
@@ -198,11 +199,7 @@ def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob
 
 def _recorded(directory: Path) -> dict | None:
     """What the sibling's baseline.json says it was trained as (None when missing or unreadable)."""
-    try:
-        recorded = json.loads((directory / BASELINE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return recorded if isinstance(recorded, dict) else None
+    return read_json_object(directory / BASELINE_FILE)
 
 
 def _difference(recorded: dict | None, job: BaselineJob) -> str:
@@ -232,7 +229,7 @@ def is_trained(run: RunJob) -> bool:
 
 
 def train_baseline(
-    job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print
+    job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print, display=None
 ) -> Path:
     """Train the baseline's sibling run dir, or reuse it when it is already trained with these settings."""
     run = baseline_run_job(job, recipe, data_dir)
@@ -245,7 +242,9 @@ def train_baseline(
             f"move it away or rename the baseline"
         )
     with locked_run(run.dirs, job.name) as state:
-        loop = StageLoop(run, state, say)
+        loop = StageLoop(run, state, say, display)
+        source = RunState.load(RunDir(job.source_run).state, job.source_run.name).data
+        state.data.setdefault("cpu_peak_flops", dict(source.get("cpu_peak_flops", {})))  # one peak for MFU
         stale = changed_stages(state, run)
         if stale:
             if not retrain:
@@ -255,6 +254,7 @@ def train_baseline(
                 )
             say(f"[{job.name}] --retrain: dropping what it trained before ({', '.join(stale)})")
             loop.restart_from(list(state.stages()))
+        loop.check_unfinished()
         described = {
             "name": job.section.name,
             "kind": job.section.kind,

@@ -1,12 +1,13 @@
 """`tfctl compare RUN`: baselines (trained or reused) + the run's metrics → report.md/json, the figure, W&B."""
 
+import json
 import shlex
 from pathlib import Path
 
 from tfctl.compare.baselines import plan_job, select_baselines, train_baseline
 from tfctl.compare.plot import plot_ppl_vs_flops
 from tfctl.compare.report import build_report, to_markdown
-from tfctl.compare.runs import RunSummary, check_comparable, summarize_run
+from tfctl.compare.runs import BASELINE_FILE, RunSummary, check_comparable, summarize_run
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_json, atomic_write_text
 from tfctl.model.sizes import parse_count
@@ -36,6 +37,25 @@ def _growth_setup(run_dir: Path, main: RunSummary):
         )
     configs = [load_model_config(dirs.final(stage)) for stage in main.stages]
     return recipe, Path(data_dir), configs
+
+
+def earlier_baselines(run_dir: Path, main: RunSummary, known: list[Path]) -> list[RunSummary]:
+    """The run's other finished baseline siblings (trained by an earlier compare: another kind or budget), so
+    that one report holds every baseline and `--baseline net2net` does not hide the scratch one."""
+    found = []
+    for path in sorted(run_dir.parent.glob(f"{run_dir.name}.baseline-*")):
+        if any(path.resolve() == other.resolve() for other in known) or not (path / BASELINE_FILE).is_file():
+            continue
+        try:
+            source = json.loads((path / BASELINE_FILE).read_text()).get("source_run")
+            if source is None or Path(source).resolve() != run_dir.resolve():
+                continue
+            summary = summarize_run(path)
+            check_comparable(main, summary)
+        except (UserError, ValueError, OSError):
+            continue  # unfinished, or trained on other data: not part of this report
+        found.append(summary)
+    return found
 
 
 def _budgets(tokens: list[str]) -> list[int]:
@@ -75,6 +95,7 @@ def compare_run(
     retrain: bool = False,
     wandb: bool = True,
     say=print,
+    display=None,
 ) -> dict:
     """Train or reuse the baselines, compare, write RUN/compare/{report.md,report.json,ppl_vs_flops.png}.
 
@@ -100,24 +121,27 @@ def compare_run(
         for section in select_baselines(recipe, baselines):
             for budget in budgets if budgets and section.kind == "scratch" else [None]:
                 job = plan_job(run_dir, recipe, section, budget, configs, main.tokens)
-                path = train_baseline(job, recipe, data_dir, retrain=retrain, say=say)
+                path = train_baseline(job, recipe, data_dir, retrain=retrain, say=say, display=display)
                 trained.append(summarize_run(path))
         for baseline in trained:
             check_comparable(main, baseline)
 
     out = RunDir(run_dir).compare
     out.mkdir(parents=True, exist_ok=True)
-    runs = trained + others
+    earlier = earlier_baselines(run_dir, main, [r.path for r in trained + others])
+    for baseline in earlier:
+        say(f"[{baseline.name}] trained by an earlier compare: in the report too")
+    runs = trained + others + earlier
     report = build_report(
         main, runs, targets, reproduce_commands(run_dir, baselines, tokens, with_runs, targets)
     )
     figure = out / "ppl_vs_flops.png"
-    report["figure"] = {
-        "path": figure.name,
-        "lines": plot_ppl_vs_flops([main, *runs], figure, title=f"{main.name}: perplexity vs FLOPs"),
-    }
+    drawn = plot_ppl_vs_flops([main, *runs], figure, title=f"{main.name}: perplexity vs FLOPs")
+    report["figure"] = {"path": figure.name, **drawn}
     if wandb:
         report["wandb"] = _log_wandb(report, figure, recipe, run_dir)
+        if display is not None:
+            display.wandb_notice(report["wandb"], [run_dir, *(r.path for r in trained)])
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", to_markdown(report, figure.name))
     return report
@@ -139,7 +163,7 @@ def _log_wandb(report: dict, figure: Path, recipe, run_dir: Path) -> str:
         mode=resolve_mode(recipe.wandb.mode or "online"),
         project=w.project,
         entity=w.entity,
-        group=w.group or recipe.name,
+        group=w.group or run_dir.name,
         directory=run_dir,
         tags=list(w.tags),
     )

@@ -5,11 +5,6 @@ reference (the first baseline, else the first `--with` run): the FLOPs ratio and
 headline, and for a few target perplexities the FLOPs each run needed to first reach it.
 """
 
-import sys
-
-from rich.console import Console
-from rich.table import Table
-
 from tfctl.compare.curves import flops_to_reach, speedup
 from tfctl.compare.runs import RunSummary
 from tfctl.model.sizes import format_count
@@ -87,8 +82,17 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}×"
 
 
+RUN_COLUMNS = ["run", "kind", "val loss", "val ppl", "params", "tokens", "train FLOPs", "device-hours", "MFU"]
+
+
+def run_values(report: dict) -> tuple[list[str], list[list]]:
+    """The runs table with numbers as numbers (W&B sorts and plots them)."""
+    fields = ("label", "kind", "val_loss", "val_ppl", "params", "tokens", "flops", "device_hours", "mfu")
+    return RUN_COLUMNS, [[r[f] for f in fields] for r in report["runs"]]
+
+
 def run_rows(report: dict) -> tuple[list[str], list[list[str]]]:
-    columns = ["run", "kind", "val loss", "val ppl", "params", "tokens", "train FLOPs", "device-hours", "MFU"]
+    columns = RUN_COLUMNS
     rows = [
         [
             r["label"],
@@ -106,30 +110,50 @@ def run_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     return columns, rows
 
 
-def target_rows(report: dict) -> tuple[list[str], list[list[str]]]:
+def target_values(report: dict) -> tuple[list[str], list[list]]:
+    """The FLOPs-to-reach table, easiest target (highest perplexity) first, numbers as numbers."""
     names = [r["name"] for r in report["runs"]]
     columns = ["target ppl", "target", *[f"FLOPs {r['label']}" for r in report["runs"]]]
     if report["reference"]:
         columns.append(f"speed-up {report['run']}")
     rows = []
-    for race in report["flops_to_reach"]:
-        row = [f"{race['ppl']:.2f}", race["label"], *[_flops(race["flops"][n]) for n in names]]
+    for race in sorted(report["flops_to_reach"], key=lambda race: -race["ppl"]):
+        row = [race["ppl"], race["label"], *[race["flops"][n] for n in names]]
         if report["reference"]:
-            row.append(_ratio(race["speedup"].get(report["run"])))
+            row.append(race["speedup"].get(report["run"]))
         rows.append(row)
+    return columns, rows
+
+
+def target_rows(report: dict) -> tuple[list[str], list[list[str]]]:
+    columns, values = target_values(report)
+    speedup = bool(report["reference"])
+    rows = []
+    for ppl, label, *flops in values:
+        ratio = flops.pop() if speedup else None
+        rows.append([f"{ppl:.2f}", label, *map(_flops, flops), *([_ratio(ratio)] if speedup else [])])
     return columns, rows
 
 
 def headline_lines(report: dict) -> list[str]:
     lines = []
     for h in report["headline"]:
-        ratio = h["flops_ratio"]
-        fewer = f" ({1 / ratio:.2f}× fewer)" if ratio else ""
         lines.append(
-            f"{h['run']} vs {h['against_label']}: FLOPs ratio {_ratio(ratio)}{fewer}, "
+            f"{h['run']} vs {h['against_label']}: {_flops_comparison(h['flops_ratio'])}, "
             f"perplexity gap {h['ppl_gap_pct']:+.1f} %"
         )
     return lines
+
+
+def _flops_comparison(ratio: float | None) -> str:
+    """0.69 → "0.69× the FLOPs (1.46× fewer)", 1.001 → "the same FLOPs (1.00×)", 1.3 → "1.30× the FLOPs"."""
+    if ratio is None:
+        return "FLOPs ratio —"
+    if round(ratio, 2) == 1.0:
+        return "the same FLOPs (1.00×)"
+    if ratio < 1:
+        return f"{ratio:.2f}× the FLOPs ({1 / ratio:.2f}× fewer)"
+    return f"{ratio:.2f}× the FLOPs"
 
 
 def _markdown_table(columns: list[str], rows: list[list[str]]) -> str:
@@ -160,20 +184,3 @@ def to_markdown(report: dict, figure: str | None = None) -> str:
     if report["commands"]:
         parts += ["## Reproduce", "", "```sh", *report["commands"], "```", ""]
     return "\n".join(parts)
-
-
-def print_report(report: dict, console=None) -> None:
-
-    console = console or Console(width=None if sys.stdout.isatty() else 160)  # a log gets whole tables
-    for title, (columns, rows) in (
-        ("runs", run_rows(report)),
-        ("FLOPs to reach a perplexity", target_rows(report)),
-    ):
-        table = Table(title=title)
-        for i, column in enumerate(columns):
-            table.add_column(column, justify="left" if i < 2 else "right")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
-    for line in headline_lines(report):
-        console.print(f"[bold]{line}[/]")
