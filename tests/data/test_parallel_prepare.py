@@ -7,7 +7,7 @@ import pytest
 from tfctl.data import prepare_dataset
 
 
-@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("workers", [3])  # an odd count: batches finish out of order
 def test_token_files_are_the_same_bytes_whatever_the_worker_count(
     workers, shakespeare, shakespeare_settings, cache_root, tmp_path
 ):

@@ -7,9 +7,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from tfctl.errors import UserError
 from tfctl.growth import grow, grow_model_dir
 from tfctl.growth.state_dict import plan_growth
 from tfctl.growth.verify import check_grown_tensors, model_from_state, streamed_model
+from tfctl.model_dir import save_model_dir
 from tfctl.safetensors_io import TensorReader, map_tensors, write_tensors
 
 
@@ -102,3 +104,12 @@ def test_streamed_model_equals_the_model_in_memory(model_dir, trained):
     assert sorted(seen) == sorted(state)
     with torch.no_grad():
         torch.testing.assert_close(streamed, model_from_state(config, state)(probe)[0], rtol=0, atol=0)
+
+
+def test_a_model_with_non_finite_loss_is_refused_before_anything_is_written(trained, tmp_path):
+    config, state, _ = trained
+    broken = {**state, "final_norm.weight": torch.full_like(state["final_norm.weight"], float("nan"))}
+    source = save_model_dir(broken, config, tmp_path / "nan")
+    with pytest.raises(UserError, match="loss is not finite"):
+        grow_model_dir(source, tmp_path / "grown", "qkv=24,proj=24,ffn=96")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan"]

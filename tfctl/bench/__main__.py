@@ -22,7 +22,7 @@ def parse(argv: list[str]) -> tuple[BenchConfig, argparse.Namespace]:
     for field in ("d_model", "n_layers", "n_heads", "seq_len", "batch", "vocab_size", "rounds", "warmup"):
         parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    for switch in ("compile", "layers", "growth", "data"):
+    for switch in ("compile", "layers", "growth", "data", "startup"):
         parser.add_argument(f"--no-{switch}", action="store_true", help=f"skip {switch}")
     parser.add_argument("--fp32-only", action="store_true", help="skip bf16")
     parser.add_argument(
@@ -34,10 +34,14 @@ def parse(argv: list[str]) -> tuple[BenchConfig, argparse.Namespace]:
         field.name: getattr(args, field.name)
         for field in dataclasses.fields(BenchConfig)
         if getattr(args, field.name, None) is not None
-        and field.name not in ("compile", "layers", "growth", "data")
+        and field.name not in ("compile", "layers", "growth", "data", "startup")
     }
     overrides.update(
-        {switch: False for switch in ("compile", "layers", "growth", "data") if getattr(args, f"no_{switch}")}
+        {
+            switch: False
+            for switch in ("compile", "layers", "growth", "data", "startup")
+            if getattr(args, f"no_{switch}")
+        }
     )
     overrides["force_bf16"], overrides["profile"] = args.force_bf16, args.profile
     if args.fp32_only:

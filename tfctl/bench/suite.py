@@ -42,6 +42,7 @@ class BenchConfig:
     layers: bool = True
     growth: bool = True
     data: bool = True
+    startup: bool = True  # one 1-rank CPU stage, launch to first optimizer step (tfctl.bench.startup)
     profile: bool = False  # torch.profiler top ops of one eager step of each family
 
     @classmethod
@@ -57,6 +58,7 @@ class BenchConfig:
             rounds=2,
             warmup=1,
             growth=False,
+            startup=False,
         )
         return cls(**{**values, **overrides})
 
@@ -184,6 +186,13 @@ def bench_growth() -> dict:
     return {key: result[key] for key in keep if key in result}
 
 
+def bench_startup() -> dict:
+    from tfctl.bench.startup import stage_startup
+
+    measured = stage_startup()
+    return {"seconds": measured["to_first_step_s"], **measured}
+
+
 def bench_data() -> dict:
     from tfctl.bench.data import benchmark_tokenization
 
@@ -245,6 +254,9 @@ def run_suite(config: BenchConfig, say=print) -> dict:
     if config.data:
         say("tokenization throughput ...")
         results["data"] = bench_data()
+    if config.startup:
+        say("stage start-up (1 rank, CPU) ...")
+        results["startup"] = bench_startup()
     results["load_average_end"] = load_average()
     results["seconds"] = time.perf_counter() - started
     return results

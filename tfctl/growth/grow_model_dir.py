@@ -17,7 +17,13 @@ from tfctl.growth.optimizer import flatten_moments, grow_optimizer_state, unflat
 from tfctl.growth.state_dict import grown_blocks, plan_growth, state_shapes
 from tfctl.growth.target import target_config
 from tfctl.growth.tokens import POLICIES
-from tfctl.growth.verify import PRESERVE_TOLERANCE, GrowthReport, verify_written_growth
+from tfctl.growth.verify import (
+    PRESERVE_TOLERANCE,
+    GrowthReport,
+    default_probe,
+    probe_logits_and_loss,
+    verify_written_growth,
+)
 from tfctl.model import TokenformerConfig
 from tfctl.model_dir import (
     TOKENIZER,
@@ -88,6 +94,11 @@ def grow_model_dir(
         new_config, sources = plan_growth(config, state, target, init=init, placement=placement)
     except ValueError as error:
         raise UserError(f"{source}: {error}") from None
+    # the source's logits first: a model whose loss is not finite is refused before anything is written
+    probe = default_probe(new_config) if probe is None else probe
+    before = probe_logits_and_loss(config, state, probe)
+    if not math.isfinite(before[1]):
+        raise UserError(f"{source}: the model's loss is not finite ({before[1]}); it cannot be grown")
     provenance = {
         "source": str(source),
         "to": str(to),
@@ -109,11 +120,7 @@ def grow_model_dir(
         grow_seconds = time.perf_counter() - grow_start - write_seconds
         verify_start = time.perf_counter()
         with TensorReader(tmp / WEIGHTS) as reader:
-            report = verify_written_growth(config, state, new_config, reader, sources, init, probe)
-        if not math.isfinite(report.loss_before):
-            raise UserError(
-                f"{source}: the model's loss is not finite ({report.loss_before}); it cannot be grown"
-            )
+            report = verify_written_growth(config, state, new_config, reader, sources, init, probe, before)
         if init == "preserve" and not report.max_abs_logit_diff <= PRESERVE_TOLERANCE:
             raise RuntimeError(
                 f"preserve growth moved the logits by {report.max_abs_logit_diff:.3g} "

@@ -132,12 +132,14 @@ def verify_written_growth(
     sources: list[int | None],
     init: str,
     probe: torch.Tensor | None = None,
+    before: tuple[torch.Tensor, float] | None = None,
 ) -> GrowthReport:
     """`check_grown_tensors` and the probe of `verify_growth` in one pass over the written file: the grown
-    model streams through `streamed_model`, each block's tensors checked as they are read."""
+    model streams through `streamed_model`, each block's tensors checked as they are read. `before`: the
+    source's `probe_logits_and_loss` on the same probe, when the caller already has it."""
     start = time.perf_counter()
     probe = default_probe(new_config) if probe is None else probe
-    logits_before, loss_before = _logits_and_loss(old_config, old_state, probe)
+    logits_before, loss_before = before or probe_logits_and_loss(old_config, old_state, probe)
     checked = 0
 
     def check(tensors):
@@ -159,7 +161,8 @@ def verify_written_growth(
 
 
 @torch.no_grad()
-def _logits_and_loss(config, state_dict, probe: torch.Tensor) -> tuple[torch.Tensor, float]:
+def probe_logits_and_loss(config, state_dict, probe: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Logits (fp32) and loss of the model of `config` holding `state_dict` on `probe` (inputs + targets)."""
     model = model_from_state(config, state_dict)
     logits, loss = model(probe[:, :-1], probe[:, 1:])
     return logits.float(), loss.item()
@@ -178,8 +181,8 @@ def verify_growth(
     """
     start = time.perf_counter()
     probe = default_probe(new_config) if probe is None else probe
-    logits_before, loss_before = _logits_and_loss(old_config, old_state, probe)
-    logits_after, loss_after = _logits_and_loss(new_config, new_state, probe)
+    logits_before, loss_before = probe_logits_and_loss(old_config, old_state, probe)
+    logits_after, loss_after = probe_logits_and_loss(new_config, new_state, probe)
     return GrowthReport(
         params_before=count_params(old_config),
         params_after=count_params(new_config),
