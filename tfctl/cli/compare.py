@@ -17,6 +17,8 @@ EPILOG = """Examples:
 
   tfctl compare runs/tiny --with runs/tiny-paper --json    # existing runs only, no training
 
+  tfctl compare runs/tiny --tasks my_mc --include-path my_tasks/   # + a downstream table (lm-eval tasks)
+
 Writes runs/tiny/compare/report.md, report.json and ppl_vs_flops.png, and a `compare` run in the W&B group.
 """
 
@@ -48,6 +50,13 @@ def compare(
         [], "--target", metavar="PPL", help="Extra perplexity targets for the FLOPs-to-reach table."
     ),
     retrain: bool = typer.Option(False, "--retrain", help="Replace a baseline trained with other settings."),
+    tasks: str = typer.Option(
+        None,
+        "--tasks",
+        help="Also evaluate every stage and baseline on these lm-eval tasks (comma-separated).",
+    ),
+    include_path: Path = typer.Option(None, "--include-path", help="A directory of lm-eval task YAMLs."),
+    limit: int = typer.Option(None, "--limit", min=1, help="At most this many examples per task."),
     json_output: bool = JSON_OPTION,
     verbose: bool = VERBOSE_OPTION,
 ) -> None:
@@ -60,15 +69,37 @@ def compare(
 
     # with --json, stdout carries the report only: progress goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext()
+    downstream = _downstream_tasks(tasks, include_path) if tasks else None  # fails before any training
     with redirect:
         display = RunDisplay(interactive=False if json_output else None, verbose=verbose)
         report = compare_run(
             run, baseline, tokens, with_runs, target, retrain=retrain, say=display.print, display=display
         )
+        if downstream:
+            from tfctl.evaluate.compare_table import add_downstream
+
+            display.print(f"downstream: {', '.join(downstream[0])} on {len(report['runs'])} run(s)")
+            add_downstream(run, report, *downstream, limit=limit)
     if json_output:
         print(json.dumps(report, indent=2))
         return
     from tfctl.cli.render import print_report
 
     print_report(report)
+    if downstream:
+        from tfctl.evaluate.compare_table import to_markdown
+
+        typer.echo(to_markdown(report["downstream"]))
     typer.echo(f"report: {run / 'compare' / 'report.md'}  (and report.json, ppl_vs_flops.png)")
+
+
+def _downstream_tasks(tasks: str, include_path: Path | None):
+    from tfctl.errors import UserError
+
+    try:
+        from tfctl.evaluate.compare_table import prepare_tasks
+    except ImportError as error:
+        raise UserError(
+            f"--tasks needs lm-evaluation-harness ({error.name}): pip install 'tfctl[eval]'"
+        ) from None
+    return prepare_tasks(tasks, include_path)

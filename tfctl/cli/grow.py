@@ -94,6 +94,10 @@ def grow(
     json_output: bool = typer.Option(False, "--json", help="Print the growth report as one JSON object."),
 ) -> None:
     """Grow a trained Tokenformer by appending parameter tokens (and optionally layers), verified."""
+    if layers is not None and layers < 1:
+        raise UserError(f"--layers {layers}: a model has at least 1 block")
+    if not 0 <= seed < 2**63:
+        raise UserError(f"--seed {seed}: must be from 0 to 2^63 - 1")
     if RunDir(source).is_run():
         if out is not None or placement != "append":
             raise UserError("-o and --placement are for model directories; a run directory grows in place")

@@ -14,11 +14,10 @@ and the train settings: a finished sibling with the same fingerprints is reused,
 """
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfctl.compare.runs import BASELINE_FILE
+from tfctl.compare.runs import BASELINE_FILE, read_json_object
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_json
 from tfctl.growth.net2net import net2net_model_dir
@@ -188,6 +187,7 @@ def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob
         seed=recipe.seed,
         seq_len=recipe.data.seq_len,
         grow=net2net_growth(recipe) if job.section.kind == "net2net" else None,
+        retrain_hint="tfctl compare --retrain",
         wandb_config={
             **recipe.model_dump(mode="json"),
             "name": job.name,
@@ -199,11 +199,7 @@ def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob
 
 def _recorded(directory: Path) -> dict | None:
     """What the sibling's baseline.json says it was trained as (None when missing or unreadable)."""
-    try:
-        recorded = json.loads((directory / BASELINE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return recorded if isinstance(recorded, dict) else None
+    return read_json_object(directory / BASELINE_FILE)
 
 
 def _difference(recorded: dict | None, job: BaselineJob) -> str:
@@ -258,6 +254,7 @@ def train_baseline(
                 )
             say(f"[{job.name}] --retrain: dropping what it trained before ({', '.join(stale)})")
             loop.restart_from(list(state.stages()))
+        loop.check_unfinished()
         described = {
             "name": job.section.name,
             "kind": job.section.kind,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tfctl.evaluate.downstream import evaluate_tasks, load_tasks, parse_tasks, task_manager
 from tfctl.files import atomic_write_text
+from tfctl.recipe import load_recipe
 from tfctl.run.layout import RunDir
 
 
@@ -23,15 +24,20 @@ def downstream_models(report: dict) -> list[tuple[str, Path]]:
 
 
 def downstream_table(
-    report: dict, tasks, include_path: Path | None = None, limit: int | None = None, batch_size: int = 8
+    report: dict, names: list[str], built: dict, limit: int | None = None, batch_size: int = 8
 ) -> dict:
-    names = parse_tasks(tasks)
-    built = load_tasks(names, task_manager(names, include_path))
+    """Every model of `downstream_models` on the tasks `built` by `prepare_tasks`."""
     rows = []
     for label, model_dir in downstream_models(report):
         result = evaluate_tasks(model_dir, names, limit=limit, batch_size=batch_size, tasks_built=built)
         rows.append({"label": label, "model": str(model_dir), "results": result["results"]})
     return {"tasks": names, "limit": limit, "rows": rows}
+
+
+def prepare_tasks(tasks, include_path: Path | None = None) -> tuple[list[str], dict]:
+    """(names, built tasks): done before any baseline trains, so a bad task name or missing data fails fast."""
+    names = parse_tasks(tasks)
+    return names, load_tasks(names, task_manager(names, include_path))
 
 
 def columns(table: dict) -> list[tuple[str, str]]:
@@ -57,12 +63,32 @@ def to_markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def add_downstream(run_dir: Path, report: dict, tasks, include_path=None, limit=None) -> dict:
-    """Evaluate, then add the table to RUN/compare/report.json and report.md. Returns the table."""
-    table = downstream_table(report, tasks, include_path, limit)
+def add_downstream(run_dir: Path, report: dict, names: list[str], built: dict, limit=None) -> dict:
+    """Evaluate, add the table to RUN/compare/report.json and report.md, log it to W&B. Returns the table."""
+    table = downstream_table(report, names, built, limit)
+    table["wandb"] = log_wandb(Path(run_dir), table)
     report["downstream"] = table
     out = RunDir(Path(run_dir)).compare
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
     markdown = (out / "report.md").read_text() if (out / "report.md").is_file() else ""
     atomic_write_text(out / "report.md", markdown.rstrip("\n") + "\n\n" + to_markdown(table))
     return table
+
+
+def log_wandb(run_dir: Path, table: dict) -> str:
+    """In the growth run's W&B group, with its recipe's settings (offline when it has no recipe)."""
+    from tfctl.tracking.wandb_downstream import log_downstream
+
+    if not RunDir(run_dir).recipe.is_file():
+        return log_downstream(table, run_dir.name, "offline", directory=run_dir)
+    w = load_recipe(RunDir(run_dir).recipe).wandb
+    return log_downstream(
+        table,
+        run_dir.name,
+        w.mode or "online",
+        project=w.project,
+        entity=w.entity,
+        group=w.group or run_dir.name,
+        directory=run_dir,
+        tags=list(w.tags),
+    )

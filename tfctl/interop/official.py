@@ -41,7 +41,7 @@ def torch_load(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"{path}: not loadable as weights only ({reason[:200]})") from None
+        raise UserError(f"{path}: not loadable as weights only ({reason.split('. ')[0][:200]})") from None
 
 
 def deepspeed_tag_dir(path: Path) -> Path:

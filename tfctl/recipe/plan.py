@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 from tfctl.data.tokenizer import load_tokenizer, padded_vocab_size
+from tfctl.errors import UserError
 from tfctl.model.config import TokenformerConfig, TransformerConfig
 from tfctl.model.flops import training_flops_per_token
 from tfctl.model.sizes import TokenRatios, count_params, solve_ffn_hidden, solve_tokens, with_tokens
@@ -196,14 +197,29 @@ def plan_baseline(
     )
 
 
-def plan_recipe(recipe: Recipe, vocab_size: int | None = None, flops_per_second: float | None = None) -> Plan:
-    """The plan of every stage and baseline; `flops_per_second` (achieved before) gives time estimates."""
-    vocab_size = vocab_size or estimated_vocab_size(recipe)
+def plan_stages(recipe: Recipe, vocab_size: int) -> list[StagePlan]:
+    """The plan of every stage of the growth run (what `tfctl train` needs; the baselines are not sized)."""
     stages: list[StagePlan] = []
     for stage, config in zip(recipe.stages, resolve_stage_configs(recipe, vocab_size), strict=True):
         stages.append(plan_stage(recipe, stage, config, stages[-1].cumulative_flops if stages else 0.0))
+    return stages
+
+
+def plan_recipe(recipe: Recipe, vocab_size: int | None = None, flops_per_second: float | None = None) -> Plan:
+    """The plan of every stage and baseline; `flops_per_second` (achieved before) gives time estimates.
+    A baseline that cannot be sized on this backbone is a UserError naming it."""
+    vocab_size = vocab_size or estimated_vocab_size(recipe)
+    stages = plan_stages(recipe, vocab_size)
     growth_tokens = sum(s.tokens for s in stages)
-    baselines = [plan_baseline(recipe, b, stages[-1].config, growth_tokens) for b in recipe.baseline]
+    baselines = []
+    for baseline in recipe.baseline:
+        try:
+            baselines.append(plan_baseline(recipe, baseline, stages[-1].config, growth_tokens))
+        except ValueError as error:
+            raise UserError(
+                f"baseline {baseline.name}: {error}; give it a size, d_model or n_layers that fit "
+                f"(or `baseline: []` for none)"
+            ) from None
     return Plan(
         stages=stages,
         baselines=baselines,

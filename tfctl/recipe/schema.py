@@ -32,14 +32,14 @@ STAGE_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"  # one path component, ne
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 class DataSection(Section):
     source: str | list[str] = Field(
         "shakespeare",
         description="Built-in corpus (`shakespeare`, `sotu`), a text "
-        "file/glob/dir, a `.jsonl` file, or `hf:NAME_OR_DIR`; a list or `a+b` combines.",
+        "file/glob/dir, a `.jsonl`/`.json`/`.parquet`/`.csv` file, or `hf:NAME_OR_DIR`; a list or `a+b` combines.",
     )
     tokenizer: str = Field(
         "bpe:8192",
@@ -240,8 +240,8 @@ def _as_list(value):
 
 
 class Recipe(Section):
-    name: str = Field(description="Run name: the run directory is runs/<name>.", pattern=r"^[A-Za-z0-9._-]+$")
-    seed: int = Field(1337, description="Seeds init, data order and growth.")
+    name: str = Field(description="Run name: the run directory is runs/<name>.", pattern=STAGE_NAME_PATTERN)
+    seed: int = Field(1337, ge=0, lt=2**31, description="Seeds init, data order and growth (0 to 2^31 - 1).")
     data: DataSection = Field(default_factory=DataSection, description="The corpus and its tokenization.")
     model: ModelSection = Field(default_factory=ModelSection, description="The Tokenformer backbone.")
     stages: list[StageSection] = Field(min_length=1, description="Ordered growth stages.")

@@ -1,6 +1,7 @@
 """Using what a run produced: find a run's latest model, evaluate a model directory, sample from it."""
 
 import json
+import math
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from tfctl.run.state import DONE, RunState
 from tfctl.worker.evaluate import perplexity
 from tfctl.worker.spec import StageSpec
 
+MAX_NEW_TOKENS = 20_000  # beyond this, sampling on a CPU takes hours: a typo
+
 
 @dataclass
 class ModelTarget:
@@ -28,6 +31,20 @@ class ModelTarget:
     data_dir: Path | None = None
     eval_batches: int = 8
     eval_batch_size: int = 8
+
+
+def read_export_info(model_dir: Path) -> dict:
+    """A model directory's export.json (provenance, eval settings): {} when missing; damaged is a UserError."""
+    export = model_dir / "export.json"
+    if not export.is_file():
+        return {}
+    try:
+        info = json.loads(export.read_bytes())
+    except (OSError, ValueError) as error:
+        raise UserError(f"{export}: unreadable ({error}); delete it to use the model without it") from None
+    if not isinstance(info, dict):
+        raise UserError(f"{export}: not a JSON object; delete it to use the model without it")
+    return info
 
 
 def latest_model(run_dir: Path) -> tuple[str, Path]:
@@ -55,16 +72,16 @@ def resolve_target(path: str | Path) -> ModelTarget:
         stage, model_dir = latest_model(path)
         return _from_spec(model_dir, RunDir(path).spec(stage))
     if is_model_dir(path):
-        export = path / "export.json"
+        info = read_export_info(path)
         target = ModelTarget(path)
         if (path.parent / "spec.json").is_file():  # a stage's final/ or init/
             target = _from_spec(path, path.parent / "spec.json")
-        if export.is_file():
-            info = json.loads(export.read_text())
-            if info.get("data_dir"):
-                target.data_dir = Path(info["data_dir"])
-            target.eval_batches = info.get("eval_batches", target.eval_batches)
-            target.eval_batch_size = info.get("eval_batch_size", target.eval_batch_size)
+        if isinstance(info.get("data_dir"), str) and info["data_dir"]:
+            target.data_dir = Path(info["data_dir"])
+        for key in ("eval_batches", "eval_batch_size"):
+            value = info.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                setattr(target, key, value)
         return target
     raise UserError(
         f"{path}: neither a model directory (model.safetensors + config.json) nor a run directory "
@@ -122,6 +139,10 @@ def evaluate_model(
             total += loss.double().item() * y.numel()
             count += y.numel()
     loss = total / count
+    if not math.isfinite(loss):
+        raise UserError(
+            f"{target.model_dir}: the loss on {source} is not finite ({loss}); the weights overflow"
+        )
     return {
         "model": str(target.model_dir),
         "data": source,
@@ -139,24 +160,36 @@ def generate(
     top_k: int | None = 50,
     seed: int = 0,
 ) -> str:
-
+    """A sampled continuation of `prompt`; a long one shows a progress bar on a terminal (stderr)."""
+    if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
+        raise UserError(f"--max-new-tokens {max_new_tokens}: must be from 1 to {MAX_NEW_TOKENS:,}")
+    if not 0 <= seed < 2**63:
+        raise UserError(f"--seed {seed}: must be from 0 to 2^63 - 1")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise UserError(f"--temperature {temperature}: must be a finite number >= 0")
     target = resolve_target(path)
     if not (target.model_dir / TOKENIZER).is_file():
         raise UserError(f"{target.model_dir}: has no {TOKENIZER}; cannot encode a prompt")
     tokenizer = load_tokenizer(target.model_dir)
     model, _ = load_model(target.model_dir)
     model.eval()
-    ids = tokenizer.encode(prompt).ids or [0]
+    ids = torch.tensor([tokenizer.encode(prompt).ids or [0]])
     generator = torch.Generator().manual_seed(seed)
-    out = torch.tensor([ids])
-    with token_progress(max_new_tokens) as advance:
-        done = 0
-        while done < max_new_tokens:  # in chunks, the same tokens as one call: the generator runs on
+    done = 0
+    with torch.no_grad(), token_progress(max_new_tokens) as advance:
+        while done < max_new_tokens:  # in chunks: the same samples as one call, with progress between
             chunk = min(GENERATE_CHUNK, max_new_tokens - done)
-            out = model.generate(out, chunk, temperature=temperature, top_k=top_k, generator=generator)
+            try:
+                ids = model.generate(ids, chunk, temperature=temperature, top_k=top_k, generator=generator)
+            except RuntimeError as error:
+                if "probability tensor" not in str(error):
+                    raise
+                raise UserError(
+                    f"{target.model_dir}: the model's outputs are not finite; cannot sample"
+                ) from None
             done += chunk
             advance(chunk)
-    return tokenizer.decode(out[0].tolist())
+    return tokenizer.decode(ids[0].tolist())
 
 
 GENERATE_CHUNK = 32

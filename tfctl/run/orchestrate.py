@@ -13,7 +13,7 @@ from tfctl.errors import UserError
 from tfctl.files import atomic_write_text
 from tfctl.growth import grow_model_dir
 from tfctl.recipe import Recipe
-from tfctl.recipe.plan import StagePlan, plan_recipe
+from tfctl.recipe.plan import StagePlan, plan_stages
 from tfctl.run.layout import RunDir
 from tfctl.run.stage_loop import (
     GrowFn,
@@ -62,7 +62,7 @@ def growth_job(recipe: Recipe, run_dir: Path, data_dir: Path, vocab_size: int) -
         name=recipe.name,
         dirs=RunDir(run_dir),
         data_dir=data_dir,
-        plans=plan_recipe(recipe, vocab_size=vocab_size).stages,
+        plans=plan_stages(recipe, vocab_size),
         fingerprints=stage_fingerprints(recipe),
         train=recipe.train,
         launch=recipe.launch,
@@ -81,18 +81,32 @@ def check_unchanged(loop: StageLoop, force: str | None) -> list[str]:
     Returns the stages recorded past the recipe's end (appended by `tfctl grow RUN`), which are kept when the
     recipe's stages are the run's first ones: the original recipe still re-runs on a grown run."""
     names, dirs = loop.job.stage_names, loop.job.dirs
-    if force is not None and force not in names:
-        raise UserError(f"--force {force}: no such stage (stages: {', '.join(names)})")
     changed = changed_stages(loop.state, loop.job)
     extra = [name for name in changed if name not in names]
+    if force is not None and force not in names + extra:
+        raise UserError(f"--force {force}: no such stage (stages: {', '.join(names)})")
+    recorded_data = loop.state.data.get("data_dir")
+    if (
+        force is None
+        and loop.state.stages()
+        and recorded_data
+        and Path(recorded_data).name != loop.job.data_dir.name
+    ):
+        raise UserError(
+            f"{dirs.root}: the prepared data changed since its stages ran (corpus files edited? was "
+            f"{Path(recorded_data).name}, now {loop.job.data_dir.name}); use --force {names[0]} to retrain "
+            f"on it, or -o for a new run directory"
+        )
     first_changed = next((name for name in names if name in changed), None)
-    if force is not None:
-        loop.restart_from(names[names.index(force) :] + extra)
-    elif first_changed:
+    if first_changed and (force is None or force in extra):
         raise UserError(
             f"{dirs.root}: the recipe changed for stage {first_changed}, which already ran; "
             f"use --force {first_changed} to retrain from it, or -o for a new run directory"
         )
+    if force in extra:  # stages dropped from the recipe: forget them
+        loop.restart_from(extra)
+    elif force is not None:
+        loop.restart_from(names[names.index(force) :] + extra)
     elif extra and list(loop.state.stages())[: len(names)] != names:
         raise UserError(
             f"{dirs.root}: stage(s) {', '.join(extra)} ran before but are not in the recipe; "
@@ -155,7 +169,9 @@ def train_recipe(
     job = growth_job(recipe, run_dir, data_dir, load_prepared(data_dir).vocab_size)
     with locked_run(dirs, recipe.name) as state:
         loop = StageLoop(job, state, say, display)
-        if not check_unchanged(loop, force):  # with appended stages, recipe.yaml (all of them) stays
+        appended = check_unchanged(loop, force)
+        loop.check_unfinished()
+        if not appended:  # with appended stages, recipe.yaml (all of them) stays
             atomic_write_text(dirs.recipe, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
         results, trained = loop.run()
         if trained:

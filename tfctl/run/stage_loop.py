@@ -11,7 +11,6 @@ checkpoint wins over initial weights).
 import hashlib
 import json
 import os
-import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from tfctl.data import eval_batches, load_prepared
 from tfctl.errors import Interrupted, TrainingError, UserError
+from tfctl.files import is_inside, remove_tree
 from tfctl.launch import EXIT_INTERRUPTED, exit_reason, run_stage
 from tfctl.model import config_to_dict
 from tfctl.model_dir import load_model_config
@@ -29,6 +29,7 @@ from tfctl.recipe.schema import LaunchSection, TrainSection, WandbSection
 from tfctl.run.layout import RunDir
 from tfctl.run.lock import RunLock
 from tfctl.run.peak import run_cpu_peak
+from tfctl.run.stage_checks import ENVIRONMENT_ERRNOS, check_finished, check_resumable, stopped_by_machine
 from tfctl.run.state import DONE, FAILED, GROWING, TRAINING, RunState
 from tfctl.tracking import MetricsFile, read_metrics
 from tfctl.tracking.live import RunDisplay
@@ -76,6 +77,7 @@ class RunJob:
     start_from: Path | None = None  # stage 0 grows from this model directory (`from:`) instead of random init
     wandb_config: dict = field(default_factory=dict)  # what W&B shows as the run's config
     wandb_job_type: str = "stage"  # stage | baseline; W&B names a stage "<run dir name>/<stage>"
+    retrain_hint: str = "--force {stage}"  # how the user discards a stage's results (tfctl train's way)
 
     @property
     def stage_names(self) -> list[str]:
@@ -147,14 +149,38 @@ class StageLoop:
     ):
         self.job, self.state, self.say = job, state, say
         self.display = display or RunDisplay(interactive=False)
+        self.errors_before: dict[str, int] = {}  # each stage's error records before its launch
 
     def restart_from(self, names: list[str]) -> None:
-        """Forget `names` (state first, so a crash half-way leaves stages that simply re-train), then
-        delete their directories and records."""
-        self.state.drop(names)
+        """Forget `names`, in an order a crash at any point leaves repairable: their directories are first
+        renamed aside (atomic; a stage still marked done without its directory is refused with a hint to
+        repeat the command), then their records dropped, then the state, then the set-aside copies deleted.
+        Only ever inside RUN/stages/ (RunDir.stage refuses anything but a plain stage name)."""
+        dirs = self.job.dirs
+        for name in names:  # refused before anything changes: a stage directory that leads out of the run
+            if dirs.stage(name).exists() and not is_inside(dirs.stage(name), dirs.root):
+                raise UserError(f"{dirs.stage(name)}: leads outside {dirs.root}; refusing to delete it")
         for name in names:
-            shutil.rmtree(self.job.dirs.stage(name), ignore_errors=True)
-        MetricsFile(self.job.dirs.metrics).drop_stages(set(names))
+            stage = dirs.stage(name)
+            if stage.is_symlink():
+                stage.unlink()
+            elif stage.exists():
+                os.replace(stage, dirs.removed(name))
+        MetricsFile(dirs.metrics).drop_stages(set(names))
+        self.state.drop(names)
+        self.remove_set_aside()
+
+    def remove_set_aside(self) -> None:
+        """Delete what restart_from renamed aside (also what a killed one left)."""
+        for path in self.job.dirs.set_aside():
+            remove_tree(path, self.job.dirs.root)
+
+    def check_unfinished(self) -> None:
+        """The checkpoints and directories of every stage still to train: before the run writes anything."""
+        job = self.job
+        for name, fingerprint in zip(job.stage_names, job.fingerprints, strict=True):
+            if self.state.stages().get(name, {}).get("status") != DONE:
+                check_resumable(job.dirs, name, fingerprint, job.retrain_hint.format(stage=name))
 
     def offsets(self, index: int) -> dict:
         """Where stage `index` starts on the run's cumulative axes: where the stage before it ended."""
@@ -182,7 +208,7 @@ class StageLoop:
             check_start(job.start_from, plan.config)
         source = job.dirs.final(job.plans[index - 1].name) if index else job.start_from
         self.state.update(plan.name, status=GROWING, fingerprint=job.fingerprints[index])
-        shutil.rmtree(init, ignore_errors=True)  # a growth cut short before it was recorded
+        remove_tree(init, job.dirs.root)  # a growth cut short before it was recorded
         probe = eval_batches(load_prepared(job.data_dir).tokens("val"), job.seq_len, 4, 1)[0][0]
         origin = job.plans[index - 1].name if index else source
         with self.display.activity(f"[{plan.name}] growing {origin} into {plan.name}"):
@@ -224,6 +250,7 @@ class StageLoop:
             if self.starts_grown(index) and optimizer_file.is_file()
             else None,
             seed=job.seed + index,
+            fingerprint=job.fingerprints[index],
             growth=growth,
             wandb=WandbSpec(
                 mode=resolve_mode(job.wandb.mode or "online"),
@@ -269,6 +296,9 @@ class StageLoop:
         if self.starts_grown(index):
             growth = self.initial_weights(index)
             self.record_growth(index, growth)
+        check_resumable(
+            job.dirs, plan.name, job.fingerprints[index], job.retrain_hint.format(stage=plan.name)
+        )
         spec = self.stage_spec(index, growth)
         job.dirs.stage(plan.name).mkdir(parents=True, exist_ok=True)
         spec.save(job.dirs.spec(plan.name))
@@ -277,7 +307,9 @@ class StageLoop:
             f"[{plan.name}] training {plan.params:,} params for {plan.steps} steps "
             f"({plan.tokens:,} tokens) on {job.launch.world_size} rank(s)"
         )
-        errors_before = len(read_metrics(job.dirs.metrics, kind="error", stage=plan.name))
+        errors_before = self.errors_before[plan.name] = len(
+            read_metrics(job.dirs.metrics, kind="error", stage=plan.name)
+        )
         log = job.dirs.worker_log(plan.name)
         with self.display.stage(plan.name, plan.steps, job.dirs.metrics):
             code = run_stage(
@@ -316,12 +348,24 @@ class StageLoop:
         )
         self.state.save()
         link_data(self.job.dirs, self.job.data_dir)
+        self.remove_set_aside()
         results, trained = {}, False
         for index, plan in enumerate(self.job.plans):
             if self.state.stage(plan.name).get("status") == DONE:
+                check_finished(self.job.dirs, plan.name, self.job.retrain_hint.format(stage=plan.name))
                 self.say(f"[{plan.name}] already done, skipped")
                 results[plan.name] = self.state.stage(plan.name)["result"]
                 continue
-            results[plan.name] = self.train_stage(index)
+            try:
+                results[plan.name] = self.train_stage(index)
+            except OSError as error:
+                if error.errno not in ENVIRONMENT_ERRNOS:
+                    raise
+                errors = read_metrics(self.job.dirs.metrics, kind="error", stage=plan.name)
+                new = len(errors) > self.errors_before.get(plan.name, 0)
+                reason = errors[-1].get("message") if new else None
+                raise stopped_by_machine(
+                    self.job.dirs, self.state, plan.name, error, reason, self.say
+                ) from None
             trained = True
         return results, trained

@@ -38,7 +38,11 @@ class StageTrainer:
         self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
         self.out_dir = Path(spec.out_dir)
         self.checkpointer = Checkpointer(
-            self.out_dir / "checkpoints", spec.train.keep_checkpoints, self.rank, say=self.say
+            self.out_dir / "checkpoints",
+            spec.train.keep_checkpoints,
+            self.rank,
+            say=self.say,
+            fingerprint=spec.fingerprint,
         )
         self.tracker = None
 
