@@ -34,6 +34,7 @@ from tfctl.run.state import DONE, FAILED, GROWING, TRAINING, RunState
 from tfctl.tracking import MetricsFile, read_metrics
 from tfctl.tracking.live import RunDisplay
 from tfctl.tracking.wandb_run import resolve_mode
+from tfctl.worker.completion import verified_stage_end
 from tfctl.worker.spec import ScheduleSpec, StageSpec, WandbSpec
 from tfctl.worker.watchdog import ORCHESTRATOR_PID
 
@@ -322,7 +323,8 @@ class StageLoop:
         if code in (EXIT_INTERRUPTED, -signal.SIGINT):
             self.state.update(plan.name, status=FAILED, exit_code=code, error="interrupted")
             raise Interrupted(f"stage {plan.name} interrupted")
-        if code != 0:
+        result = verified_stage_end(job.dirs.final(plan.name), job.dirs.metrics, plan.name)
+        if code != 0 and result is None:
             errors = read_metrics(job.dirs.metrics, kind="error", stage=plan.name)
             reason = errors[-1]["message"] if len(errors) > errors_before else exit_reason(code, log)
             self.state.update(plan.name, status=FAILED, exit_code=code, error=reason)
@@ -330,13 +332,13 @@ class StageLoop:
                 f"stage {plan.name} failed: {reason}; log: {log}. Fix the cause and re-run the same "
                 f"command to resume from its last checkpoint."
             )
-        ends = read_metrics(job.dirs.metrics, kind="stage_end", stage=plan.name)
-        result = ends[-1] if ends else None
-        if result is None or not (job.dirs.final(plan.name) / "model.safetensors").is_file():
+        if result is None:
             self.state.update(plan.name, status=FAILED)
             raise TrainingError(
-                f"stage {plan.name}: the worker exited 0 but left no stage_end record or export"
+                f"stage {plan.name}: the worker exited 0 but left no stage_end record or verified export"
             )
+        if code != 0:
+            self.say(f"[{plan.name}] a rank exited with {code} after the export was complete and verified")
         self.state.update(plan.name, status=DONE, result=result)
         self.display.stage_done(plan.name, result)
         return result
