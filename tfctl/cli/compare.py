@@ -17,6 +17,8 @@ EPILOG = """Examples:
 
   tfctl compare runs/tiny --with runs/tiny-paper --json    # existing runs only, no training
 
+  OMP_NUM_THREADS=1 tfctl compare runs/tiny --seeds 3 -j 2 # 3 seeds of everything, 2 trainings at a time
+
 Writes runs/tiny/compare/report.md, report.json and ppl_vs_flops.png, and a `compare` run in the W&B group.
 """
 
@@ -47,6 +49,22 @@ def compare(
     target: list[float] = typer.Option(
         [], "--target", metavar="PPL", help="Extra perplexity targets for the FLOPs-to-reach table."
     ),
+    seeds: int | None = typer.Option(
+        None,
+        "--seeds",
+        min=1,
+        metavar="N",
+        help="Train the growth run and each baseline with N seeds (sibling runs <run>.seed<S>, ...); "
+        "the report gives mean ± std. Default: the recipe's `seeds`.",
+    ),
+    jobs: int = typer.Option(
+        1,
+        "--jobs",
+        "-j",
+        min=1,
+        metavar="N",
+        help="Trainings at a time (separate processes; on CPU give each one thread: OMP_NUM_THREADS=1).",
+    ),
     retrain: bool = typer.Option(False, "--retrain", help="Replace a baseline trained with other settings."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -60,7 +78,9 @@ def compare(
     # with --json, stdout carries the report only: the workers' output goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext()
     with redirect:
-        report = compare_run(run, baseline, tokens, with_runs, target, retrain=retrain, say=say)
+        report = compare_run(
+            run, baseline, tokens, with_runs, target, retrain=retrain, say=say, seeds=seeds, jobs=jobs
+        )
     if json_output:
         print(json.dumps(report, indent=2))
         return

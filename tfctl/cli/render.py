@@ -57,7 +57,9 @@ def print_plan(name: str, plan) -> None:
         table.add_row(
             f"baseline {entry['name']}",
             str(entry["layers"]),
-            f"MLP {entry['ffn_hidden']}",
+            f"MLP {entry['ffn_hidden']}"
+            if "ffn_hidden" in entry
+            else "{qkv}/{proj}/{ffn}".format(**entry["param_tokens"]),
             format_count(entry["params"]),
             format_count(entry["tokens"]),
             str(entry["global_batch"]),

@@ -35,6 +35,9 @@ class RunSummary:
     world_size: int
     data: dict = field(default_factory=dict)  # what the numbers are comparable on (see data_identity)
     curve: Curve = field(default_factory=Curve)
+    stage_ends: list[dict] = field(default_factory=list)  # per finished stage: cumulative flops, ppl, hours
+    seed: int | None = None
+    complete: bool = True  # every planned stage finished (LR decayed): only then does it enter a headline
 
     def to_dict(self) -> dict:
         return {
@@ -53,13 +56,35 @@ class RunSummary:
             "world_size": self.world_size,
             "data": self.data,
             "curve": self.curve.to_dict(),
+            "stage_ends": self.stage_ends,
+            "seed": self.seed,
+            "complete": self.complete,
         }
 
 
+@dataclass
+class RunGroup:
+    """One run trained with one or more seeds (mean ± std over them); runs of one `family` (a from-scratch
+    baseline at several sizes) together form the frontier the growth run is measured against."""
+
+    label: str
+    kind: str
+    runs: list[RunSummary]
+    family: str | None = None
+
+    @property
+    def finished(self) -> list[RunSummary]:
+        return [r for r in self.runs if r.complete]
+
+
 def run_kind(run_dir: Path) -> str:
+    """growth | scratch | scratch-tokenformer | net2net | run."""
     baseline = run_dir / BASELINE_FILE
     if baseline.is_file():
-        return json.loads(baseline.read_text()).get("kind", "run")
+        described = json.loads(baseline.read_text())
+        family = described.get("section", {}).get("family", "transformer")
+        kind = described.get("kind", "run")
+        return kind if family == "transformer" else f"{kind}-{family}"
     return "growth" if RunDir(run_dir).recipe.is_file() else "run"
 
 
@@ -95,6 +120,7 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
     done = set(state.finished())
     records = read_metrics(dirs.metrics)
     ends = [r for r in records if r.get("kind") == "stage_end" and r.get("stage") in done]
+    ends = list({r["stage"]: r for r in ends}.values())  # a stage re-run after a crash: its last record
     if not ends:
         raise UserError(f"{run_dir}: no finished stage yet (run `tfctl train` first)")
     stages = [r["stage"] for r in ends]
@@ -125,6 +151,16 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
         world_size=int(last.get("world_size", 1)),
         data=data_identity(run_dir),
         curve=eval_curve(records, stages),
+        stage_ends=[
+            {
+                "stage": r["stage"],
+                "flops": float(r["flops"]),
+                "val_ppl": float(r["val_ppl"]),
+                "device_hours": float(r.get("device_seconds", 0.0)) / 3600,
+            }
+            for r in ends
+        ],
+        complete=not any(entry.get("status") != DONE for entry in state.stages().values()),
     )
 
 

@@ -10,7 +10,13 @@ from pathlib import Path
 from tfctl.data.tokenizer import load_tokenizer, padded_vocab_size
 from tfctl.model.config import TokenformerConfig, TransformerConfig
 from tfctl.model.flops import training_flops_per_token
-from tfctl.model.sizes import TokenRatios, count_params, solve_ffn_hidden, solve_tokens, with_tokens
+from tfctl.model.sizes import (
+    TokenRatios,
+    count_params,
+    solve_ffn_hidden,
+    solve_tokens,
+    with_tokens,
+)
 from tfctl.recipe.schema import BaselineSection, Recipe, StageSection
 
 GPT2_PADDED_VOCAB = 50304
@@ -127,6 +133,14 @@ class Plan:
         }
 
 
+def compact_count(value: int) -> str:
+    """2_000_000 → "2m", 1_500_000_000 → "1.5b", 5120 → "5.12k": a count as a directory-name suffix."""
+    for suffix, scale in (("t", 10**12), ("b", 10**9), ("m", 10**6), ("k", 10**3)):
+        if value >= scale:
+            return f"{value / scale:.4g}{suffix}"
+    return str(value)
+
+
 def warmup_steps(warmup: float, steps: int) -> int:
     return int(round(warmup * steps)) if warmup < 1 else min(int(warmup), steps)
 
@@ -173,13 +187,78 @@ def baseline_config(recipe: Recipe, baseline: BaselineSection, final: Tokenforme
     return solve_ffn_hidden(config, baseline.size or count_params(final))
 
 
-def plan_baseline(
-    recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig, growth_tokens: int
+MLP_RATIO = 4  # the usual Transformer shape: MLP hidden = 4 × d_model
+MAX_LAYERS = 96
+
+
+def shaped_config(recipe: Recipe, baseline: BaselineSection, like: TokenformerConfig) -> TransformerConfig:
+    """A Transformer of `like`'s size in the usual shape: the recipe's d_model and heads, the number of layers
+    whose solved MLP width is nearest 4 × d_model (in ratio), the MLP width matching the parameters. A small
+    stage of a wide backbone then gets fewer layers, a large one more (the paper's from-scratch family varies
+    depth and width the same way)."""
+    target = baseline.size or count_params(like)
+    best, best_distance = None, math.inf
+    for layers in range(1, MAX_LAYERS + 1):
+        try:
+            config = baseline_config(
+                recipe, baseline.model_copy(update={"n_layers": layers, "size": target}), like
+            )
+        except ValueError:
+            break  # more layers only leave less for the MLP
+        distance = abs(math.log(config.ffn_hidden / (MLP_RATIO * config.d_model)))
+        if distance < best_distance:
+            best, best_distance = config, distance
+    if best is None:
+        raise ValueError(f"{target:,} parameters is below one block of this backbone and its embedding")
+    return best
+
+
+def baseline_tokens(baseline: BaselineSection, stages: list[StagePlan]) -> int:
+    """A baseline run's token budget: `match` the growth run's total, `base` its first stage's, or a count."""
+    if baseline.tokens == "match":
+        return sum(s.tokens for s in stages)
+    if baseline.tokens == "base":
+        return stages[0].tokens
+    return baseline.tokens
+
+
+def scratch_models(
+    recipe: Recipe, baseline: BaselineSection, stage_configs: list[TokenformerConfig]
+) -> list[tuple[str, TokenformerConfig | TransformerConfig]]:
+    """The models of a scratch baseline, one per size, each with its size's label (`""` for `final`, a stage
+    name for `stages`, the count for a list). A Transformer is matched to the Tokenformer of that size (for
+    `final`, with its layers; for a family, in the usual shape, `shaped_config`); a Tokenformer is that size
+    on the recipe's backbone with the recipe's τ (sqrt_n: the paper's)."""
+    final = stage_configs[-1]
+    if baseline.sizes == "final":
+        sized = [("", final, baseline.size)]
+    elif baseline.sizes == "stages":
+        sized = [
+            (stage.name, config, None) for stage, config in zip(recipe.stages, stage_configs, strict=True)
+        ]
+    else:
+        sized = [(compact_count(size), final, size) for size in baseline.sizes]
+    models = []
+    for label, config, size in sized:
+        if baseline.family == "tokenformer":
+            if size is not None:
+                config = solve_tokens(config, size, token_ratios(recipe), config.n_layers)
+            models.append((label, dataclasses.replace(config, scale_mode=recipe.model.scale_mode)))
+        else:
+            section = baseline.model_copy(update={"size": size})
+            if baseline.n_layers or baseline.sizes == "final":
+                models.append((label, baseline_config(recipe, section, config)))
+            else:  # a family spans sizes one depth cannot hold: each member in the usual shape
+                models.append((label, shaped_config(recipe, section, config)))
+    return models
+
+
+def plan_scratch(
+    recipe: Recipe, baseline: BaselineSection, config: TokenformerConfig | TransformerConfig, tokens: int
 ) -> StagePlan:
+    """One from-scratch run: a single stage named after the baseline, one warmup+cosine over `tokens`."""
     t = recipe.train
-    config = baseline_config(recipe, baseline, final)
     batch = baseline.global_batch or t.global_batch
-    tokens = growth_tokens if baseline.tokens == "match" else baseline.tokens
     steps, tokens = _budget(recipe, tokens, None, batch)
     flops = training_flops_per_token(config) * tokens
     return StagePlan(
@@ -204,8 +283,15 @@ def plan_recipe(recipe: Recipe, vocab_size: int | None = None, flops_per_second:
     stages: list[StagePlan] = []
     for stage, config in zip(recipe.stages, resolve_stage_configs(recipe, vocab_size), strict=True):
         stages.append(plan_stage(recipe, stage, config, stages[-1].cumulative_flops if stages else 0.0))
-    growth_tokens = sum(s.tokens for s in stages)
-    baselines = [plan_baseline(recipe, b, stages[-1].config, growth_tokens) for b in recipe.baseline]
+    configs = [s.config for s in stages]
+    baselines = []
+    for b in recipe.baseline:
+        models = scratch_models(recipe, b, configs) if b.kind == "scratch" else [("", configs[-1])]
+        for label, model in models:
+            if b.kind == "net2net":
+                model = baseline_config(recipe, b, model)
+            plan = plan_scratch(recipe, b, model, baseline_tokens(b, stages))
+            baselines.append(dataclasses.replace(plan, name="-".join(p for p in (b.name, label) if p)))
     return Plan(
         stages=stages,
         baselines=baselines,

@@ -31,7 +31,8 @@ from tfctl.tracking.wandb_summary import log_run_summary
 
 def stage_fingerprints(recipe: Recipe) -> list[str]:
     """Stage i's fingerprint covers everything its weights depend on: data, model, seed, training, stages ≤ i."""
-    base = recipe.model_dump(mode="json", include={"data", "model", "seed"})
+    base = recipe.model_dump(mode="json", include={"model", "seed"})
+    base["data"] = recipe.data.fingerprint()
     base["train"] = fingerprinted_train(recipe.train)
     return cumulative_fingerprints(base, recipe.model_dump(mode="json")["stages"])
 
@@ -101,7 +102,7 @@ def prepare_data(recipe: Recipe) -> Path:
         source=d.source,
         tokenizer=d.tokenizer,
         val_fraction=d.val_fraction,
-        seed=recipe.seed,
+        seed=recipe.seed if d.seed is None else d.seed,
         text_field=d.text_field,
     )
     return prepare_dataset(settings)
