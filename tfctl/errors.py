@@ -24,3 +24,9 @@ class TrainingError(Exception):
     """A training stage stopped for a reason the user must see (non-finite loss, failed save): exit 1."""
 
     exit_code = 1
+
+
+class Interrupted(Exception):
+    """Ctrl-C while training: the last checkpoint is intact and the same command resumes. Exit 130."""
+
+    exit_code = 130

@@ -6,8 +6,11 @@ fsynced too, so a crash (or a full disk) at any point leaves the old file or the
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
+
+from tfctl.errors import UserError
 
 
 def fsync_dir(path: str | Path) -> None:
@@ -49,3 +52,22 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_write_json(path: str | Path, value) -> Path:
     return atomic_write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+def is_inside(path: str | Path, root: str | Path) -> bool:
+    """Whether `path`, links resolved, is `root` or below it (links resolved too)."""
+    return Path(path).resolve().is_relative_to(Path(root).resolve())
+
+
+def remove_tree(path: str | Path, owner: str | Path) -> None:
+    """Delete the directory `path`, only if it lies inside `owner` (the run or cache directory that owns it)
+    once links are resolved; a link is unlinked, never followed. Missing is fine."""
+    path = Path(path)
+    if path.is_symlink():
+        path.unlink()
+        return
+    if not path.exists():
+        return
+    if not is_inside(path, owner) or Path(path).resolve() == Path(owner).resolve():
+        raise UserError(f"{path}: refusing to delete it, it is not inside {owner}")
+    shutil.rmtree(path, ignore_errors=True)

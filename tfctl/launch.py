@@ -6,11 +6,13 @@
     torchrun   torchrun --nproc_per_node N --nnodes M [--master_addr A] --master_port P -m tfctl.worker SPEC
     auto       local for one rank, else deepspeed
 
-The launcher runs in its own process group: its output is streamed (and copied to `log_path`), its exit
-status is returned, and Ctrl-C stops every rank by signalling the whole group.
+The launcher runs in its own process group: its output (the workers', DeepSpeed's, the launcher's own) goes
+to `log_path` and, with `echo`, to stdout too; its exit status is returned, and Ctrl-C stops every rank by
+signalling the whole group.
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from tfctl.errors import UserError
 from tfctl.recipe.schema import LaunchSection
+from tfctl.worker.exit_codes import NOTICE_PREFIX
 
 EXIT_INTERRUPTED = 130
 EXIT_TIMEOUT = 124
@@ -119,8 +122,10 @@ def run_stage(
     worker_args: list[str] | None = None,
     timeout: float | None = None,
     env: dict | None = None,
+    echo: bool = True,
 ) -> int:
-    """Run the worker on every rank; stream its output (and copy it to `log_path`); return its exit code.
+    """Run the worker on every rank; copy its output to `log_path` (and to stdout with `echo`); return its
+    exit code.
 
     `env`: extra environment for every rank. `timeout` (seconds): stop every rank after it and return 124."""
     gpu = _has_gpu() if resolved_launcher(launch) != "local" else None
@@ -146,8 +151,9 @@ def run_stage(
         timer.start()
     try:
         for line in process.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+            if echo or line.startswith(NOTICE_PREFIX):  # the workers' notices reach the user anyway
+                sys.stdout.write(line if echo else line.removeprefix(NOTICE_PREFIX))
+                sys.stdout.flush()
             if log:
                 log.write(line)
         code = process.wait()
@@ -162,6 +168,34 @@ def run_stage(
             stop_group(process)
         if log:
             log.close()
+
+
+WORKER_ERROR = re.compile(r"tfctl worker \(rank \d+\): (?!interrupted)")
+EXCEPTION_LINE = re.compile(r"^(\w+\.)*\w*(Error|Exception|Interrupt)\b(: .*)?$")
+
+
+def last_error_line(log_path: str | Path, limit: int = 240) -> str | None:
+    """The line of a worker.log that says why the ranks stopped: the worker's own one-line error, else the
+    last exception line of a traceback (prefixes such as DeepSpeed's `[rank0]:` stripped); None if neither."""
+    try:
+        lines = Path(log_path).read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    exception = None
+    for line in reversed(lines):
+        text = re.sub(r"^\[(rank)?\d+\]:\s*", "", line.strip())
+        if WORKER_ERROR.match(text):
+            return WORKER_ERROR.sub("", text, count=1)[:limit]
+        if exception is None and EXCEPTION_LINE.match(text):
+            exception = text[:limit]
+    return exception
+
+
+def exit_reason(code: int, log_path: str | Path) -> str:
+    """Why the ranks stopped, in a few words: the signal that killed them, else the log's last error line."""
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return last_error_line(log_path) or f"the ranks exited with code {code}"
 
 
 def stop_group(process: subprocess.Popen, grace: float = 10.0) -> None:

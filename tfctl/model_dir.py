@@ -41,11 +41,17 @@ def load_model_config(path: str | Path):
 
 
 def load_state_dict(path: str | Path) -> dict:
-
+    """The tensors of a model directory; unreadable or non-finite (NaN/inf) weights are a UserError."""
     try:
-        return load_file(str(Path(path) / WEIGHTS))
+        state = load_file(str(Path(path) / WEIGHTS))
     except (SafetensorError, OSError) as error:
         raise UserError(f"{Path(path) / WEIGHTS}: unreadable weights ({error})") from None
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            raise UserError(
+                f"{Path(path) / WEIGHTS}: {name} holds non-finite values (NaN or inf); the model cannot be used"
+            )
+    return state
 
 
 def load_model(path: str | Path, device: str = "cpu"):

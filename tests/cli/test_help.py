@@ -11,6 +11,8 @@ COMMANDS = [
     ["compare"],
     ["eval"],
     ["generate"],
+    ["export"],
+    ["import"],
     ["data"],
     ["data", "prepare"],
     ["data", "info"],
@@ -23,14 +25,14 @@ try:
     app({args!r} + ["--help"], standalone_mode=False)
 except SystemExit:
     pass
-heavy = sorted(m for m in ("torch", "deepspeed", "wandb") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "deepspeed", "wandb", "transformers", "lm_eval", "datasets") if m in sys.modules)
 print("HEAVY:" + ",".join(heavy))
 """
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "tfctl")
 def test_help_is_light_and_has_examples(args):
-    """`tfctl [COMMAND] --help` must not import torch, deepspeed or wandb (it answers instantly)."""
+    """`tfctl [COMMAND] --help` must not import torch, deepspeed, wandb, transformers, lm_eval or datasets."""
     result = subprocess.run(
         [sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True, timeout=60
     )

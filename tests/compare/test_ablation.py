@@ -2,6 +2,8 @@ import pytest
 
 from tfctl.compare.ablation import growth_jumps, markdown
 
+pytestmark = pytest.mark.slow  # the shared growth run trains two stages through the worker
+
 
 def test_growth_jump_of_a_preserving_growth_is_zero(growth_run):
     rows = growth_jumps(growth_run)

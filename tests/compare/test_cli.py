@@ -3,6 +3,8 @@
 import json
 import shutil
 
+import pytest
+
 from tfctl.run.layout import RunDir
 
 
@@ -26,6 +28,7 @@ def test_run_with_no_finished_stage(tfctl, tmp_path):
     one_line_error(tfctl("compare", run), str(run), "no finished stage")
 
 
+@pytest.mark.slow  # the shared growth run
 def test_with_runs_on_other_data_are_refused(tfctl, growth_run, tmp_path):
     """A copy of the growth run whose prepared data used another tokenizer: perplexities not comparable."""
     other = tmp_path / "other"
@@ -47,5 +50,6 @@ def test_with_runs_on_other_data_are_refused(tfctl, growth_run, tmp_path):
     assert not (tmp_path / "other.baseline-scratch").exists()
 
 
+@pytest.mark.slow  # the shared growth run
 def test_unknown_baseline(tfctl, growth_run):
     one_line_error(tfctl("compare", growth_run, "--baseline", "nope"), "--baseline nope")

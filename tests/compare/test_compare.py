@@ -11,6 +11,8 @@ from tfctl.compare import compare_run
 from tfctl.run.layout import RunDir
 from tfctl.tracking import read_metrics
 
+pytestmark = pytest.mark.slow  # the shared growth run trains two stages through the worker
+
 
 def stage_flops(run_dir) -> float:
     return sum(r["stage_flops"] for r in read_metrics(RunDir(Path(run_dir)).metrics, kind="stage_end"))
@@ -85,8 +87,10 @@ def test_report_files(growth_run, compared):
 
     with Image.open(png) as image:
         image.verify()
-    lines = json.loads((out / "report.json").read_text())["figure"]["lines"]
+    figure = json.loads((out / "report.json").read_text())["figure"]
+    lines = figure["lines"]
     assert [line["label"] for line in lines] == ["tiny (growth)", "baseline-scratch (scratch)"]
+    assert figure["legend"][-1] == "growth (a new stage starts)"
     assert all(line["points"] >= 3 for line in lines)
 
 
@@ -170,3 +174,28 @@ def test_net2net_plan_follows_the_growth_schedule(growth_run):
     for plan, stage in zip(job.plans, stages, strict=True):
         assert abs(plan.params / count_params(stage.config) - 1) < 0.03
     assert job.plans[0].config.ffn_hidden < job.plans[1].config.ffn_hidden
+
+
+def test_one_report_holds_every_baseline_of_the_run(growth_run, compared):
+    """A baseline trained by an earlier compare (here: a copy standing for another budget) stays in the
+    report when another one is asked for: `--baseline net2net` does not hide the scratch one."""
+    import shutil
+
+    sibling = growth_run.parent / "tiny.baseline-scratch"
+    other = growth_run.parent / "tiny.baseline-scratch-1k"
+    shutil.copytree(sibling, other, symlinks=True, ignore=shutil.ignore_patterns("checkpoints", "wandb"))
+    lines: list[str] = []
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("WANDB_MODE", "disabled")
+            report = compare_run(growth_run, say=lines.append)
+    finally:
+        shutil.rmtree(other)
+    assert [r["name"] for r in report["runs"]] == [
+        "tiny",
+        "tiny.baseline-scratch",
+        "tiny.baseline-scratch-1k",
+    ]
+    assert report["reference"] == "tiny.baseline-scratch"  # the one asked for stays the reference
+    assert "[tiny.baseline-scratch-1k] trained by an earlier compare: in the report too" in lines
+    assert len(report["headline"]) == 2

@@ -51,13 +51,41 @@ def test_headline_and_targets():
     markdown = to_markdown(report, "ppl_vs_flops.png")
     assert "| baseline-scratch | scratch |" in markdown
     assert "![" in markdown
+    assert "perplexity -4.8 % (one seed: noise unknown); 0.33× the FLOPs (3.00× fewer)" in markdown
+    ppls = [
+        float(line.split("|")[1])
+        for line in markdown.split("## Mid-schedule: FLOPs to first reach")[1].splitlines()
+        if line.startswith("| ") and not line.startswith("| target")
+    ]
+    assert ppls == sorted(ppls, reverse=True)  # easiest target first
+
+
+def test_wandb_tables_hold_numbers():
+    from tfctl.compare.report import run_values, target_values
+
+    report = build_report(GROWTH, [SCRATCH], targets=[70])
+    _, rows = run_values(report)
+    assert rows[0][2:] == [1.0, 40, 1000, 100, 30, 0.5, 0.3]
+    _, races = target_values(report)
+    assert races[0][:2] == [70, "fixed"] and all(isinstance(r[0], float | int) for r in races)
+
+
+def test_same_flops_reads_as_same():
+    from tfctl.compare.report import headline_lines
+
+    report = build_report(GROWTH, [summary("twin", "run", [0, 10, 20, 30], [400, 100, 60, 40])])
+    (line,) = headline_lines(report)
+    assert line.startswith("tiny vs twin (1 seed(s)): perplexity +0.0 % (one seed: noise unknown)")
+    assert "the same FLOPs (1.00×)" in line
 
 
 def test_figure_has_one_line_per_run(tmp_path):
     path = tmp_path / "figure.png"
-    lines = plot_ppl_vs_flops([GROWTH, SCRATCH], path)
+    drawn = plot_ppl_vs_flops([GROWTH, SCRATCH], path)
+    lines = drawn["lines"]
     assert [line["label"] for line in lines] == ["tiny (growth)", "tiny.baseline-scratch (scratch)"]
     assert [line["points"] for line in lines] == [3, 3]  # the eval at 0 FLOPs has no place on a log axis
+    assert drawn["legend"] == [*(line["label"] for line in lines), "growth (a new stage starts)"]
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -12,12 +12,36 @@ def test_ci_runs_make_test():
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
 
-def test_readme_recipe_example_validates():
+def test_readme_recipe_example_is_recipes_tiny():
+    text = (REPO / "README.md").read_text()
+    block = text[text.index("```yaml\n") + len("```yaml\n") :]
+    assert block[: block.index("```")] == (REPO / "recipes" / "tiny.yaml").read_text()
+
+
+def test_readme_stage_forms_validate():
     import yaml
 
     from tfctl.recipe import plan_recipe, validate_recipe
 
+    recipe = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
+    recipe["stages"][1] = {"name": "s2", "size": "330k", "tokens": "400k"}
+    recipe["stages"][2] = {
+        "name": "s3",
+        "size": "520k",
+        "layers": 3,
+        "steps": 50,
+        "init": "paper",
+        "optimizer": "carry",
+    }
+    plan = plan_recipe(validate_recipe(recipe, "README.md"))
+    assert plan.stages[-1].config.n_layers == 3 and plan.stages[-1].steps == 50
+
+
+def test_readme_examples_use_their_own_run_directories():
+    """Trying an example must not change runs/tiny, or `make demo` would refuse it afterwards."""
     text = (REPO / "README.md").read_text()
-    block = text[text.index("```yaml\n") + len("```yaml\n") :]
-    plan = plan_recipe(validate_recipe(yaml.safe_load(block[: block.index("```")]), "README.md"))
-    assert [s.name for s in plan.stages] == ["s1", "s2", "s3"] and plan.stages[-1].config.n_layers == 3
+    for line in text.splitlines():
+        if line.startswith("$ tfctl grow runs/") and "/stages/" not in line:
+            assert not line.startswith("$ tfctl grow runs/tiny "), line
+        if line.startswith("$ tfctl train ") and "--set" in line:
+            assert " -o " in line, line

@@ -17,6 +17,8 @@ from tests.conftest import run_tfctl
 from tests.reliability.conftest import ENV, Train, records, stage_end
 from tfctl.worker.manifest import MANIFEST, verify_manifest
 
+pytestmark = pytest.mark.slow  # real `tfctl train` runs, SIGKILLed
+
 
 def error_lines(stderr: str) -> list[str]:
     assert "Traceback" not in stderr, stderr

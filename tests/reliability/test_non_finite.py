@@ -3,9 +3,13 @@ checkpoints and metrics so far intact; the fixed recipe retrains with --force.""
 
 import json
 
+import pytest
+
 from tests.conftest import run_tfctl
 from tests.reliability.conftest import ENV, RECIPE, records, write_recipe
 from tfctl.worker.manifest import verify_manifest
+
+pytestmark = pytest.mark.slow  # real `tfctl train` runs
 
 
 def test_non_finite_loss_then_force_retrain(tmp_path):

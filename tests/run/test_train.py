@@ -8,6 +8,8 @@ import yaml
 
 from tests.conftest import run_tfctl
 
+pytestmark = pytest.mark.slow  # `tfctl train` end to end
+
 RECIPE = {
     "name": "e2e",
     "seed": 3,
@@ -72,7 +74,23 @@ def single(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("train1")
     path, result = train(tmp_path, "e2e")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (tmp_path / "stdout.txt").write_text(result.stdout)
     return tmp_path, path, tmp_path / "runs" / "e2e"
+
+
+def test_piped_output_is_compact_lines_and_a_table_per_stage(single):
+    tmp_path, _, run_dir = single
+    out = (tmp_path / "stdout.txt").read_text()
+    lines = out.splitlines()
+    for stage in ("s1", "s2"):  # 6 steps: a line each (a tenth of a stage is under one step)
+        steps = [line for line in lines if line.startswith(f"[{stage}] step ")]
+        assert [line.split()[2] for line in steps] == [f"{s}/6" for s in range(1, 7)]
+        assert all(" · ETA " in line and " tok/s · MFU " in line for line in steps)
+        assert f"[{stage}] done" in [line.strip() for line in lines]
+    assert "grad_norm" not in out and "DeepSpeed" not in out and "\x1b[" not in out  # worker.log has those
+    assert "grad_norm" in (run_dir / "stages" / "s1" / "worker.log").read_text()
+    assert f"wandb sync {run_dir}/wandb/offline-run-*" in out  # said once
+    assert out.count("W&B logged offline") == 1
 
 
 def test_train_one_process_end_to_end(single):
@@ -133,21 +151,30 @@ def test_eval_reproduces_the_final_val_loss(single):
 def test_grow_run_appends_and_trains_a_stage(single, tmp_path):
     import shutil
 
-    _, _, run_dir = single
+    _, path, run_dir = single
     copy = tmp_path / "grown"
     shutil.copytree(run_dir, copy, symlinks=True)
     result = run_tfctl("grow", copy, "--to", "120k", "--steps", "3", "--json", env={"WANDB_MODE": "disabled"})
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     report = json.loads(result.stdout)  # --json: stdout is the JSON alone
-    assert report["stage"] == "120k" and report["params"] == pytest.approx(120_000, rel=0.02)
+    assert report["stage"] == "grown-120k" and report["params"] == pytest.approx(120_000, rel=0.02)
     state = json.loads((copy / "state.json").read_text())
-    assert list(state["stages"]) == ["s1", "s2", "120k"]
+    assert list(state["stages"]) == ["s1", "s2", "grown-120k"]
     assert all(s["status"] == "done" for s in state["stages"].values())
     growth = [r for r in records(copy) if r["kind"] == "growth"]
-    assert growth[-1]["stage"] == "120k" and growth[-1]["max_abs_logit_diff"] <= 1e-5
+    assert growth[-1]["stage"] == "grown-120k" and growth[-1]["max_abs_logit_diff"] <= 1e-5
+    # the original recipe still runs on the grown run: its stages are done, the appended one is kept
+    result = run_tfctl("train", path, "-o", copy, env={"WANDB_MODE": "disabled"})
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.count("already done") == 2
+        and "[grown-120k] past the end of this recipe" in result.stdout
+    )
+    assert [s["name"] for s in yaml.safe_load((copy / "recipe.yaml").read_text())["stages"]][
+        -1
+    ] == "grown-120k"
 
 
-@pytest.mark.slow
 def test_train_two_processes_through_deepspeed(tmp_path):
     _, result = train(
         tmp_path, "e2e2", "--set", "launch.nproc_per_node=2", "--set", "launch.launcher=deepspeed"
@@ -155,3 +182,89 @@ def test_train_two_processes_through_deepspeed(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     check_finished_run(tmp_path / "runs" / "e2e2", world_size=2)
     assert os.path.exists(tmp_path / "runs" / "e2e2" / "stages" / "s2" / "worker.log")
+
+
+ONE_STAGE = {**RECIPE, "stages": [{"name": "s1", "param_tokens": 16, "steps": 6}]}
+
+
+def test_a_terminal_gets_a_live_bar_with_eta_and_no_per_step_lines(tmp_path):
+    """The acceptance check: `script -qc "tfctl train RECIPE -o X" /dev/null` (stdout is a pseudo-terminal)."""
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    path = tmp_path / "pty.yaml"
+    path.write_text(yaml.safe_dump({**ONE_STAGE, "name": "pty"}))
+    command = shlex.join([sys.executable, "-m", "tfctl", "train", str(path), "-o", str(tmp_path / "run")])
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO), "TERM": "xterm", "COLUMNS": "80"}
+    result = subprocess.run(
+        ["script", "-qfec", command, "/dev/null"], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    out = result.stdout
+    assert "ETA" in out and "━" in out and "\x1b[" in out  # a bar redrawn in place
+    assert "[s1] step" not in out and "grad_norm" not in out  # no per-step lines of any kind
+    assert "[s1] done" in out and "val ppl" in out  # the stage's table
+
+
+def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "long.yaml"
+    recipe = {**ONE_STAGE, "name": "long", "stages": [{"name": "s1", "param_tokens": 16, "steps": 100000}]}
+    path.write_text(yaml.safe_dump(recipe))
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tfctl", "train", str(path), "-o", str(run_dir)],
+        env={**os.environ, "WANDB_MODE": "disabled"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # Ctrl-C reaches the foreground process group: tfctl, not the ranks
+    )
+    deadline = time.monotonic() + 300
+    while not (
+        (run_dir / "metrics.jsonl").is_file() and '"train"' in (run_dir / "metrics.jsonl").read_text()
+    ):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "interrupted; re-run the same command to resume"
+    assert "error" not in err and "exit 130" not in err
+
+
+def test_eval_grow_and_generate_on_a_stage_inside_the_run(single, tmp_path):
+    import torch
+
+    from tfctl.data import load_tokenizer
+    from tfctl.model_dir import load_model
+    from tfctl.run.inspect import generate
+
+    _, _, run_dir = single
+    final = run_dir / "stages" / "s1" / "final"
+    spec = json.loads((run_dir / "stages" / "s1" / "spec.json").read_text())
+    result = run_tfctl("eval", final, "--json")  # its stage's data, without --data
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["data"] == f"{spec['data_dir']} (val)"
+    short = tmp_path / "short.txt"
+    short.write_text("To be, or not")  # shorter than one window of 32: scored as one shorter window
+    result = run_tfctl("eval", final, "--text", short, "--json")
+    assert result.returncode == 0, result.stderr
+    assert 0 < json.loads(result.stdout)["tokens"] < 32
+    result = run_tfctl("grow", final, "--to", "60k", "-o", tmp_path / "grown", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["probe"] == f"val data ({spec['data_dir']})"
+    # generation in chunks (for its progress bar) samples exactly what one call does
+    text = generate(final, "To be", 70, seed=1)
+    tokenizer, (model, _) = load_tokenizer(final), load_model(final)
+    model.eval()
+    ids = torch.tensor([tokenizer.encode("To be").ids])
+    out = model.generate(ids, 70, temperature=0.8, top_k=50, generator=torch.Generator().manual_seed(1))
+    assert text == tokenizer.decode(out[0].tolist())

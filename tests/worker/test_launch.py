@@ -144,3 +144,35 @@ def test_stop_group_stops_the_launcher_and_its_children():
         for _ in range(50):
             os.killpg(process.pid, 0)
             time.sleep(0.1)
+
+
+def test_last_error_line_is_the_workers_message_else_the_exception(tmp_path):
+    from tfctl.launch import last_error_line
+
+    log = tmp_path / "worker.log"
+    log.write_text(
+        "[2026-01-01 00:00:00] [INFO] chatter\n"
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in <module>\n'
+        "[rank0]: RuntimeError: shape mismatch: value tensor of shape [2] cannot be broadcast\n"
+        "[INFO] [launch.py:319:sigkill_handler] Killing subprocess 4242\n"
+    )
+    assert (
+        last_error_line(log) == "RuntimeError: shape mismatch: value tensor of shape [2] cannot be broadcast"
+    )
+    with open(log, "a") as f:
+        f.write("tfctl worker (rank 0): spec.model.vocab_size 100 < the data's vocab size 512 (data)\n")
+        f.write("tfctl worker (rank 1): interrupted\n")
+    assert last_error_line(log) == "spec.model.vocab_size 100 < the data's vocab size 512 (data)"
+    assert last_error_line(tmp_path / "none.log") is None
+
+
+def test_without_echo_only_the_workers_notices_reach_stdout(tmp_path, capfd):
+    import json
+
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"stage": "s0"}))  # not a usable spec: the worker says so on stderr
+    code = run_stage(spec, LaunchSection(), log_path=tmp_path / "worker.log", echo=False)
+    assert code == 2
+    assert capfd.readouterr().out == ""
+    assert "not a usable stage spec" in (tmp_path / "worker.log").read_text()

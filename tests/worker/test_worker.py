@@ -13,6 +13,8 @@ from tfctl.launch import run_stage
 from tfctl.recipe.schema import LaunchSection
 from tfctl.worker.exit_codes import EXIT_NON_FINITE
 
+pytestmark = pytest.mark.slow  # every test here launches real stages (DeepSpeed start-up, 1-2 ranks)
+
 QUIET = {"WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
 TIMEOUT = 300
 
@@ -148,7 +150,6 @@ def test_initial_weights_and_carried_moments(reference, tmp_path, make_spec):
         assert cosine > 0.5  # 0.9·m_carried + 0.1·g: the carried moment dominates
 
 
-@pytest.mark.slow
 def test_two_ranks_through_deepspeed_launcher(reference, tmp_path, make_spec, data_dir):
     """World size 2 with micro-batch B/2 reproduces the world-size-1 loss curve; ranks stay identical; W&B offline."""
     wandb_dir = tmp_path / "wb"
@@ -170,7 +171,6 @@ def test_two_ranks_through_deepspeed_launcher(reference, tmp_path, make_spec, da
     assert len(runs) == 1 and runs[0].name.endswith(end["wandb_run_id"])
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("zero_stage,launcher", [(1, "torchrun"), (2, "deepspeed")])
 def test_zero_export_equals_live_weights(zero_stage, launcher, reference, tmp_path, make_spec, data_dir):
     """ZeRO 1/2 with 2 gradient-accumulation micro-batches per rank: same curve; the export is the fp32 master."""

@@ -26,13 +26,15 @@ def interleaved_medians(
         synchronize(device)
         first_call[name] = time.perf_counter() - start
     seconds: dict[str, list[float]] = {name: [] for name in cases}
+    cpu_seconds: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(rounds):
         for name, case in cases.items():
             synchronize(device)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             case()
             synchronize(device)
             seconds[name].append(time.perf_counter() - start)
+            cpu_seconds[name].append(time.process_time() - start_cpu)
     return {
         name: {
             "median_s": statistics.median(times),
@@ -40,6 +42,8 @@ def interleaved_medians(
             "max_s": max(times),
             "rounds": len(times),
             "first_call_s": first_call[name],
+            # process CPU time: what the case itself used, however long other processes held the cores
+            "cpu_median_s": statistics.median(cpu_seconds[name]),
         }
         for name, times in seconds.items()
     }

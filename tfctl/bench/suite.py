@@ -1,7 +1,8 @@
 """The benchmark suite: every measurement in one process, one run, so the ratios between them hold.
 
-Sections: (1) training-step tokens/s of Tokenformer vs the baseline Transformer at matched non-embedding
-parameters, eager and torch.compile, fp32 and bf16; (2) MFU against the matmul peak measured in the same run;
+Sections: (1) training-step tokens/s of the Tokenformer and the baseline Transformer against a plain reference
+GPT at matched non-embedding parameters, eager and torch.compile, fp32 and bf16 (training.py); (2) MFU against
+the matmul peak measured in the same run;
 (3) one Pattention layer vs an nn.Linear / GeLU MLP of the same parameter count; (4) growth 124M → 1.4B time and
 peak RSS (in fresh processes); (5) data-preparation (tokenization) MB/s.
 """
@@ -15,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tfctl.bench.measure import interleaved_medians, matmul_case, synchronize
+from tfctl.bench.measure import interleaved_medians, matmul_case
+from tfctl.bench.training import bench_training, profile_steps
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 # bf16 model steps are skipped when bf16 matmuls run below this fraction of fp32 (a CPU without native bf16
@@ -26,11 +28,11 @@ BF16_USEFUL = 0.25
 @dataclasses.dataclass
 class BenchConfig:
     device: str = "cpu"
-    d_model: int = 512
-    n_layers: int = 8
-    n_heads: int = 8
-    seq_len: int = 512
-    batch: int = 1  # sequences per training step
+    d_model: int = 384
+    n_layers: int = 6
+    n_heads: int = 6
+    seq_len: int = 256
+    batch: int = 4  # sequences per training step
     vocab_size: int = 8192
     rounds: int = 5  # timed calls per case, round-robin over the cases
     warmup: int = 2
@@ -59,39 +61,6 @@ class BenchConfig:
         return cls(**{**values, **overrides})
 
 
-def model_configs(config: BenchConfig):
-    """The Tokenformer (qkv = proj = d tokens, ffn = 4d: the paper's 1:1:4) and the Transformer whose MLP width
-    matches its parameter count."""
-    from tfctl.model import TokenformerConfig, TransformerConfig
-    from tfctl.model.sizes import count_params, solve_ffn_hidden
-
-    shape = dict(
-        vocab_size=config.vocab_size,
-        seq_len=config.seq_len,
-        n_layers=config.n_layers,
-        d_model=config.d_model,
-        n_heads=config.n_heads,
-    )
-    n = config.d_model
-    tokenformer = TokenformerConfig(**shape, qkv_tokens=n, proj_tokens=n, ffn_tokens=4 * n)
-    transformer = solve_ffn_hidden(TransformerConfig(**shape), count_params(tokenformer))
-    return {"tokenformer": tokenformer, "transformer": transformer}
-
-
-def training_step(model, optimizer, x, y, dtype: str, device: str):
-    """One optimizer step: forward, backward, AdamW. bf16 = autocast (fp32 weights, bf16 matmuls)."""
-    device_type = torch.device(device).type
-
-    def step():
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
-            _, loss = model(x, y)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return step
-
-
 def peak_cases(config: BenchConfig) -> dict:
     size = 4096 if config.device.startswith("cuda") else 1024
     cases = {}
@@ -103,6 +72,17 @@ def peak_cases(config: BenchConfig) -> dict:
             *matmul_case(dtype_size, DTYPES[dtype], config.device),
         )
     return cases
+
+
+def useful_dtypes(config: BenchConfig, peaks: dict) -> list[str]:
+    """The dtypes whose training steps run: fp32, and bf16 where its matmuls are not emulated."""
+    return [
+        d
+        for d in config.dtypes
+        if d == "fp32"
+        or config.force_bf16
+        or peaks[d]["flops_per_s"] >= BF16_USEFUL * peaks["fp32"]["flops_per_s"]
+    ]
 
 
 def measure_peaks(config: BenchConfig) -> dict[str, dict]:
@@ -117,88 +97,6 @@ def measure_peaks(config: BenchConfig) -> dict[str, dict]:
         dtype: {"case": name, "flops_per_s": flops / timed[name]["median_s"], **timed[name]}
         for name, (dtype, _, flops) in cases.items()
     }
-
-
-def bench_training(config: BenchConfig, peaks: dict) -> list[dict]:
-    """Tokens/s of each (family, mode, dtype), all step functions timed round-robin with the peak matmuls."""
-    from tfctl.model import build_model
-    from tfctl.model.flops import training_flops_per_token
-    from tfctl.model.sizes import count_params
-
-    torch.manual_seed(0)
-    x = torch.randint(0, config.vocab_size, (config.batch, config.seq_len), device=config.device)
-    y = torch.randint(0, config.vocab_size, (config.batch, config.seq_len), device=config.device)
-    dtypes = [
-        d
-        for d in config.dtypes
-        if d == "fp32"
-        or config.force_bf16
-        or peaks[d]["flops_per_s"] >= BF16_USEFUL * peaks["fp32"]["flops_per_s"]
-    ]
-    cases, meta = {}, {}
-    for family, model_config in model_configs(config).items():
-        model = build_model(model_config).to(config.device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        modes = {"eager": model}
-        if config.compile:
-            modes["compile"] = torch.compile(model)  # shares the parameters: one model, four step functions
-        for mode, module in modes.items():
-            for dtype in dtypes:
-                name = f"{family} {mode} {dtype}"
-                cases[name] = training_step(module, optimizer, x, y, dtype, config.device)
-                meta[name] = {
-                    "family": family,
-                    "mode": mode,
-                    "dtype": dtype,
-                    "non_embedding_params": count_params(model_config, non_embedding=True),
-                    "flops_per_token": training_flops_per_token(model_config, config.seq_len),
-                }
-    # the peak matmuls run in the same rounds as the steps: MFU divides two numbers measured under the same load
-    matmuls = {f"peak {dtype}": (matmul, flops) for dtype, matmul, flops in peak_cases(config).values()}
-    timed = interleaved_medians(
-        {**cases, **{name: fn for name, (fn, _) in matmuls.items()}},
-        config.rounds,
-        config.warmup,
-        config.device,
-    )
-    tokens = config.batch * config.seq_len
-    rows = []
-    for name, info in meta.items():
-        tokens_per_s = tokens / timed[name]["median_s"]
-        peak = matmuls[f"peak {info['dtype']}"][1] / timed[f"peak {info['dtype']}"]["median_s"]
-        rows.append(
-            {
-                "case": name,
-                **info,
-                **timed[name],
-                "tokens_per_s": tokens_per_s,
-                "model_flops_per_s": info["flops_per_token"] * tokens_per_s,
-                "peak_flops_per_s": peak,
-                "mfu": info["flops_per_token"] * tokens_per_s / peak,
-            }
-        )
-    for row in rows:
-        if row["family"] == "tokenformer":
-            baseline = next(
-                r
-                for r in rows
-                if r["family"] == "transformer" and r["mode"] == row["mode"] and r["dtype"] == row["dtype"]
-            )
-            row["vs_transformer"] = row["tokens_per_s"] / baseline["tokens_per_s"]
-    skipped = [d for d in config.dtypes if d not in dtypes]
-    for dtype in skipped:
-        rows.append(
-            {
-                "case": f"* {dtype}",
-                "dtype": dtype,
-                "skipped": (
-                    f"{dtype} matmul runs at {peaks[dtype]['flops_per_s'] / 1e9:.2f} GFLOP/s here, "
-                    f"{peaks[dtype]['flops_per_s'] / peaks['fp32']['flops_per_s']:.3f}x fp32 (no native {dtype}); "
-                    "--force-bf16 runs it anyway"
-                ),
-            }
-        )
-    return rows
 
 
 class GeluMLP(nn.Module):
@@ -280,34 +178,6 @@ def bench_data() -> dict:
     return benchmark_tokenization()
 
 
-def profile_steps(config: BenchConfig, row_limit: int = 12) -> dict[str, list[dict]]:
-    """The top ops (self CPU/device time) of two eager fp32 training steps of each family."""
-    from torch.profiler import ProfilerActivity, profile
-
-    from tfctl.model import build_model
-
-    activities = [ProfilerActivity.CPU] + (
-        [ProfilerActivity.CUDA] if config.device.startswith("cuda") else []
-    )
-    x = torch.randint(0, config.vocab_size, (config.batch, config.seq_len), device=config.device)
-    tops = {}
-    for family, model_config in model_configs(config).items():
-        model = build_model(model_config).to(config.device)
-        step = training_step(model, torch.optim.AdamW(model.parameters()), x, x, "fp32", config.device)
-        step()
-        with profile(activities=activities) as prof:
-            step()
-            step()
-            synchronize(config.device)
-        events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-        total = sum(e.self_cpu_time_total for e in events) or 1
-        tops[family] = [
-            {"op": e.key, "self_share": e.self_cpu_time_total / total, "calls": e.count}
-            for e in events[:row_limit]
-        ]
-    return tops
-
-
 def machine() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
@@ -350,8 +220,10 @@ def run_suite(config: BenchConfig, say=print) -> dict:
     if config.profile:
         say("profiling one eager step of each family ...")
         results["profile"] = profile_steps(config)
-    say("training steps (tokenformer vs transformer, eager/compile, fp32/bf16) ...")
-    results["training"] = bench_training(config, results["peaks"])
+    say("training steps (reference GPT, tokenformer, transformer; eager/compile, fp32/bf16) ...")
+    results["training"] = bench_training(
+        config, results["peaks"], peak_cases(config), useful_dtypes(config, results["peaks"])
+    )
     if config.layers:
         say("pattention vs linear ...")
         results["layers"] = bench_layers(config)

@@ -5,11 +5,25 @@ Heavy libraries (torch, deepspeed, wandb) are imported inside the command functi
 """
 
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 import typer
+import typer.core
+from typer._click import exceptions as click_errors  # typer vendors click: its exceptions are these
 
-from tfctl.cli import compare, data, eval, generate, grow, plan, train
-from tfctl.errors import TrainingError, UserError
+from tfctl.cli import compare, data, eval, export, generate, grow, import_checkpoint, plan, train
+from tfctl.errors import Interrupted, TrainingError, UserError
+
+INTERRUPTED = "interrupted; re-run the same command to resume"
+
+
+def _flag_type(self, ctx):
+    """typer's help labels every flag `<bool>`; a flag takes no value, so it gets no label."""
+    return None if self.is_flag else _option_type(self, ctx)
+
+
+_option_type = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = _flag_type
 
 app = typer.Typer(
     name="tfctl",
@@ -27,12 +41,51 @@ app.command(epilog=compare.EPILOG)(compare.compare)
 app.add_typer(data.app, name="data")
 app.command(name="eval", epilog=eval.EPILOG)(eval.eval_command)
 app.command(epilog=generate.EPILOG)(generate.generate)
+app.command(epilog=export.EPILOG)(export.export)
+app.command(name="import", epilog=import_checkpoint.EPILOG)(import_checkpoint.import_checkpoint)
 
 
-def main() -> None:
-    """Console entry point: user mistakes become one line on stderr and exit code 2."""
+def tfctl_version() -> str:
     try:
-        app()
+        return version("tfctl")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"tfctl {tfctl_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Grow Tokenformer models stage by stage instead of retraining them."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user mistakes (and usage errors) become one line on stderr and exit code 2;
+    Ctrl-C says how to resume and exits 130."""
+    try:
+        code = app(argv, standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as error:
+        error.ctx.command.get_help(error.ctx)  # typer prints the rich help itself
+        sys.exit(2)
+    except click_errors.UsageError as error:
+        command = error.ctx.command_path if error.ctx else "tfctl"
+        print(f"error: {error.format_message()} (see `{command} --help`)", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except click_errors.ClickException as error:
+        print(f"error: {error.format_message()}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        code = 130
+    except Interrupted:
+        code = 130
     except UserError as error:
         for line in str(error).splitlines() or [type(error).__name__]:
             print(f"error: {line}", file=sys.stderr)
@@ -40,6 +93,6 @@ def main() -> None:
     except TrainingError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    if code == 130:
+        print(INTERRUPTED, file=sys.stderr)
+    sys.exit(code if isinstance(code, int) else 0)

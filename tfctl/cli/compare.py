@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from tfctl.cli.options import JSON_OPTION
+from tfctl.cli.options import JSON_OPTION, VERBOSE_OPTION
 
 EPILOG = """Examples:
 
@@ -18,6 +18,7 @@ EPILOG = """Examples:
   tfctl compare runs/tiny --with runs/tiny-paper --json    # existing runs only, no training
 
   OMP_NUM_THREADS=1 tfctl compare runs/tiny --seeds 3 -j 2 # 3 seeds of everything, 2 trainings at a time
+  tfctl compare runs/tiny --tasks my_mc --include-path my_tasks/   # + a downstream table (lm-eval tasks)
 
 Writes runs/tiny/compare/report.md, report.json and ppl_vs_flops.png, and a `compare` run in the W&B group.
 """
@@ -66,25 +67,65 @@ def compare(
         help="Trainings at a time (separate processes; on CPU give each one thread: OMP_NUM_THREADS=1).",
     ),
     retrain: bool = typer.Option(False, "--retrain", help="Replace a baseline trained with other settings."),
+    tasks: str = typer.Option(
+        None,
+        "--tasks",
+        help="Also evaluate every stage and baseline on these lm-eval tasks (comma-separated).",
+    ),
+    include_path: Path = typer.Option(None, "--include-path", help="A directory of lm-eval task YAMLs."),
+    limit: int = typer.Option(None, "--limit", min=1, help="At most this many examples per task."),
     json_output: bool = JSON_OPTION,
+    verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Train (or reuse) the baseline Transformers and report perplexity against training FLOPs."""
     import contextlib
     import sys
 
     from tfctl.compare import compare_run
+    from tfctl.tracking.live import RunDisplay
 
-    say = (lambda line: print(line, file=sys.stderr)) if json_output else typer.echo
-    # with --json, stdout carries the report only: the workers' output goes to stderr
+    # with --json, stdout carries the report only: progress goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext()
+    downstream = _downstream_tasks(tasks, include_path) if tasks else None  # fails before any training
     with redirect:
+        display = RunDisplay(interactive=False if json_output else None, verbose=verbose)
         report = compare_run(
-            run, baseline, tokens, with_runs, target, retrain=retrain, say=say, seeds=seeds, jobs=jobs
+            run,
+            baseline,
+            tokens,
+            with_runs,
+            target,
+            retrain=retrain,
+            say=display.print,
+            display=display,
+            seeds=seeds,
+            jobs=jobs,
         )
+        if downstream:
+            from tfctl.evaluate.compare_table import add_downstream
+
+            display.print(f"downstream: {', '.join(downstream[0])} on {len(report['runs'])} run(s)")
+            add_downstream(run, report, *downstream, limit=limit)
     if json_output:
         print(json.dumps(report, indent=2))
         return
-    from tfctl.compare.report import print_report
+    from tfctl.cli.render import print_report
 
     print_report(report)
+    if downstream:
+        from tfctl.evaluate.compare_table import to_markdown
+
+        typer.echo(to_markdown(report["downstream"]))
     typer.echo(f"report: {run / 'compare' / 'report.md'}  (and report.json, ppl_vs_flops.png)")
+
+
+def _downstream_tasks(tasks: str, include_path: Path | None):
+    from tfctl.errors import UserError
+
+    try:
+        from tfctl.evaluate.compare_table import prepare_tasks
+    except ImportError as error:
+        raise UserError(
+            f"--tasks needs lm-evaluation-harness ({error.name}): pip install 'tfctl[eval]'"
+        ) from None
+    return prepare_tasks(tasks, include_path)

@@ -38,7 +38,7 @@ def prepare(
         ["shakespeare"],
         "--source",
         "-s",
-        help="shakespeare, sotu, a .txt file/dir/glob, x.jsonl, or hf:NAME_OR_DIR; repeat or join with + to combine.",
+        help="shakespeare, sotu, a .txt file/dir/glob, x.jsonl/.json/.parquet/.csv, or hf:NAME_OR_DIR; repeat or join with + to combine.",
     ),
     tokenizer: str = typer.Option(
         "bpe:8192",

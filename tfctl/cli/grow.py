@@ -1,9 +1,11 @@
 """`tfctl grow SOURCE --to SIZE`: grow a trained Tokenformer (a model directory, or the last stage of a run)."""
 
 import json
+import sys
 from pathlib import Path
 
 import typer
+from rich.console import Console
 
 from tfctl.errors import UserError
 from tfctl.run.layout import RunDir
@@ -31,6 +33,27 @@ Examples:
 See docs/growth.md."""
 
 
+RANDOM_PROBE = "random token ids (not a validation loss)"
+
+
+def probe_batch(source: Path):
+    """The batch the growth is checked on: a model directory inside a run (RUN/stages/<s>/final) has its
+    stage's validation data, so the loss it reports is a real one; any other gets random token ids."""
+    spec = source.parent / "spec.json"
+    if not spec.is_file():
+        return None, RANDOM_PROBE
+    from tfctl.data import eval_batches, load_prepared
+
+    settings = json.loads(spec.read_text())
+    try:
+        data = load_prepared(settings["data_dir"])
+    except (UserError, KeyError):
+        return None, RANDOM_PROBE
+    return eval_batches(data.tokens("val"), settings["seq_len"], 4, 1)[0][
+        0
+    ], f"val data ({settings['data_dir']})"
+
+
 def _print_report(report: dict) -> None:
     print(f"grown      {report['out']}")
     print(f"params     {report['params_before']:,} → {report['params_after']:,}")
@@ -38,7 +61,7 @@ def _print_report(report: dict) -> None:
         f"max |Δlogits|  {report['max_abs_logit_diff']:.3g} on {report['probe_tokens']} probe tokens "
         f"({report['init']})"
     )
-    print(f"loss       {report['loss_before']:.4f} → {report['loss_after']:.4f}")
+    print(f"loss       {report['loss_before']:.4f} → {report['loss_after']:.4f} on {report['probe']}")
     print(f"seconds    {report['seconds']:.2f}")
 
 
@@ -71,6 +94,10 @@ def grow(
     json_output: bool = typer.Option(False, "--json", help="Print the growth report as one JSON object."),
 ) -> None:
     """Grow a trained Tokenformer by appending parameter tokens (and optionally layers), verified."""
+    if layers is not None and layers < 1:
+        raise UserError(f"--layers {layers}: a model has at least 1 block")
+    if not 0 <= seed < 2**63:
+        raise UserError(f"--seed {seed}: must be from 0 to 2^63 - 1")
     if RunDir(source).is_run():
         if out is not None or placement != "append":
             raise UserError("-o and --placement are for model directories; a run directory grows in place")
@@ -88,14 +115,26 @@ def grow(
         )
 
     from tfctl.growth import grow_model_dir
+    from tfctl.tracking.live import RunDisplay
 
     out = (
         out if out is not None else source.with_name(f"{source.name}-{to.replace('=', '').replace(',', '-')}")
     )
-    report = grow_model_dir(
-        source, out, to, layers=layers, init=init, optimizer=optimizer, seed=seed, placement=placement
-    )
-    result = {**report.to_dict(), "out": str(out)}
+    probe, probe_source = probe_batch(source)
+    display = RunDisplay(interactive=sys.stderr.isatty(), console=Console(stderr=True))
+    with display.activity(f"growing {source} to {to}"):  # minutes for a large model
+        report = grow_model_dir(
+            source,
+            out,
+            to,
+            layers=layers,
+            init=init,
+            optimizer=optimizer,
+            seed=seed,
+            placement=placement,
+            probe=probe,
+        )
+    result = {**report.to_dict(), "probe": probe_source, "out": str(out)}
     if json_output:
         print(json.dumps(result))
     else:

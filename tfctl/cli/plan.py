@@ -34,4 +34,4 @@ def plan(
     if json_output:
         print(json.dumps({"name": loaded.name, **result.to_dict()}, indent=2))
     else:
-        print_plan(loaded.name, result)
+        print_plan(loaded.name, result, run_dir=f"runs/{loaded.name}")

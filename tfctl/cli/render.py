@@ -1,14 +1,55 @@
-"""What the CLI prints for people: rich tables and one-line events. (Training progress bars live with the worker.)"""
+"""What the CLI prints for people: rich tables that fit the terminal, and one-line events.
+
+A table never cuts a number: numeric columns do not wrap, text columns fold, and on a narrow terminal the
+columns of least value go first (a pipe or log file gets 160 columns: whole tables).
+"""
 
 import sys
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from tfctl.model.sizes import format_count
 
-# A log file or pipe gets wide tables rather than columns cut to 80 characters.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def fit_table(
+    columns: list[str],
+    rows: list[list[str]],
+    text_columns: int = 1,
+    drop: tuple[str, ...] = (),
+    out: Console | None = None,
+    **table_options,
+) -> Table:
+    """A table of `rows` that fits `out`'s width: the first `text_columns` columns fold, the others (numbers)
+    never wrap; columns named in `drop` are left out, in that order, until it fits."""
+    out = out or console
+    for dropped in range(len(drop) + 1):
+        keep = [i for i, column in enumerate(columns) if column not in drop[:dropped]]
+        table = Table(**table_options)
+        for i in keep:
+            text = i < text_columns
+            table.add_column(
+                columns[i],
+                justify="left" if text else "right",
+                no_wrap=not text,
+                overflow="fold" if text else "ellipsis",
+            )
+        for row in rows:
+            table.add_row(*(row[i] for i in keep), style=getattr(row, "style", None))
+        if Measurement.get(out, out.options.update(max_width=10**4), table).minimum <= out.width:
+            break
+    return table
+
+
+class Row(list):
+    """A table row with a rich style."""
+
+    def __init__(self, cells, style: str | None = None):
+        super().__init__(cells)
+        self.style = style
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -21,40 +62,41 @@ def format_seconds(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-def print_plan(name: str, plan) -> None:
-    table = Table(
-        title=f"plan: {name}  (vocab {plan.vocab_size}, seq {plan.seq_len}, {plan.world_size} rank(s))"
-    )
-    for column in (
-        "stage",
-        "layers",
-        "param tokens qkv/proj/ffn",
-        "params",
-        "tokens",
-        "batch",
-        "steps",
-        "FLOPs",
-        "cumulative FLOPs",
-        "est. time",
-    ):
-        table.add_column(column, justify="left" if column == "stage" else "right")
-    rows = plan.to_dict()
-    for entry in rows["stages"]:
+PLAN_COLUMNS = [
+    "stage",
+    "layers",
+    "param tokens\nqkv/proj/ffn",
+    "params",
+    "tokens",
+    "batch",
+    "steps",
+    "FLOPs",
+    "cumulative\nFLOPs",
+    "est.\ntime",
+]
+
+
+def print_plan(name: str, plan, run_dir: str | None = None) -> None:
+    rows = []
+    data = plan.to_dict()
+    for entry in data["stages"]:
         t = entry["param_tokens"]
-        table.add_row(
-            entry["name"],
-            str(entry["layers"]),
-            f"{t['qkv']}/{t['proj']}/{t['ffn']}",
-            format_count(entry["params"]),
-            format_count(entry["tokens"]),
-            str(entry["global_batch"]),
-            str(entry["steps"]),
-            f"{entry['flops']:.3g}",
-            f"{entry['cumulative_flops']:.3g}",
-            format_seconds(entry["estimated_seconds"]),
+        rows.append(
+            [
+                entry["name"],
+                str(entry["layers"]),
+                f"{t['qkv']}/{t['proj']}/{t['ffn']}",
+                format_count(entry["params"]),
+                format_count(entry["tokens"]),
+                str(entry["global_batch"]),
+                str(entry["steps"]),
+                f"{entry['flops']:.3g}",
+                f"{entry['cumulative_flops']:.3g}",
+                format_seconds(entry["estimated_seconds"]),
+            ]
         )
-    for entry in rows["baselines"]:
-        table.add_row(
+    for entry in data["baselines"]:
+        cells = [
             f"baseline {entry['name']}",
             str(entry["layers"]),
             f"MLP {entry['ffn_hidden']}"
@@ -67,12 +109,41 @@ def print_plan(name: str, plan) -> None:
             f"{entry['flops']:.3g}",
             f"{entry['flops']:.3g}",
             format_seconds(entry["estimated_seconds"]),
-            style="dim",
+        ]
+        rows.append(Row(cells, style="dim"))
+    title = f"plan: {name}  (vocab {plan.vocab_size}, seq {plan.seq_len}, {plan.world_size} rank(s))"
+    console.print(fit_table(PLAN_COLUMNS, rows, drop=("batch", "cumulative\nFLOPs", "layers"), title=title))
+    if plan.flops_per_second:
+        console.print(
+            f"est. time: the stage's FLOPs at the {plan.flops_per_second:.3g} FLOP/s that "
+            f"{run_dir or 'the earlier run'} achieved (start-up, evals and checkpoints included)"
         )
-    console.print(table)
-    if rows["baselines"]:
+    else:
+        console.print("est. time: known once this recipe has trained a stage (— until then)")
+    if data["baselines"]:
         ratio = plan.total_flops / plan.baselines[0].flops
         console.print(
             f"growth run: {plan.total_flops:.3g} FLOPs = {ratio:.2f}× the baseline "
             f"{plan.baselines[0].name!r} ({plan.baselines[0].flops:.3g} FLOPs)"
         )
+
+
+def print_report(report: dict, out: Console | None = None) -> None:
+    """`tfctl compare`'s tables (device-hours kept beside FLOPs) and headline verdicts on the console."""
+    from tfctl.compare.report import headline_lines, headline_rows, run_rows, stage_end_rows, target_rows
+
+    out = out or console
+    columns, rows = run_rows(report)
+    out.print(fit_table(columns, rows, drop=("kind", "val loss", "tokens", "seeds"), out=out, title="runs"))
+    if report.get("headline") and "std" in report["headline"][0]:
+        columns, rows = headline_rows(report)
+        title = "headline: finished runs, final against final"
+        out.print(fit_table(columns, rows, drop=("seeds", "noise"), out=out, title=title))
+    if report.get("stage_ends"):
+        columns, rows = stage_end_rows(report)
+        out.print(fit_table(columns, rows, out=out, title="stage ends against the from-scratch frontier"))
+    columns, rows = target_rows(report)
+    title = "mid-schedule (not a headline): FLOPs to first reach a perplexity"
+    out.print(fit_table(columns, rows, text_columns=2, out=out, title=title))
+    for line in headline_lines(report):
+        out.print(f"[bold]{line}[/]")

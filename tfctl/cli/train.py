@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from tfctl.cli.options import JSON_OPTION, SET_OPTION
+from tfctl.cli.options import JSON_OPTION, SET_OPTION, VERBOSE_OPTION
 
 EPILOG = """Examples:
 
@@ -17,7 +17,12 @@ EPILOG = """Examples:
 
   tfctl train recipes/tiny.yaml                      # again: finished stages are skipped, an interrupted one resumes
 
-  tfctl train recipes/tiny.yaml --set stages.2.init=paper --force s2 -o runs/tiny-paper
+  tfctl train recipes/tiny.yaml --set stages.2.init=paper -o runs/tiny-paper    # s3 grown with the paper's init
+
+  tfctl train recipes/tiny.yaml --set stages.2.tokens=800k --force s3    # retrain s3 (stages.2) in runs/tiny
+
+On a terminal each stage shows a live bar (loss, tokens, tok/s, MFU, elapsed, ETA); piped, a line every tenth
+of a stage. Each stage's worker.log holds the workers' full output.
 """
 
 
@@ -29,18 +34,20 @@ def train(
         None, "--force", metavar="STAGE", help="Retrain from STAGE on: drops its (and later stages') results."
     ),
     json_output: bool = JSON_OPTION,
+    verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Train every stage of a growth recipe, growing the model between stages, resuming what an earlier call left."""
     from tfctl.recipe import load_recipe
 
     loaded = load_recipe(recipe, overrides)  # every user error in the recipe surfaces here, in a moment
     from tfctl.run.orchestrate import train_recipe  # torch, deepspeed launch, data: only for a valid recipe
+    from tfctl.tracking.live import RunDisplay
 
     if not json_output:
-        train_recipe(loaded, output, force=force, say=typer.echo)
+        display = RunDisplay(verbose=verbose)
+        train_recipe(loaded, output, force=force, say=display.print, display=display)
         return
-    with contextlib.redirect_stdout(
-        sys.stderr
-    ):  # progress and worker output go to stderr; stdout is the JSON
-        results = train_recipe(loaded, output, force=force, say=print)
+    with contextlib.redirect_stdout(sys.stderr):  # progress goes to stderr; stdout is the JSON
+        display = RunDisplay(interactive=False, verbose=verbose)
+        results = train_recipe(loaded, output, force=force, say=print, display=display)
     print(json.dumps({"stages": results}, indent=2))

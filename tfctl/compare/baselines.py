@@ -17,11 +17,10 @@ and the train settings: a finished sibling with the same fingerprints is reused,
 """
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfctl.compare.runs import BASELINE_FILE
+from tfctl.compare.runs import BASELINE_FILE, read_json_object
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_json
 from tfctl.growth.net2net import net2net_model_dir
@@ -87,6 +86,7 @@ class BaselineJob:
     directory: Path
     plans: list[StagePlan]
     source_run: Path  # the growth run it is compared with
+    family: str | None = None  # members of one family (several sizes) form the from-scratch frontier
 
     @property
     def name(self) -> str:
@@ -131,6 +131,7 @@ def plan_jobs(
         except ValueError as error:
             raise UserError(f"baseline {section.name}: {error}") from None
         members = [(label, [plan_scratch(recipe, section, model, tokens)]) for label, model in models]
+    family = sibling_dir(run_dir, section, budget).name.removeprefix(f"{run_dir.name}.")
     return [
         BaselineJob(
             section=section,
@@ -140,6 +141,7 @@ def plan_jobs(
             directory=sibling_dir(run_dir, section, budget, member, seed_suffix(recipe, seed)),
             plans=plans,
             source_run=run_dir,
+            family=family if len(members) > 1 else None,
         )
         for seed in seeds
         for member, plans in members
@@ -213,7 +215,7 @@ def net2net_growth(seed: int) -> GrowFn:
 
 def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob:
     """The baseline as a run of the stage loop: the growth run's data and train settings, the baseline's
-    stages; on W&B in the growth run's group, so they show up together."""
+    stages; on W&B (job type `baseline`) in the growth run directory's group, so they show up together."""
     return RunJob(
         name=job.name,
         dirs=RunDir(job.directory),
@@ -222,10 +224,12 @@ def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob
         fingerprints=fingerprints(recipe, job, data_dir),
         train=recipe.train,
         launch=recipe.launch,
-        wandb=recipe.wandb.model_copy(update={"group": recipe.wandb.group or recipe.name}),
+        wandb=recipe.wandb.model_copy(update={"group": recipe.wandb.group or job.source_run.name}),
+        wandb_job_type="baseline",
         seed=job.seed,
         seq_len=recipe.data.seq_len,
         grow=net2net_growth(job.seed) if job.section.kind == "net2net" else None,
+        retrain_hint="tfctl compare --retrain",
         wandb_config={
             **recipe.model_dump(mode="json"),
             "name": job.name,
@@ -237,11 +241,7 @@ def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob
 
 def _recorded(directory: Path) -> dict | None:
     """What the sibling's baseline.json says it was trained as (None when missing or unreadable)."""
-    try:
-        recorded = json.loads((directory / BASELINE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return recorded if isinstance(recorded, dict) else None
+    return read_json_object(directory / BASELINE_FILE)
 
 
 def _difference(recorded: dict | None, job: BaselineJob) -> str:
@@ -271,7 +271,7 @@ def is_trained(run: RunJob) -> bool:
 
 
 def train_baseline(
-    job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print
+    job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print, display=None
 ) -> Path:
     """Train the baseline's sibling run dir, or reuse it when it is already trained with these settings."""
     run = baseline_run_job(job, recipe, data_dir)
@@ -284,7 +284,9 @@ def train_baseline(
             f"move it away or rename the baseline"
         )
     with locked_run(run.dirs, job.name) as state:
-        loop = StageLoop(run, state, say)
+        loop = StageLoop(run, state, say, display)
+        source = RunState.load(RunDir(job.source_run).state, job.source_run.name).data
+        state.data.setdefault("cpu_peak_flops", dict(source.get("cpu_peak_flops", {})))  # one peak for MFU
         stale = changed_stages(state, run)
         if stale:
             if not retrain:
@@ -302,6 +304,7 @@ def train_baseline(
             "member": job.member,
             "seed": job.seed,
             "group": job.group,
+            "family": job.family,
             "fingerprints": run.fingerprints,
             "section": job.section.model_dump(mode="json"),
             "stages": [p.to_dict() for p in job.plans],

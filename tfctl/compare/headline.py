@@ -90,6 +90,17 @@ def headline(main: RunGroup, reference: RunGroup, family: list[RunGroup]) -> dic
     return out
 
 
+def flops_wording(ratio: float | None) -> str:
+    """0.69 → "0.69× the FLOPs (1.46× fewer)", 1.001 → "the same FLOPs (1.00×)", 1.3 → "1.30× the FLOPs"."""
+    if ratio is None:
+        return "FLOPs ratio —"
+    if round(ratio, 2) == 1.0:
+        return "the same FLOPs (1.00×)"
+    if ratio < 1:
+        return f"{ratio:.2f}× the FLOPs ({1 / ratio:.2f}× fewer)"
+    return f"{ratio:.2f}× the FLOPs"
+
+
 def verdict(h: dict) -> str:
     """One sentence a user can act on."""
     if not h["n_seeds"]:
@@ -101,7 +112,7 @@ def verdict(h: dict) -> str:
         quality = f"perplexity {gap:+.1f} %, within noise (< {NOISE_MULTIPLE:g}× the seed spread)"
     else:
         quality = f"perplexity {gap:+.1f} %, beyond noise"
-    cost = f"{h['flops_ratio']:.2f}× the FLOPs" if h["flops_ratio"] else "FLOPs —"
+    cost = flops_wording(h["flops_ratio"])
     hours = (
         f"{h['device_hours_ratio']:.2f}× the device-hours" if h["device_hours_ratio"] else "device-hours —"
     )

@@ -3,18 +3,18 @@
 import shlex
 from pathlib import Path
 
-from tfctl.compare.baselines import plan_jobs, select_baselines, sibling_dir, train_baseline
+from tfctl.compare.baselines import train_baseline
 from tfctl.compare.plot import plot_ppl_vs_flops
-from tfctl.compare.pool import Task, run_tasks, train_growth_seed
+from tfctl.compare.pool import Task, run_tasks
 from tfctl.compare.report import build_report, to_markdown
-from tfctl.compare.runs import RunGroup, RunSummary, check_comparable, summarize_run
-from tfctl.compare.seeds import growth_seed_dir, growth_seed_recipe, seed_values
+from tfctl.compare.runs import RunGroup, check_comparable, summarize_run
+from tfctl.compare.siblings import baseline_groups, earlier_groups, growth_group, plan_siblings
 from tfctl.data import load_prepared
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_json, atomic_write_text
 from tfctl.model.sizes import parse_count
 from tfctl.recipe import Recipe, StagePlan, load_recipe
-from tfctl.recipe.plan import plan_recipe
+from tfctl.recipe.plan import plan_stages
 from tfctl.run.layout import RunDir
 from tfctl.run.state import RunState
 from tfctl.tracking.wandb_compare import log_comparison
@@ -39,7 +39,7 @@ def _growth_setup(run_dir: Path) -> tuple[Recipe, Path, list[StagePlan]]:
     return (
         recipe,
         Path(data_dir),
-        plan_recipe(recipe, vocab_size=load_prepared(Path(data_dir)).vocab_size).stages,
+        plan_stages(recipe, load_prepared(Path(data_dir)).vocab_size),
     )
 
 
@@ -78,42 +78,6 @@ def reproduce_commands(
     return lines + [shlex.join(command)]
 
 
-def _summary(path: Path, seed: int | None, stages: list[str] | None) -> RunSummary | None:
-    """A run's summary (None before its first finished stage); complete only when `stages` all finished."""
-    if not RunDir(path).is_run():
-        return None
-    try:
-        run = summarize_run(path)
-    except UserError:
-        return None
-    run.seed = seed
-    if stages is not None:
-        run.complete = run.complete and run.stages == stages
-    return run
-
-
-def _plan(run_dir, recipe, data_dir, stages, baselines, budgets, seeds, retrain):
-    """The growth run's seed siblings and every baseline run: (tasks to train, the groups to report)."""
-    count = seeds or recipe.seeds
-    tasks = []
-    growth_dirs = {seed: growth_seed_dir(run_dir, recipe, seed) for seed in seed_values(recipe, count)}
-    for seed, path in growth_dirs.items():
-        if path != run_dir:
-            tasks.append(
-                Task(path.name, train_growth_seed, (growth_seed_recipe(recipe, run_dir, seed), path))
-            )
-    jobs = []
-    for section in select_baselines(recipe, baselines):
-        section_seeds = seed_values(recipe, section.seeds or count)
-        for budget in budgets if budgets and section.kind == "scratch" else [None]:
-            family = sibling_dir(run_dir, section, budget).name
-            planned = plan_jobs(run_dir, recipe, section, budget, stages, section_seeds)
-            for job in planned:
-                tasks.append(Task(job.name, train_baseline, (job, recipe, data_dir, retrain)))
-            jobs.append((family if len({j.member for j in planned}) > 1 else None, planned))
-    return tasks, growth_dirs, jobs
-
-
 def compare_run(
     run_dir: str | Path,
     baselines: list[str] | None = None,
@@ -123,6 +87,7 @@ def compare_run(
     retrain: bool = False,
     wandb: bool = True,
     say=print,
+    display=None,
     seeds: int | None = None,
     jobs: int = 1,
 ) -> dict:
@@ -150,54 +115,41 @@ def compare_run(
     recipe = None
     if baselines or tokens or seeds or not with_runs:
         recipe, data_dir, stages = _growth_setup(run_dir)
-        planned_stages = [s.name for s in stages]
-        tasks, growth_dirs, baseline_jobs = _plan(
-            run_dir, recipe, data_dir, stages, baselines, budgets, seeds, retrain
-        )
-        if jobs > 1:
-            run_tasks(tasks, jobs, say)
+        siblings = plan_siblings(run_dir, recipe, data_dir, stages, baselines, budgets, seeds, retrain)
+        if jobs > 1:  # separate processes: their own output, no live display
+            run_tasks(siblings.tasks, jobs, say)
         else:
-            _run_inline(tasks, say)
-        growth.runs = [
-            run
-            for seed, path in growth_dirs.items()
-            if (run := _summary(path, seed, planned_stages)) is not None
-        ]
-        for family, planned in baseline_jobs:
-            for member in dict.fromkeys(j.group for j in planned):
-                runs = [
-                    run
-                    for j in planned
-                    if j.group == member and (run := _summary(j.directory, j.seed, [p.name for p in j.plans]))
-                ]
-                if runs:
-                    groups.append(RunGroup(label=member, kind=runs[0].kind, runs=runs, family=family))
-        for group in groups:
-            for run in group.runs:
-                check_comparable(main, run)
-    groups += [RunGroup(label=o.name, kind=o.kind, runs=[o]) for o in others]
+            run_tasks([_inline(task, say, display) for task in siblings.tasks], jobs=1, say=say)
+        growth = growth_group(siblings, run_dir, main, [s.name for s in stages])
+        groups = baseline_groups(siblings, main)
+    known = [r.path for g in [growth, *groups] for r in g.runs] + [o.path for o in others]
+    earlier = earlier_groups(run_dir, main, known)
+    for group in earlier:
+        say(f"[{group.label}] trained by an earlier compare: in the report too")
+    groups += [RunGroup(label=o.name, kind=o.kind, runs=[o]) for o in others] + earlier
 
     out = RunDir(run_dir).compare
     out.mkdir(parents=True, exist_ok=True)
     commands = reproduce_commands(run_dir, baselines, tokens, with_runs, targets, seeds)
     report = build_report(growth, groups, targets, commands)
     figure = out / "ppl_vs_flops.png"
-    report["figure"] = {
-        "path": figure.name,
-        "lines": plot_ppl_vs_flops([growth, *groups], figure, title=f"{run_dir.name}: perplexity vs cost"),
-    }
+    drawn = plot_ppl_vs_flops([growth, *groups], figure, title=f"{run_dir.name}: perplexity vs cost")
+    report["figure"] = {"path": figure.name, **drawn}
     if wandb:
         report["wandb"] = _log_wandb(report, figure, recipe, run_dir)
+        if display is not None:
+            trained = [r.path for g in groups for r in g.runs]
+            display.wandb_notice(report["wandb"], [run_dir, *trained])
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", to_markdown(report, figure.name))
     return report
 
 
-def _run_inline(tasks: list[Task], say) -> None:
-    """One task after the other in this process, with the caller's `say` for the baselines' lines."""
-    run_tasks(
-        [Task(t.label, t.fn, (*t.args, say)) if t.fn is train_baseline else t for t in tasks], jobs=1, say=say
-    )
+def _inline(task: Task, say, display) -> Task:
+    """A task run in this process: a baseline gets the caller's `say` and live display."""
+    if task.fn is train_baseline:
+        return Task(task.label, train_baseline, (*task.args, say, display))
+    return task
 
 
 def _log_wandb(report: dict, figure: Path, recipe, run_dir: Path) -> str:
@@ -216,7 +168,7 @@ def _log_wandb(report: dict, figure: Path, recipe, run_dir: Path) -> str:
         mode=resolve_mode(recipe.wandb.mode or "online"),
         project=w.project,
         entity=w.entity,
-        group=w.group or recipe.name,
+        group=w.group or run_dir.name,
         directory=run_dir,
         tags=list(w.tags),
     )

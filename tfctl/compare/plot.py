@@ -11,6 +11,7 @@ from pathlib import Path
 from tfctl.compare.runs import RunGroup, RunSummary
 
 AXES = (("flops", "cumulative training FLOPs"), ("device_hours", "device-hours (wall × ranks)"))
+GROWTH_LABEL = "growth (a new stage starts)"
 
 
 def _curve(run: RunSummary, axis: str) -> list[float]:
@@ -53,19 +54,19 @@ def _ppl_at(xs: list[float], ppl: list[float], x: float) -> float:
     return [p for at, p in zip(xs, ppl, strict=True) if at <= x][-1]
 
 
-def plot_ppl_vs_flops(
-    runs: list[RunSummary | RunGroup], path: str | Path, title: str | None = None
-) -> list[dict]:
+def plot_ppl_vs_flops(runs: list[RunSummary | RunGroup], path: str | Path, title: str | None = None) -> dict:
     """Two panels (FLOPs, device-hours), log-x. Writes a PNG; returns what was drawn on the FLOPs panel:
-    [{"label", "points", "seeds"}] per line."""
+    {"lines": [{"label", "points", "seeds"}] per line, "legend": [label, ...]}."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
 
     groups = [r if isinstance(r, RunGroup) else RunGroup(label=r.name, kind=r.kind, runs=[r]) for r in runs]
     figure, panels = plt.subplots(1, 2, figsize=(13, 4.8), dpi=120)
-    drawn = []
+    drawn, marked = [], False
     try:
         for axes, (axis, xlabel) in zip(panels, AXES, strict=True):
             families: dict[str, list[tuple[float, float]]] = {}
@@ -96,6 +97,7 @@ def plot_ppl_vs_flops(
                     grown = [f for f in group.runs[0].curve.growth_flops if f > 0]
                     shown = [(f, _ppl_at(xs, mean, f)) for f in grown if xs and f >= xs[0]]
                     if shown:
+                        marked = True
                         axes.scatter(
                             *zip(*shown, strict=True),
                             marker="D",
@@ -118,16 +120,26 @@ def plot_ppl_vs_flops(
                         label="_frontier",
                     )
             axes.set_xscale("log")
+            # labels on 1, 2 and 5 × 10^k only: a run spanning less than a decade gets a few, never overlapping
+            axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axes.xaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+            axes.xaxis.set_minor_formatter(NullFormatter())
             axes.set_xlabel(xlabel)
             axes.set_ylabel("validation perplexity")
             axes.grid(True, which="both", alpha=0.3)
-        panels[0].legend(fontsize=7)
+        handles, labels = panels[0].get_legend_handles_labels()
+        if marked:
+            handles.append(
+                Line2D([], [], marker="D", linestyle="none", color="grey", markeredgecolor="black")
+            )
+            labels.append(GROWTH_LABEL)
+        legend = panels[0].legend(handles, labels, fontsize=7)
         figure.suptitle(
             title or "validation perplexity vs cost (◆ growth, ● finished: headline points, -- frontier)"
         )
         figure.tight_layout()
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, format="png")
-        return drawn
+        return {"lines": drawn, "legend": [text.get_text() for text in legend.get_texts()]}
     finally:
         plt.close(figure)

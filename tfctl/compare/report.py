@@ -7,11 +7,6 @@ family's frontier. The "FLOPs to reach" races read whole eval curves, mid-schedu
 labelled as such and never part of a headline.
 """
 
-import sys
-
-from rich.console import Console
-from rich.table import Table
-
 from tfctl.compare.curves import flops_to_reach, speedup
 from tfctl.compare.headline import headline, stage_ends, verdict
 from tfctl.compare.runs import RunGroup, RunSummary
@@ -147,7 +142,25 @@ def _hours(value: float | None, std: float | None = None) -> str:
     return f"{value:.3g}" + ("" if std is None else f" ± {std:.2g}")
 
 
+RUN_COLUMNS = ["run", "kind", "val loss", "val ppl", "params", "tokens", "train FLOPs", "device-hours", "MFU"]
+
+
+def run_values(report: dict) -> tuple[list[str], list[list]]:
+    """Every run (each seed its own row) with numbers as numbers (W&B sorts and plots them)."""
+    fields = ("label", "kind", "val_loss", "val_ppl", "params", "tokens", "flops", "device_hours", "mfu")
+    return RUN_COLUMNS, [[r[f] for f in fields] for r in report["runs"]]
+
+
+def _as_row(run: dict) -> dict:
+    """A report run as a one-seed group row (reports written before groups existed)."""
+    row = {key: run.get(key) for key in ("label", "kind", "params", "tokens", "mfu")}
+    for key in ("val_loss", "val_ppl", "flops", "device_hours"):
+        row[key], row[f"{key}_std"] = run.get(key), None
+    return {**row, "seeds": [run.get("seed")], "n_finished": 1}
+
+
 def run_rows(report: dict) -> tuple[list[str], list[list[str]]]:
+    """One row per run and its seeds: mean ± std."""
     columns = [
         "run",
         "kind",
@@ -173,7 +186,7 @@ def run_rows(report: dict) -> tuple[list[str], list[list[str]]]:
             _hours(g["device_hours"], g["device_hours_std"]),
             "—" if g["mfu"] is None else f"{g['mfu']:.2%}",
         ]
-        for g in report["groups"]
+        for g in report.get("groups") or [_as_row(r) for r in report["runs"]]
     ]
     return columns, rows
 
@@ -228,23 +241,30 @@ def stage_end_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     return columns, rows
 
 
-def target_rows(report: dict) -> tuple[list[str], list[list[str]]]:
-    leads = {}
+def target_values(report: dict) -> tuple[list[str], list[list]]:
+    """The FLOPs-to-reach table (the first seed of each run), easiest target first, numbers as numbers."""
+    leads: dict[str, dict] = {}
     for r in report["runs"]:
-        leads.setdefault(r["group"], r)
-    columns = ["target ppl", "target", *[f"FLOPs {g}" for g in leads]]
+        leads.setdefault(r.get("group", r["label"]), r)
+    columns = ["target ppl", "target", *[f"FLOPs {group}" for group in leads]]
     if report["reference"]:
         columns.append(f"speed-up {report['run']}")
     rows = []
-    for race in report["flops_to_reach"]:
-        row = [
-            f"{race['ppl']:.2f}",
-            race["label"],
-            *[_flops(race["flops"].get(r["name"])) for r in leads.values()],
-        ]
+    for race in sorted(report["flops_to_reach"], key=lambda race: -race["ppl"]):
+        row = [race["ppl"], race["label"], *[race["flops"].get(r["name"]) for r in leads.values()]]
         if report["reference"]:
-            row.append(_ratio(race["speedup"].get(leads[report["run"]]["name"])))
+            row.append(race["speedup"].get(leads[report["run"]]["name"]))
         rows.append(row)
+    return columns, rows
+
+
+def target_rows(report: dict) -> tuple[list[str], list[list[str]]]:
+    columns, values = target_values(report)
+    speedup = bool(report["reference"])
+    rows = []
+    for ppl, label, *flops in values:
+        ratio = flops.pop() if speedup else None
+        rows.append([f"{ppl:.2f}", label, *map(_flops, flops), *([_ratio(ratio)] if speedup else [])])
     return columns, rows
 
 
@@ -283,23 +303,3 @@ def to_markdown(report: dict, figure: str | None = None) -> str:
     if report["commands"]:
         parts += ["## Reproduce", "", "```sh", *report["commands"], "```", ""]
     return "\n".join(parts)
-
-
-def print_report(report: dict, console=None) -> None:
-    console = console or Console(width=None if sys.stdout.isatty() else 160)  # a log gets whole tables
-    tables = [
-        ("runs", run_rows(report)),
-        ("headline: finished runs, final against final", headline_rows(report)),
-    ]
-    if report["stage_ends"]:
-        tables.append(("stage ends against the from-scratch frontier", stage_end_rows(report)))
-    tables.append(("mid-schedule (not a headline): FLOPs to first reach a perplexity", target_rows(report)))
-    for title, (columns, rows) in tables:
-        table = Table(title=title)
-        for i, column in enumerate(columns):
-            table.add_column(column, justify="left" if i < 2 else "right")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
-    for line in headline_lines(report):
-        console.print(f"[bold]{line}[/]")

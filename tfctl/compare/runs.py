@@ -1,7 +1,9 @@
-"""What a finished run directory amounts to, read from its metrics.jsonl: the numbers a comparison needs.
+"""What a finished run directory amounts to: the numbers a comparison needs.
 
-Only finished stages count (those with a `stage_end` record and `done` in state.json), so a run still
-training is compared on what it has finished.
+Only finished stages count (`done` in state.json, whose result is the stage's `stage_end` record), so a run
+still training is compared on what it has finished. The numbers come from state.json (validated when it is
+loaded); metrics.jsonl only adds the eval curve, so a torn or truncated metrics file shortens the curve but
+never changes a result.
 """
 
 import json
@@ -77,13 +79,27 @@ class RunGroup:
         return [r for r in self.runs if r.complete]
 
 
+def read_json_object(path: Path) -> dict | None:
+    """A small JSON file tfctl wrote (baseline.json, meta.json): None when missing, damaged or not an object."""
+    try:
+        value = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def run_kind(run_dir: Path) -> str:
-    """growth | scratch | scratch-tokenformer | net2net | run."""
+    """growth | scratch | scratch-tokenformer (a scratch baseline of another family) | net2net | run."""
     baseline = run_dir / BASELINE_FILE
-    if baseline.is_file():
-        described = json.loads(baseline.read_text())
-        family = described.get("section", {}).get("family", "transformer")
-        kind = described.get("kind", "run")
+    if baseline.exists():
+        recorded = read_json_object(baseline)
+        kind = recorded.get("kind") if recorded else None
+        if not isinstance(kind, str):
+            raise UserError(
+                f"{baseline}: damaged (not a baseline record); retrain it with `compare --retrain`"
+            )
+        section = recorded.get("section")
+        family = section.get("family", "transformer") if isinstance(section, dict) else "transformer"
         return kind if family == "transformer" else f"{kind}-{family}"
     return "growth" if RunDir(run_dir).recipe.is_file() else "run"
 
@@ -97,7 +113,7 @@ def data_identity(run_dir: Path) -> dict:
     spec = StageSpec.load(spec_path) if spec_path and spec_path.is_file() else None
     data_dir = state.get("data_dir") or (spec.data_dir if spec else None)
     meta_path = Path(data_dir) / "meta.json" if data_dir else None
-    meta = json.loads(meta_path.read_text()) if meta_path and meta_path.is_file() else {}
+    meta = (read_json_object(meta_path) or {}) if meta_path else {}
     tokenizer = meta.get("tokenizer")
     return {
         "tokenizer": tokenizer.get("spec") if isinstance(tokenizer, dict) else tokenizer,
@@ -117,13 +133,11 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
     if not dirs.is_run():
         raise UserError(f"{run_dir}: not a run directory (no state.json)")
     state = RunState.load(dirs.state, run_dir.name)
-    done = set(state.finished())
+    stages = state.finished()
+    ends = [state.stage(name)["result"] for name in stages]
     records = read_metrics(dirs.metrics)
-    ends = [r for r in records if r.get("kind") == "stage_end" and r.get("stage") in done]
-    ends = list({r["stage"]: r for r in ends}.values())  # a stage re-run after a crash: its last record
     if not ends:
         raise UserError(f"{run_dir}: no finished stage yet (run `tfctl train` first)")
-    stages = [r["stage"] for r in ends]
     last = ends[-1]
     device_seconds = sum(r["wall_seconds"] * r.get("world_size", 1) for r in ends)
     flops = sum(float(r["stage_flops"]) for r in ends)
@@ -153,14 +167,14 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
         curve=eval_curve(records, stages),
         stage_ends=[
             {
-                "stage": r["stage"],
+                "stage": stage,
                 "flops": float(r["flops"]),
                 "val_ppl": float(r["val_ppl"]),
                 "device_hours": float(r.get("device_seconds", 0.0)) / 3600,
             }
-            for r in ends
+            for stage, r in zip(stages, ends, strict=True)
         ],
-        complete=not any(entry.get("status") != DONE for entry in state.stages().values()),
+        complete=all(entry.get("status") == DONE for entry in state.stages().values()),
     )
 
 

@@ -52,7 +52,7 @@ def load_prepared(path: str | Path) -> PreparedData:
         if not (path / "tokenizer.json").is_file():
             raise DataError(f"{path / 'tokenizer.json'}: missing; prepare again")
         return PreparedData(path, meta, vocab_size=meta["padded_vocab_size"], eos_id=meta["eos_id"])
-    except (json.JSONDecodeError, KeyError, TypeError, FileNotFoundError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # damaged in any way
         raise DataError(
             f"{path}: damaged prepared dataset ({type(error).__name__}: {error}); prepare again"
         ) from None

@@ -6,10 +6,12 @@ a temporary name and renamed when complete, so a directory that exists is whole 
 same data is instant.
 """
 
+import glob
 import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import time
 import uuid
@@ -174,17 +176,45 @@ def write_token_files(documents: Iterator[tuple[str, str]], tokenizer: Tokenizer
 
 def _is_prepared(path: Path, key: str | None = None) -> bool:
     try:
-        meta = json.loads((path / "meta.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        meta = json.loads((path / "meta.json").read_bytes())
+    except (OSError, ValueError):
         return False
-    return key is None or meta.get("cache_key") == key
+    return isinstance(meta, dict) and (key is None or meta.get("cache_key") == key)
+
+
+def owned_name(target: Path, kind: str) -> Path:
+    """A hidden sibling of `target` for work in progress, named by this host and process."""
+    return target.with_name(
+        f".{target.name}.{kind}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    )
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_work(target: Path) -> None:
+    """Delete what killed preparations of `target` left (`.partial-`/`.old-` siblings of a dead process on
+    this host); another host's or a live process's work is left alone."""
+    host = socket.gethostname()
+    for kind in ("partial", "old"):
+        for path in target.parent.glob(f".{glob.escape(target.name)}.{kind}-{glob.escape(host)}-*"):
+            pid = path.name.removeprefix(f".{target.name}.{kind}-{host}-").split("-")[0]
+            if pid.isdigit() and not is_alive(int(pid)) and path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _publish(partial: Path, target: Path, key: str) -> None:
     """Rename the finished directory into place, replacing an older preparation at the same path."""
     old = None
     if target.exists():
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex}")
+        old = owned_name(target, "old")
         target.rename(old)
     try:
         partial.rename(target)
@@ -225,7 +255,8 @@ def prepare_dataset(
         return split_documents(sources, num_documents, settings)
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex}")
+    remove_stale_work(target)
+    partial = owned_name(target, "partial")
     partial.mkdir()
     try:
         tokenizer_key = _digest(

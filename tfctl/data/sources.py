@@ -83,9 +83,14 @@ class JsonlFile:
                 yield str(record[self.text_field])
 
 
+# local files read through `datasets` (its builder by suffix); `.jsonl` has its own streaming reader
+HF_FILE_BUILDERS = {".parquet": "parquet", ".json": "json", ".csv": "csv"}
+
+
 @dataclass
 class HuggingFaceDataset:
-    """`hf:DIR` (saved with `save_to_disk`) or `hf:NAME` (downloaded with `load_dataset`), split 'train'."""
+    """`hf:DIR` (saved with `save_to_disk`), a `.parquet`/`.json`/`.csv` file (or `hf:FILE`), or `hf:NAME`
+    (downloaded with `load_dataset`); split 'train'."""
 
     name_or_dir: str
     text_field: str
@@ -97,6 +102,8 @@ class HuggingFaceDataset:
 
     def fingerprint(self) -> list:
         root = Path(self.name_or_dir)
+        if root.is_file():
+            return [[str(root), root.stat().st_size, root.stat().st_mtime_ns], self.text_field]
         if root.is_dir():
             files = sorted(p for p in root.rglob("*") if p.is_file())
             return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files] + [self.text_field]
@@ -128,13 +135,32 @@ def _load_hf_dataset(name_or_dir: str, text_field: str):
         raise DataError(
             f"hf:{name_or_dir} needs the Hugging Face `datasets` package: pip install 'tfctl[hf]'"
         ) from None
-    if Path(name_or_dir).is_dir():
-        loaded = datasets.load_from_disk(name_or_dir)
-    else:
-        try:
+    import huggingface_hub
+
+    # a failed download is reported once, as a DataError below, not as warnings per retried request
+    huggingface_hub.utils.logging.set_verbosity_error()
+    datasets.logging.set_verbosity_error()
+    path = Path(name_or_dir)
+    try:
+        if path.is_dir():
+            loaded = datasets.load_from_disk(name_or_dir)
+        elif path.is_file():
+            builder = HF_FILE_BUILDERS.get(path.suffix)
+            if builder is None:
+                raise DataError(
+                    f"{path}: a local dataset file must be {', '.join(HF_FILE_BUILDERS)} or .jsonl"
+                )
+            loaded = datasets.load_dataset(builder, data_files=str(path), split="train")
+        else:
             loaded = datasets.load_dataset(name_or_dir, split="train")
-        except Exception as error:  # network, unknown name, missing config: all the user's to fix
-            raise DataError(f"hf:{name_or_dir}: cannot load ({type(error).__name__}: {error})") from None
+    except DataError:
+        raise
+    except Exception as error:  # no network, unknown name, not a saved dataset, bad file: the user's to fix
+        reason = (str(error).strip().splitlines() or [""])[0][:300]
+        hint = (
+            "" if path.exists() else "; without network only local datasets load (hf:DIR from save_to_disk)"
+        )
+        raise DataError(f"hf:{name_or_dir}: cannot load ({type(error).__name__}: {reason}){hint}") from None
     if isinstance(loaded, datasets.DatasetDict):
         if "train" not in loaded:
             raise DataError(f"hf:{name_or_dir}: no 'train' split (has {', '.join(loaded)})")
@@ -184,6 +210,11 @@ def resolve_source(spec: str, text_field: str = "text") -> Source:
         return builtin_corpus(spec)
     if spec.startswith("hf:"):
         return HuggingFaceDataset(spec[3:], text_field)
+    if Path(spec).suffix in HF_FILE_BUILDERS:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise DataError(f"{path}: no such file")
+        return HuggingFaceDataset(str(path), text_field)
     if spec.endswith(".jsonl"):
         path = Path(spec).expanduser()
         if not path.is_file():

@@ -4,6 +4,7 @@ The edge of the growth package: reads and writes files, turns the user's mistake
 """
 
 import dataclasses
+import math
 import shutil
 import time
 from pathlib import Path
@@ -73,6 +74,10 @@ def grow_model_dir(
     except ValueError as error:
         raise UserError(f"{source}: {error}") from None
     report = verify_growth(config, state, new_config, new_state, probe)
+    if not math.isfinite(report.loss_before):
+        raise UserError(
+            f"{source}: the model's loss is not finite ({report.loss_before}); it cannot be grown"
+        )
     if init == "preserve" and not report.max_abs_logit_diff <= PRESERVE_TOLERANCE:
         raise RuntimeError(
             f"preserve growth moved the logits by {report.max_abs_logit_diff:.3g} "

@@ -11,7 +11,11 @@ def layer_norm(x: torch.Tensor) -> torch.Tensor:
 
 
 class Rotary(nn.Module):
-    """GPT-NeoX rotary embeddings on the first `rotary_pct` of each head's dims."""
+    """GPT-NeoX rotary embeddings on the first `rotary_pct` of each head's dims.
+
+    The rotated dims are two halves (x1, x2) turned by the angle of each position:
+    (x1·cos - x2·sin, x2·cos + x1·sin), the other dims pass through; one concatenation builds the result.
+    """
 
     def __init__(self, head_dim: int, rotary_pct: float, seq_len: int, base: float = 10000.0):
         super().__init__()
@@ -25,8 +29,7 @@ class Rotary(nn.Module):
 
     def _extend(self, seq_len: int) -> None:
         positions = torch.arange(seq_len, dtype=torch.float32, device=self.inv_freq.device)
-        angles = torch.outer(positions, self.inv_freq)
-        angles = torch.cat((angles, angles), dim=-1)
+        angles = torch.outer(positions, self.inv_freq)  # (seq, rot_dim / 2)
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
         self._cache_len = seq_len
@@ -39,10 +42,9 @@ class Rotary(nn.Module):
         if seq_len > self._cache_len or self.cos.device != x.device:
             self._extend(max(seq_len, self._cache_len))
         cos, sin = self.cos[:seq_len].to(x.dtype), self.sin[:seq_len].to(x.dtype)
-        rotated, passed = x[..., : self.rot_dim], x[..., self.rot_dim :]
         half = self.rot_dim // 2
-        rotate_half = torch.cat((-rotated[..., half:], rotated[..., :half]), dim=-1)
-        return torch.cat((rotated * cos + rotate_half * sin, passed), dim=-1)
+        x1, x2, passed = x.split((half, half, x.shape[-1] - self.rot_dim), dim=-1)
+        return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin, passed), dim=-1)
 
 
 def causal_attention(

@@ -8,6 +8,7 @@ import re
 
 from tfctl.model.config import ModelConfig, TokenformerConfig, TransformerConfig
 
+MAX_COUNT = 10**15  # beyond any real model or budget: a typo (or inf), refused before it overflows something
 _SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
 _COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmbgt]?)\s*$", re.IGNORECASE)
 
@@ -28,6 +29,8 @@ def parse_count(text: str | int | float) -> int:
         value = float(match.group(1)) * _SUFFIXES[match.group(2).lower()]
     if value <= 0 or value != value:
         raise ValueError(f"must be positive: {text!r}")
+    if value > MAX_COUNT:
+        raise ValueError(f"more than 10^15: {text!r}")
     return int(round(value))
 
 

@@ -2,6 +2,7 @@
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -20,7 +21,10 @@ class Attention(nn.Module):
         self.output = nn.Linear(d, d, bias=False)
 
     def forward(self, x, rotary):
-        return self.output(causal_attention(self.query(x), self.key(x), self.value(x), self.n_heads, rotary))
+        # one matmul for Q, K and V (their weights stacked: a copy of weights, not activations)
+        qkv_weight = torch.cat((self.query.weight, self.key.weight, self.value.weight))
+        q, k, v = F.linear(x, qkv_weight).chunk(3, dim=-1)
+        return self.output(causal_attention(q, k, v, self.n_heads, rotary))
 
 
 class MLP(nn.Module):

@@ -16,20 +16,55 @@ from tfctl.errors import RecipeError
 from tfctl.recipe.plan import GPT2_PADDED_VOCAB, resolve_stage_configs
 from tfctl.recipe.schema import Recipe
 
+MAX_YAML_VALUES = 100_000  # a recipe has a few hundred; nested aliases ("billion laughs") expand to billions
+
+
+def expanded_size(node: yaml.Node, sizes: dict) -> int:
+    """How many values `node` stands for once every alias is expanded (shared nodes counted each time)."""
+    if id(node) not in sizes:
+        sizes[id(node)] = 0  # a recursive alias counts once, not forever
+        children = node.value if isinstance(node.value, list) else []
+        items = [n for pair in children for n in pair] if isinstance(node, yaml.MappingNode) else children
+        sizes[id(node)] = 1 + sum(expanded_size(child, sizes) for child in items)
+    return sizes[id(node)]
+
+
+def parse_yaml(text: str):
+    """yaml.safe_load, refusing documents whose aliases expand beyond MAX_YAML_VALUES (raises ValueError)."""
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if node is None:
+        return None
+    if expanded_size(node, {}) > MAX_YAML_VALUES:
+        raise ValueError(f"its aliases expand to more than {MAX_YAML_VALUES:,} values")
+    return yaml.safe_load(text)
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}: " if mark else ""
+    return f"{where}not valid YAML ({getattr(error, 'problem', None) or str(error).splitlines()[0]})"
+
+
+def read_yaml_file(path: Path):
+    """A YAML file's value, or a one-line error naming the file: unreadable, not UTF-8, not YAML, too big."""
+    try:
+        return parse_yaml(path.read_bytes().decode("utf-8"))
+    except OSError as error:
+        raise RecipeError(str(path), [f"cannot read it ({error.strerror})"]) from None
+    except UnicodeDecodeError as error:
+        raise RecipeError(str(path), [f"not UTF-8 text (byte {error.start})"]) from None
+    except yaml.YAMLError as error:
+        raise RecipeError(str(path), [yaml_problem(error)]) from None
+    except (ValueError, RecursionError) as error:
+        raise RecipeError(str(path), [f"not a usable recipe ({error or 'nested too deeply'})"]) from None
+
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """The validated recipe at `path` with `overrides` ("stages.1.tokens=4m") applied first."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(str(path), ["no such recipe file"])
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise RecipeError(
-            str(path), [f"{where}not valid YAML ({getattr(error, 'problem', error)})"]
-        ) from None
+    raw = read_yaml_file(path)
     if not isinstance(raw, dict):
         raise RecipeError(str(path), ["a recipe is a YAML mapping with name, stages, ..."])
     problems = []
@@ -62,7 +97,10 @@ def apply_override(raw: dict, override: str) -> None:
     parts = key.strip().split(".")
     if not all(parts):
         raise ValueError(f"bad key {key!r}")
-    value = yaml.safe_load(text) if text.strip() else ""
+    try:
+        value = parse_yaml(text) if text.strip() else ""
+    except yaml.YAMLError as error:
+        raise ValueError(yaml_problem(error)) from None
     node = raw
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
@@ -102,7 +140,9 @@ def _describe(error: dict) -> str:
         return f"{where}: missing (required)"
     if kind == "value_error":
         return f"{where}: {message.removeprefix('Value error, ')}"
-    return f"{where}: {message[0].lower()}{message[1:]}, got {error.get('input')!r}"
+    shown = repr(error.get("input"))
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return f"{where}: {message[0].lower()}{message[1:]}, got {shown}"
 
 
 def source_problems(source: str | list[str], field: str = "data.source") -> list[str]:

@@ -8,15 +8,10 @@ import math
 from pathlib import Path
 
 from tfctl.data.tokenizer import load_tokenizer, padded_vocab_size
+from tfctl.errors import UserError
 from tfctl.model.config import TokenformerConfig, TransformerConfig
 from tfctl.model.flops import training_flops_per_token
-from tfctl.model.sizes import (
-    TokenRatios,
-    count_params,
-    solve_ffn_hidden,
-    solve_tokens,
-    with_tokens,
-)
+from tfctl.model.sizes import TokenRatios, count_params, solve_ffn_hidden, solve_tokens, with_tokens
 from tfctl.recipe.schema import BaselineSection, Recipe, StageSection
 
 GPT2_PADDED_VOCAB = 50304
@@ -151,15 +146,23 @@ def _budget(recipe: Recipe, tokens: int | None, steps: int | None, batch: int) -
     return steps, steps * per_step
 
 
-def plan_stage(
-    recipe: Recipe, stage: StageSection, config: TokenformerConfig, flops_before: float
+def resolved_plan(
+    recipe: Recipe,
+    name: str,
+    config: TokenformerConfig | TransformerConfig,
+    overrides: StageSection | BaselineSection,
+    tokens: int | None,
+    steps: int | None,
+    flops_before: float = 0.0,
 ) -> StagePlan:
+    """A stage's plan: its budget, FLOPs and learning rates, `overrides` (a stage or baseline section)
+    falling back on the recipe's train section."""
     t = recipe.train
-    batch = stage.global_batch or t.global_batch
-    steps, tokens = _budget(recipe, stage.tokens, stage.steps, batch)
+    batch = overrides.global_batch or t.global_batch
+    steps, tokens = _budget(recipe, tokens, steps, batch)
     flops = training_flops_per_token(config) * tokens
     return StagePlan(
-        name=stage.name,
+        name=name,
         config=config,
         params=count_params(config),
         non_embedding_params=count_params(config, non_embedding=True),
@@ -168,10 +171,16 @@ def plan_stage(
         tokens=tokens,
         flops=flops,
         cumulative_flops=flops_before + flops,
-        lr=stage.lr or t.lr,
-        min_lr=t.min_lr if stage.min_lr is None else stage.min_lr,
-        warmup_steps=warmup_steps(t.warmup if stage.warmup is None else stage.warmup, steps),
+        lr=overrides.lr or t.lr,
+        min_lr=t.min_lr if overrides.min_lr is None else overrides.min_lr,
+        warmup_steps=warmup_steps(t.warmup if overrides.warmup is None else overrides.warmup, steps),
     )
+
+
+def plan_stage(
+    recipe: Recipe, stage: StageSection, config: TokenformerConfig, flops_before: float
+) -> StagePlan:
+    return resolved_plan(recipe, stage.name, config, stage, stage.tokens, stage.steps, flops_before)
 
 
 def baseline_config(recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig) -> TransformerConfig:
@@ -257,41 +266,39 @@ def plan_scratch(
     recipe: Recipe, baseline: BaselineSection, config: TokenformerConfig | TransformerConfig, tokens: int
 ) -> StagePlan:
     """One from-scratch run: a single stage named after the baseline, one warmup+cosine over `tokens`."""
-    t = recipe.train
-    batch = baseline.global_batch or t.global_batch
-    steps, tokens = _budget(recipe, tokens, None, batch)
-    flops = training_flops_per_token(config) * tokens
-    return StagePlan(
-        name=baseline.name,
-        config=config,
-        params=count_params(config),
-        non_embedding_params=count_params(config, non_embedding=True),
-        global_batch=batch,
-        steps=steps,
-        tokens=tokens,
-        flops=flops,
-        cumulative_flops=flops,
-        lr=baseline.lr or t.lr,
-        min_lr=t.min_lr if baseline.min_lr is None else baseline.min_lr,
-        warmup_steps=warmup_steps(t.warmup if baseline.warmup is None else baseline.warmup, steps),
-    )
+    return resolved_plan(recipe, baseline.name, config, baseline, tokens, None)
 
 
-def plan_recipe(recipe: Recipe, vocab_size: int | None = None, flops_per_second: float | None = None) -> Plan:
-    """The plan of every stage and baseline; `flops_per_second` (achieved before) gives time estimates."""
-    vocab_size = vocab_size or estimated_vocab_size(recipe)
+def plan_stages(recipe: Recipe, vocab_size: int) -> list[StagePlan]:
+    """The plan of every stage of the growth run (what `tfctl train` needs; the baselines are not sized)."""
     stages: list[StagePlan] = []
     for stage, config in zip(recipe.stages, resolve_stage_configs(recipe, vocab_size), strict=True):
         stages.append(plan_stage(recipe, stage, config, stages[-1].cumulative_flops if stages else 0.0))
+    return stages
+
+
+def plan_recipe(recipe: Recipe, vocab_size: int | None = None, flops_per_second: float | None = None) -> Plan:
+    """The plan of every stage and baseline; `flops_per_second` (achieved before) gives time estimates.
+    A baseline that cannot be sized on this backbone is a UserError naming it."""
+    vocab_size = vocab_size or estimated_vocab_size(recipe)
+    stages = plan_stages(recipe, vocab_size)
     configs = [s.config for s in stages]
     baselines = []
-    for b in recipe.baseline:
-        models = scratch_models(recipe, b, configs) if b.kind == "scratch" else [("", configs[-1])]
+    for baseline in recipe.baseline:
+        try:
+            models = (
+                scratch_models(recipe, baseline, configs)
+                if baseline.kind == "scratch"
+                else [("", baseline_config(recipe, baseline, configs[-1]))]
+            )
+        except ValueError as error:
+            raise UserError(
+                f"baseline {baseline.name}: {error}; give it a size, d_model or n_layers that fit "
+                f"(or `baseline: []` for none)"
+            ) from None
         for label, model in models:
-            if b.kind == "net2net":
-                model = baseline_config(recipe, b, model)
-            plan = plan_scratch(recipe, b, model, baseline_tokens(b, stages))
-            baselines.append(dataclasses.replace(plan, name="-".join(p for p in (b.name, label) if p)))
+            plan = plan_scratch(recipe, baseline, model, baseline_tokens(baseline, stages))
+            baselines.append(dataclasses.replace(plan, name="-".join(p for p in (baseline.name, label) if p)))
     return Plan(
         stages=stages,
         baselines=baselines,

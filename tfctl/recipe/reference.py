@@ -55,7 +55,7 @@ def _section_model(annotation):
 def rows(model: type[BaseModel] = Recipe, prefix: str = "") -> list[tuple[str, str, str, str]]:
     out = []
     for name, field in model.model_fields.items():
-        key = f"{prefix}{name}"
+        key = f"{prefix}{field.alias or name}"
         nested = _section_model(field.annotation)
         if nested is not None:
             is_list = typing.get_origin(field.annotation) is list or "list[" in str(field.annotation)

@@ -32,14 +32,14 @@ STAGE_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"  # one path component, ne
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 class DataSection(Section):
     source: str | list[str] = Field(
         "shakespeare",
         description="Built-in corpus (`shakespeare`, `sotu`), a text "
-        "file/glob/dir, a `.jsonl` file, or `hf:NAME_OR_DIR`; a list or `a+b` combines.",
+        "file/glob/dir, a `.jsonl`/`.json`/`.parquet`/`.csv` file, or `hf:NAME_OR_DIR`; a list or `a+b` combines.",
     )
     tokenizer: str = Field(
         "bpe:8192",
@@ -53,6 +53,8 @@ class DataSection(Section):
     text_field: str = Field("text", description="Field holding the text in JSONL / HF datasets.")
     seed: int | None = Field(
         None,
+        ge=0,
+        lt=2**31,
         description="Seed of the validation split; default: the recipe's seed (a seed sibling keeps its "
         "run's split).",
     )
@@ -101,6 +103,10 @@ class ModelSection(Section):
 
 
 class StageSection(Section):
+    model_config = ConfigDict(
+        extra="forbid", validate_default=True, validate_by_name=True, serialize_by_alias=True
+    )
+
     name: str = Field(
         description="Stage name (a directory under stages/; letters, digits, ., - and _).",
         pattern=STAGE_NAME_PATTERN,
@@ -137,6 +143,13 @@ class StageSection(Section):
     optimizer: Literal["reset", "carry"] = Field(
         "reset",
         description="AdamW moments at growth: `reset` (the paper) or `carry` (old rows kept, new rows zero).",
+    )
+    from_: str | None = Field(
+        None,
+        alias="from",
+        exclude_if=lambda value: value is None,  # recipes without it dump (and fingerprint) as before
+        description="First stage only: start from this model directory (`tfctl import`'s output, a "
+        "stage's final/) instead of random weights, grown to the stage's size.",
     )
 
     @model_validator(mode="after")
@@ -204,7 +217,7 @@ class LaunchSection(Section):
 class WandbSection(Section):
     project: str = Field("tfctl", description="W&B project.")
     entity: str | None = Field(None, description="W&B entity (team or user).")
-    group: str | None = Field(None, description="W&B group; default: the run name.")
+    group: str | None = Field(None, description="W&B group; default: the run directory's name.")
     mode: Literal["online", "offline", "disabled"] | None = Field(
         None, description="Default: $WANDB_MODE, else online with an API key, else offline."
     )
@@ -264,11 +277,12 @@ def _as_list(value):
 
 
 class Recipe(Section):
-    name: str = Field(description="Run name: the run directory is runs/<name>.", pattern=r"^[A-Za-z0-9._-]+$")
-    seed: int = Field(1337, description="Seeds init, data order and growth.")
+    name: str = Field(description="Run name: the run directory is runs/<name>.", pattern=STAGE_NAME_PATTERN)
+    seed: int = Field(1337, ge=0, lt=2**31, description="Seeds init, data order and growth (0 to 2^31 - 1).")
     seeds: int = Field(
         1,
         gt=0,
+        le=100,
         description="Seeds `tfctl compare` trains the growth run and each baseline with (seed, seed+1000, "
         "...), each a sibling run; the report gives mean ± std.",
     )
@@ -290,4 +304,9 @@ class Recipe(Section):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"stage names must be unique, repeated: {', '.join(duplicates)}")
+        later = [s.name for s in stages[1:] if s.from_ is not None]
+        if later:
+            raise ValueError(
+                f"only the first stage may start `from` a model directory, not {', '.join(later)}"
+            )
         return stages

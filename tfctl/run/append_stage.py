@@ -7,14 +7,14 @@ import sys
 from itertools import count
 from pathlib import Path
 
-import yaml
-
 from tfctl.errors import UserError
 from tfctl.model.presets import PRESETS
+from tfctl.model_dir import load_model_config, load_state_dict
 from tfctl.recipe import validate_recipe
+from tfctl.recipe.load import read_yaml_file
 from tfctl.run.layout import RunDir
 from tfctl.run.orchestrate import train_recipe
-from tfctl.run.state import RunState
+from tfctl.run.state import DONE, RunState
 
 
 def appended_stage(
@@ -26,11 +26,14 @@ def appended_stage(
     tokens: str | None,
     steps: int | None,
 ) -> dict:
-    """The new stage entry: the target as a size (or a preset's token count), the last stage's budget by default."""
+    """The new stage entry: the target as a size (or a preset's token count), the last stage's budget by default.
+
+    Named `grown-<target>` (`grown-2m`): a bare `2m` would read as a duration in `[2m] done … 735s`."""
 
     last = recipe["stages"][-1]
     names = {s["name"] for s in recipe["stages"]}
-    base = to.split("-", 1)[-1] if to in PRESETS else re.sub(r"[^A-Za-z0-9._-]+", "-", to).strip("-.")
+    target = to.split("-", 1)[-1] if to in PRESETS else re.sub(r"[^A-Za-z0-9._-]+", "-", to).strip("-.")
+    base = f"grown-{target}"
     stage = {
         "name": base
         if base not in names
@@ -46,7 +49,7 @@ def appended_stage(
         stage["param_tokens"] = preset.qkv_tokens
     else:
         stage["size"] = to
-    if layers:
+    if layers is not None:
         stage["layers"] = layers
     if tokens is not None:
         stage["tokens"] = tokens
@@ -56,6 +59,19 @@ def appended_stage(
         stage.update({k: last[k] for k in ("tokens", "steps") if last.get(k) is not None})
     stage.update(init=init, optimizer=optimizer)
     return stage
+
+
+def check_last_stage(dirs: RunDir, state: RunState, recipe: dict) -> None:
+    """The stage to grow from is finished and its export usable: checked before anything is written."""
+    last = recipe["stages"][-1].get("name") if isinstance(recipe["stages"][-1], dict) else None
+    if not isinstance(last, str) or state.stages().get(last, {}).get("status") != DONE:
+        raise UserError(
+            f"{dirs.root}: its last stage {last} is not finished; resume it with "
+            f"`tfctl train {dirs.recipe} -o {dirs.root}`, or drop it: remove it from that recipe and run "
+            f"the same command with `--force {last}`"
+        )
+    load_model_config(dirs.final(last))  # a missing, damaged or non-finite export: one line, nothing written
+    load_state_dict(dirs.final(last))
 
 
 def grow_run(
@@ -71,13 +87,11 @@ def grow_run(
     dirs = RunDir(Path(run_dir))
     if not dirs.recipe.is_file():
         raise UserError(f"{run_dir}: a run directory without recipe.yaml; cannot append a stage")
-    RunState.load(dirs.state, dirs.root.name)  # a damaged state.json is refused before anything is written
-    try:
-        recipe = yaml.safe_load(dirs.recipe.read_text())
-    except yaml.YAMLError as error:
-        raise UserError(f"{dirs.recipe}: not valid YAML ({str(error).splitlines()[0]})") from None
+    state = RunState.load(dirs.state, dirs.root.name)  # damaged: refused before anything is written
+    recipe = read_yaml_file(dirs.recipe)
     if not isinstance(recipe, dict) or not isinstance(recipe.get("stages"), list) or not recipe["stages"]:
         raise UserError(f"{dirs.recipe}: not a recipe with stages")
+    check_last_stage(dirs, state, recipe)
     recipe["stages"].append(appended_stage(recipe, to, layers, init, optimizer, tokens, steps))
     grown = validate_recipe(recipe, f"{dirs.recipe} + --to {to}")  # nothing is written before this passes
     with contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext():

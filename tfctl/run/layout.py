@@ -9,6 +9,7 @@ runs/<name>/
   compare/           report.md, report.json, ppl_vs_flops.png
 """
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,9 +51,17 @@ class RunDir:
     def stage(self, name: str) -> Path:
         """RUN/stages/<name>; a name that is not a plain stage name (read back from a damaged or hostile
         state.json, say) is refused, so nothing outside RUN/stages/ is ever touched through it."""
-        if not isinstance(name, str) or not STAGE_NAME.match(name):
+        if not isinstance(name, str) or not STAGE_NAME.fullmatch(name):
             raise UserError(f"{self.root}: {name!r} is not a stage name (letters, digits, ., - and _)")
         return self.root / "stages" / name
+
+    def removed(self, name: str) -> Path:
+        """Where `restart_from` renames a stage's directory before deleting it (never a stage name)."""
+        return self.root / "stages" / f".removed-{self.stage(name).name}-{os.getpid()}"
+
+    def set_aside(self) -> list[Path]:
+        stages = self.root / "stages"
+        return sorted(stages.glob(".removed-*")) if stages.is_dir() else []
 
     def spec(self, name: str) -> Path:
         return self.stage(name) / "spec.json"

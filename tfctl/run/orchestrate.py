@@ -13,7 +13,7 @@ from tfctl.errors import UserError
 from tfctl.files import atomic_write_text
 from tfctl.growth import grow_model_dir
 from tfctl.recipe import Recipe
-from tfctl.recipe.plan import StagePlan, plan_recipe
+from tfctl.recipe.plan import StagePlan, plan_stages
 from tfctl.run.layout import RunDir
 from tfctl.run.stage_loop import (
     GrowFn,
@@ -25,6 +25,7 @@ from tfctl.run.stage_loop import (
     locked_run,
 )
 from tfctl.run.state import RunState
+from tfctl.tracking.live import RunDisplay
 from tfctl.tracking.wandb_run import resolve_mode
 from tfctl.tracking.wandb_summary import log_run_summary
 
@@ -62,38 +63,63 @@ def growth_job(recipe: Recipe, run_dir: Path, data_dir: Path, vocab_size: int) -
         name=recipe.name,
         dirs=RunDir(run_dir),
         data_dir=data_dir,
-        plans=plan_recipe(recipe, vocab_size=vocab_size).stages,
+        plans=plan_stages(recipe, vocab_size),
         fingerprints=stage_fingerprints(recipe),
         train=recipe.train,
         launch=recipe.launch,
-        wandb=recipe.wandb.model_copy(update={"group": recipe.wandb.group or recipe.name}),
+        wandb=recipe.wandb.model_copy(update={"group": recipe.wandb.group or run_dir.name}),
         seed=recipe.seed,
         seq_len=recipe.data.seq_len,
         grow=tokenformer_growth(recipe),
+        start_from=Path(recipe.stages[0].from_).expanduser() if recipe.stages[0].from_ else None,
         wandb_config=recipe.model_dump(mode="json"),
     )
 
 
-def check_unchanged(loop: StageLoop, force: str | None) -> None:
-    """Refuse a recipe that contradicts finished (or started) stages, unless --force restarts there."""
+def check_unchanged(loop: StageLoop, force: str | None) -> list[str]:
+    """Refuse a recipe that contradicts finished (or started) stages, unless --force restarts there.
+
+    Returns the stages recorded past the recipe's end (appended by `tfctl grow RUN`), which are kept when the
+    recipe's stages are the run's first ones: the original recipe still re-runs on a grown run."""
     names, dirs = loop.job.stage_names, loop.job.dirs
-    if force is not None and force not in names:
-        raise UserError(f"--force {force}: no such stage (stages: {', '.join(names)})")
     changed = changed_stages(loop.state, loop.job)
     extra = [name for name in changed if name not in names]
+    if force is not None and force not in names + extra:
+        raise UserError(f"--force {force}: no such stage (stages: {', '.join(names)})")
+    recorded_data = loop.state.data.get("data_dir")
+    if (
+        force is None
+        and loop.state.stages()
+        and recorded_data
+        and Path(recorded_data).name != loop.job.data_dir.name
+    ):
+        raise UserError(
+            f"{dirs.root}: the prepared data changed since its stages ran (corpus files edited? was "
+            f"{Path(recorded_data).name}, now {loop.job.data_dir.name}); use --force {names[0]} to retrain "
+            f"on it, or -o for a new run directory"
+        )
     first_changed = next((name for name in names if name in changed), None)
-    if force is not None:
-        loop.restart_from(names[names.index(force) :] + extra)
-    elif first_changed:
+    if first_changed and (force is None or force in extra):
         raise UserError(
             f"{dirs.root}: the recipe changed for stage {first_changed}, which already ran; "
             f"use --force {first_changed} to retrain from it, or -o for a new run directory"
         )
-    elif extra:
+    if force in extra:  # stages dropped from the recipe: forget them
+        loop.restart_from(extra)
+    elif force is not None:
+        loop.restart_from(names[names.index(force) :] + extra)
+    elif extra and list(loop.state.stages())[: len(names)] != names:
         raise UserError(
             f"{dirs.root}: stage(s) {', '.join(extra)} ran before but are not in the recipe; "
             f"use --force {extra[0]} to drop them, or -o for a new run directory"
         )
+    elif extra:
+        loop.say(
+            f"[{', '.join(extra)}] past the end of this recipe (appended by `tfctl grow`): kept; "
+            f"{dirs.recipe} holds every stage"
+        )
+        return extra
+    return []
 
 
 def prepare_data(recipe: Recipe) -> Path:
@@ -113,7 +139,7 @@ def log_summary(job: RunJob, state: RunState, results: dict) -> None:
     growth = {name: state.stage(name)["growth"] for name in results if state.stage(name).get("growth")}
     w = job.wandb
     log_run_summary(
-        job.name,
+        job.dirs.root.name,
         results,
         growth,
         mode=resolve_mode(w.mode or "online"),
@@ -126,7 +152,11 @@ def log_summary(job: RunJob, state: RunState, results: dict) -> None:
 
 
 def train_recipe(
-    recipe: Recipe, run_dir: str | Path | None = None, force: str | None = None, say=print
+    recipe: Recipe,
+    run_dir: str | Path | None = None,
+    force: str | None = None,
+    say=print,
+    display: RunDisplay | None = None,
 ) -> dict:
     """`tfctl train`: every stage of a (loaded, validated) recipe, resuming what an earlier call left."""
     run_dir = Path(run_dir) if run_dir else Path("runs") / recipe.name
@@ -134,13 +164,16 @@ def train_recipe(
         raise UserError(f"{run_dir}: not a directory; give -o a run directory (new or existing)")
     dirs = RunDir(run_dir)
     RunState.load(dirs.state, recipe.name)  # a damaged state.json is refused before anything is written
-    data_dir = prepare_data(recipe)
+    display = display or RunDisplay(interactive=False)
+    with display.activity("preparing the data (cached after the first time)"):
+        data_dir = prepare_data(recipe)
     job = growth_job(recipe, run_dir, data_dir, load_prepared(data_dir).vocab_size)
     with locked_run(dirs, recipe.name) as state:
-        loop = StageLoop(job, state, say)
-        check_unchanged(loop, force)
-        atomic_write_text(dirs.recipe, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+        loop = StageLoop(job, state, say, display)
+        if not check_unchanged(loop, force):  # with appended stages, recipe.yaml (all of them) stays
+            atomic_write_text(dirs.recipe, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
         results, trained = loop.run()
         if trained:
             log_summary(job, state, results)
+            display.wandb_notice(resolve_mode(job.wandb.mode or "online"), [dirs.root])
         return results

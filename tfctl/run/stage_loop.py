@@ -8,10 +8,10 @@ grown weights, an interrupted stage resumes from its last checkpoint (the worker
 checkpoint wins over initial weights).
 """
 
+import errno
 import hashlib
 import json
 import os
-import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -20,23 +20,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfctl.data import eval_batches, load_prepared
-from tfctl.errors import TrainingError, UserError
-from tfctl.launch import run_stage
+from tfctl.errors import Interrupted, TrainingError, UserError
+from tfctl.files import remove_tree
+from tfctl.launch import EXIT_INTERRUPTED, exit_reason, run_stage
 from tfctl.model import config_to_dict
-from tfctl.model_dir import load_model_config
+from tfctl.model_dir import is_model_dir, load_model_config
 from tfctl.recipe.plan import StagePlan
 from tfctl.recipe.schema import LaunchSection, TrainSection, WandbSection
 from tfctl.run.layout import RunDir
 from tfctl.run.lock import RunLock
+from tfctl.run.peak import run_cpu_peak
 from tfctl.run.state import DONE, FAILED, GROWING, TRAINING, RunState
 from tfctl.tracking import MetricsFile, read_metrics
+from tfctl.tracking.live import RunDisplay
 from tfctl.tracking.wandb_run import resolve_mode
+from tfctl.worker.manifest import manifest_fingerprint
 from tfctl.worker.spec import ScheduleSpec, StageSpec, WandbSpec
 from tfctl.worker.watchdog import ORCHESTRATOR_PID
 
 # How stage `index` starts from the export of the stage before it: (source model dir, out dir, the stage's
 # plan, its index, a probe batch for the preservation check) → the growth report.
 GrowFn = Callable[[Path, Path, StagePlan, int, object], dict]
+
+# Errors of the machine, not of tfctl: a full disk, a quota, a read-only or forbidden path.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 # Settings that change how a stage is run or logged but not what it computes: editing them never
 # invalidates finished stages.
@@ -60,7 +67,7 @@ def cumulative_fingerprints(base: dict, stages: list[dict]) -> list[str]:
 class RunJob:
     """What a run directory trains: its planned stages and everything the worker needs besides them."""
 
-    name: str  # the run's name: W&B names its stages "<name>/<stage>"
+    name: str  # the run's name
     dirs: RunDir
     data_dir: Path
     plans: list[StagePlan]
@@ -71,7 +78,10 @@ class RunJob:
     seed: int
     seq_len: int
     grow: GrowFn | None = None  # how stage i > 0 starts from stage i-1 (None: a single-stage run)
+    start_from: Path | None = None  # stage 0 grows from this model directory (`from:`) instead of random init
     wandb_config: dict = field(default_factory=dict)  # what W&B shows as the run's config
+    wandb_job_type: str = "stage"  # stage | baseline; W&B names a stage "<run dir name>/<stage>"
+    retrain_hint: str = "--force {stage}"  # how the user discards a stage's results (tfctl train's way)
 
     @property
     def stage_names(self) -> list[str]:
@@ -107,19 +117,92 @@ def locked_run(dirs: RunDir, name: str) -> Iterator[RunState]:
         yield RunState.load(dirs.state, name)
 
 
+def check_start(source: Path, config) -> None:
+    """A `from:` model directory must hold a model of the recipe's backbone, no larger than stage 0 (it is
+    grown into stage 0, never reshaped or shrunk)."""
+    start = load_model_config(source)
+    keys = ("family", "vocab_size", "d_model", "n_heads")
+    changed = [
+        f"{k} {getattr(start, k)} (recipe: {getattr(config, k)})"
+        for k in keys
+        if getattr(start, k) != getattr(config, k)
+    ]
+    if changed:
+        raise UserError(f"stages[0].from {source}: a different backbone: {', '.join(changed)}")
+    keys = ("n_layers", "qkv_tokens", "proj_tokens", "ffn_tokens")
+    larger = [
+        f"{k} {getattr(start, k)} > {getattr(config, k)}"
+        for k in keys
+        if getattr(start, k) > getattr(config, k)
+    ]
+    if larger:
+        raise UserError(
+            f"stages[0].from {source}: larger than the first stage ({', '.join(larger)}); raise its size"
+        )
+
+
 class StageLoop:
     """Trains a RunJob's unfinished stages into its run directory (whose lock the caller holds)."""
 
-    def __init__(self, job: RunJob, state: RunState, say: Callable[[str], None] = print):
+    def __init__(
+        self,
+        job: RunJob,
+        state: RunState,
+        say: Callable[[str], None] = print,
+        display: RunDisplay | None = None,  # live progress (tfctl.tracking.live); None: compact lines
+    ):
         self.job, self.state, self.say = job, state, say
+        self.display = display or RunDisplay(interactive=False)
+        self.errors_before: dict[str, int] = {}  # each stage's error records before its launch
 
     def restart_from(self, names: list[str]) -> None:
-        """Forget `names` (state first, so a crash half-way leaves stages that simply re-train), then
-        delete their directories and records."""
-        self.state.drop(names)
+        """Forget `names`, in an order a crash at any point leaves repairable: their directories are first
+        renamed aside (atomic; a stage still marked done without its directory is refused with a hint to
+        repeat the command), then their records dropped, then the state, then the set-aside copies deleted.
+        Only ever inside RUN/stages/ (RunDir.stage refuses anything but a plain stage name)."""
+        dirs = self.job.dirs
         for name in names:
-            shutil.rmtree(self.job.dirs.stage(name), ignore_errors=True)
-        MetricsFile(self.job.dirs.metrics).drop_stages(set(names))
+            stage = dirs.stage(name)
+            if stage.is_symlink():
+                stage.unlink()
+            elif stage.exists():
+                os.replace(stage, dirs.removed(name))
+        MetricsFile(dirs.metrics).drop_stages(set(names))
+        self.state.drop(names)
+        self.remove_set_aside()
+
+    def remove_set_aside(self) -> None:
+        """Delete what restart_from renamed aside (also what a killed one left)."""
+        for path in self.job.dirs.set_aside():
+            remove_tree(path, self.job.dirs.root / "stages")
+
+    def check_resumable(self, index: int) -> None:
+        """Before launching a stage: its checkpoints were written under its current fingerprint (a checkpoint
+        wins over initial weights, so a stale one would silently train under old settings), and its
+        directory is writable."""
+        job, name = self.job, self.job.plans[index].name
+        checkpoints = job.dirs.stage(name) / "checkpoints"
+        hint = job.retrain_hint.format(stage=name)
+        if checkpoints.is_dir():
+            for tag in sorted(p for p in checkpoints.iterdir() if p.is_dir() and p.name.startswith("step")):
+                written = manifest_fingerprint(tag)
+                if written is not None and written != job.fingerprints[index]:
+                    raise UserError(
+                        f"{tag}: written under other settings (fingerprint {written}, now "
+                        f"{job.fingerprints[index]}); use {hint} to discard it, or -o for a new run directory"
+                    )
+        for path in (job.dirs.stage(name), checkpoints):
+            if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+                raise UserError(f"{path}: not writable; fix its permissions and re-run")
+
+    def check_finished(self, name: str) -> None:
+        """A stage marked done still has its export (the next stage grows from it, eval loads it)."""
+        if not is_model_dir(self.job.dirs.final(name)):
+            hint = self.job.retrain_hint.format(stage=name)
+            raise UserError(
+                f"{self.job.dirs.final(name)}: stage {name} is marked done but its export is missing; "
+                f"use {hint} to retrain it"
+            )
 
     def offsets(self, index: int) -> dict:
         """Where stage `index` starts on the run's cumulative axes: where the stage before it ended."""
@@ -132,23 +215,32 @@ class StageLoop:
             "device_seconds_offset": float(end["device_seconds"]),
         }
 
+    def starts_grown(self, index: int) -> bool:
+        """Whether stage `index` starts from grown weights (in init/) rather than a random init."""
+        return index > 0 or self.job.start_from is not None
+
     def initial_weights(self, index: int) -> dict:
-        """Stage `index`'s initial weights: the previous stage's export, grown into init/. Returns the report."""
+        """Stage `index`'s initial weights: the previous stage's export (stage 0: the `from` model directory),
+        grown into init/. Returns the report."""
         job, plan = self.job, self.job.plans[index]
         entry, init = self.state.stage(plan.name), job.dirs.init(plan.name)
         if entry.get("growth") and (init / "config.json").is_file():
             return entry["growth"]  # grown before an interruption: reuse
-        previous = job.plans[index - 1].name
+        if index == 0:
+            check_start(job.start_from, plan.config)
+        source = job.dirs.final(job.plans[index - 1].name) if index else job.start_from
         self.state.update(plan.name, status=GROWING, fingerprint=job.fingerprints[index])
-        shutil.rmtree(init, ignore_errors=True)  # a growth cut short before it was recorded
+        remove_tree(init, job.dirs.root / "stages")  # a growth cut short before it was recorded
         probe = eval_batches(load_prepared(job.data_dir).tokens("val"), job.seq_len, 4, 1)[0][0]
-        report = job.grow(job.dirs.final(previous), init, plan, index, probe)
-        report["source"] = previous
+        origin = job.plans[index - 1].name if index else source
+        with self.display.activity(f"[{plan.name}] growing {origin} into {plan.name}"):
+            report = job.grow(source, init, plan, index, probe)
+        report["source"] = job.plans[index - 1].name if index else str(source)
         return report
 
     def stage_spec(self, index: int, growth: dict | None) -> StageSpec:
         job, plan = self.job, self.job.plans[index]
-        model = plan.config if index == 0 else load_model_config(job.dirs.init(plan.name))
+        model = load_model_config(job.dirs.init(plan.name)) if self.starts_grown(index) else plan.config
         continued = job.train.lr_schedule == "continue"
         optimizer_file = job.dirs.init(plan.name) / "optimizer.safetensors"
         return StageSpec(
@@ -169,17 +261,26 @@ class StageLoop:
                 offset=sum(p.steps for p in job.plans[:index]) if continued else 0,
                 total=sum(p.steps for p in job.plans) if continued else None,
             ),
-            train=job.train,
-            init_weights=str(job.dirs.init(plan.name)) if index else None,
-            init_optimizer=str(optimizer_file) if index and optimizer_file.is_file() else None,
+            # one measured CPU peak for every MFU of the run (and of its baselines)
+            train=job.train.model_copy(
+                update={
+                    "peak_flops": job.train.peak_flops or run_cpu_peak(self.state, job.launch, self.display)
+                }
+            ),
+            init_weights=str(job.dirs.init(plan.name)) if self.starts_grown(index) else None,
+            init_optimizer=str(optimizer_file)
+            if self.starts_grown(index) and optimizer_file.is_file()
+            else None,
             seed=job.seed + index,
+            fingerprint=job.fingerprints[index],
             growth=growth,
             wandb=WandbSpec(
                 mode=resolve_mode(job.wandb.mode or "online"),
                 project=job.wandb.project,
                 entity=job.wandb.entity,
                 group=job.wandb.group,
-                name=f"{job.name}/{plan.name}",
+                name=f"{job.dirs.root.name}/{plan.name}",
+                job_type=job.wandb_job_type,
                 tags=list(job.wandb.tags),
                 dir=str(job.dirs.root),
                 config=job.wandb_config,
@@ -214,9 +315,10 @@ class StageLoop:
     def train_stage(self, index: int) -> dict:
         job, plan = self.job, self.job.plans[index]
         growth = None
-        if index:
+        if self.starts_grown(index):
             growth = self.initial_weights(index)
             self.record_growth(index, growth)
+        self.check_resumable(index)
         spec = self.stage_spec(index, growth)
         job.dirs.stage(plan.name).mkdir(parents=True, exist_ok=True)
         spec.save(job.dirs.spec(plan.name))
@@ -225,25 +327,28 @@ class StageLoop:
             f"[{plan.name}] training {plan.params:,} params for {plan.steps} steps "
             f"({plan.tokens:,} tokens) on {job.launch.world_size} rank(s)"
         )
-        errors_before = len(read_metrics(job.dirs.metrics, kind="error", stage=plan.name))
-        code = run_stage(
-            job.dirs.spec(plan.name),
-            job.launch,
-            env={ORCHESTRATOR_PID: str(os.getpid())},  # the ranks stop if we die
-            log_path=job.dirs.worker_log(plan.name),
+        errors_before = self.errors_before[plan.name] = len(
+            read_metrics(job.dirs.metrics, kind="error", stage=plan.name)
         )
+        log = job.dirs.worker_log(plan.name)
+        with self.display.stage(plan.name, plan.steps, job.dirs.metrics):
+            code = run_stage(
+                job.dirs.spec(plan.name),
+                job.launch,
+                env={ORCHESTRATOR_PID: str(os.getpid())},  # the ranks stop if we die
+                log_path=log,
+                echo=self.display.verbose,  # the workers' output: worker.log, the console with --verbose
+            )
+        if code in (EXIT_INTERRUPTED, -signal.SIGINT):
+            self.state.update(plan.name, status=FAILED, exit_code=code, error="interrupted")
+            raise Interrupted(f"stage {plan.name} interrupted")
         if code != 0:
             errors = read_metrics(job.dirs.metrics, kind="error", stage=plan.name)
-            reason = (
-                errors[-1]["message"]
-                if len(errors) > errors_before
-                else (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit {code}")
-            )
+            reason = errors[-1]["message"] if len(errors) > errors_before else exit_reason(code, log)
             self.state.update(plan.name, status=FAILED, exit_code=code, error=reason)
             raise TrainingError(
-                f"stage {plan.name} failed: {reason} (exit {code}); "
-                f"log: {job.dirs.worker_log(plan.name)}. Fix the cause and re-run the same command "
-                f"to resume from its last checkpoint."
+                f"stage {plan.name} failed: {reason}; log: {log}. Fix the cause and re-run the same "
+                f"command to resume from its last checkpoint."
             )
         ends = read_metrics(job.dirs.metrics, kind="stage_end", stage=plan.name)
         result = ends[-1] if ends else None
@@ -253,10 +358,7 @@ class StageLoop:
                 f"stage {plan.name}: the worker exited 0 but left no stage_end record or export"
             )
         self.state.update(plan.name, status=DONE, result=result)
-        self.say(
-            f"[{plan.name}] done: val loss {result['val_loss']:.4f}, ppl {result['val_ppl']:.2f}, "
-            f"{result['wall_seconds']:.0f}s"
-        )
+        self.display.stage_done(plan.name, result)
         return result
 
     def run(self) -> tuple[dict, bool]:
@@ -266,12 +368,39 @@ class StageLoop:
         )
         self.state.save()
         link_data(self.job.dirs, self.job.data_dir)
+        self.remove_set_aside()
         results, trained = {}, False
         for index, plan in enumerate(self.job.plans):
             if self.state.stage(plan.name).get("status") == DONE:
+                self.check_finished(plan.name)
                 self.say(f"[{plan.name}] already done, skipped")
                 results[plan.name] = self.state.stage(plan.name)["result"]
                 continue
-            results[plan.name] = self.train_stage(index)
+            try:
+                results[plan.name] = self.train_stage(index)
+            except OSError as error:
+                if error.errno not in ENVIRONMENT_ERRNOS:
+                    raise
+                self.mark_failed(plan.name, error)
+                errors = read_metrics(self.job.dirs.metrics, kind="error", stage=plan.name)
+                worker = (
+                    errors[-1].get("message") if len(errors) > self.errors_before.get(plan.name, 0) else None
+                )
+                where = f"{error.filename}: " if error.filename else ""
+                raise TrainingError(
+                    f"stage {plan.name}: {worker or where + error.strerror}; free space (or fix permissions) "
+                    f"and re-run the same command to resume from its last checkpoint"
+                ) from None
             trained = True
         return results, trained
+
+    def mark_failed(self, name: str, error: OSError) -> None:
+        """Record a stage stopped by the machine (best effort), after freeing what its failed checkpoint save
+        left (never used: the worker drops partial checkpoints when it resumes)."""
+        checkpoints = self.job.dirs.stage(name) / "checkpoints"
+        for partial in checkpoints.glob(".partial-*") if checkpoints.is_dir() else []:
+            remove_tree(partial, self.job.dirs.root / "stages")
+        try:
+            self.state.update(name, status=FAILED, error=error.strerror)
+        except OSError:
+            self.say(f"[{name}] could not record the failure in {self.job.dirs.state} ({error.strerror})")

@@ -1,12 +1,75 @@
-"""state.json: what has happened to each stage of a run, written atomically after every change."""
+"""state.json: what has happened to each stage of a run, written atomically after every change.
+
+Read back defensively: a state.json of the wrong shape (hand-edited, damaged, hostile) is refused in one
+line at load, so nothing downstream sees a stage entry that is not an object, a stage name that is not a
+plain name (a path, say), or a finished stage without the numbers its result promises.
+"""
 
 import json
+import re
 from pathlib import Path
 
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_json
+from tfctl.recipe.schema import STAGE_NAME_PATTERN
 
 PENDING, GROWING, TRAINING, DONE, FAILED = "pending", "growing", "training", "done", "failed"
+STATUSES = (PENDING, GROWING, TRAINING, DONE, FAILED)
+STAGE_NAME = re.compile(STAGE_NAME_PATTERN)
+
+# What a finished stage's result must hold (the stage_end record): the next stage's offsets, the report.
+RESULT_NUMBERS = (
+    "tokens",
+    "flops",
+    "device_seconds",
+    "stage_tokens",
+    "stage_flops",
+    "wall_seconds",
+    "val_loss",
+    "val_ppl",
+    "params",
+)
+GROWTH_NUMBERS = ("params_before", "params_after", "max_abs_logit_diff", "loss_before", "loss_after")
+
+
+def is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def entry_problem(name, entry) -> str | None:
+    """What is wrong with one stage entry of state.json, or None."""
+    if not isinstance(name, str) or not STAGE_NAME.fullmatch(name):
+        return f"{name!r} is not a stage name (letters, digits, ., - and _)"
+    if not isinstance(entry, dict):
+        return f"stage {name}: expected an object, got {json.dumps(entry)[:40]}"
+    if entry.get("status", PENDING) not in STATUSES:
+        return f"stage {name}: unknown status {entry.get('status')!r}"
+    for key in ("fingerprint", "error"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            return f"stage {name}: {key} is not a string"
+    result, growth = entry.get("result"), entry.get("growth")
+    if entry.get("status") == DONE or result is not None:
+        if not isinstance(result, dict) or not all(is_number(result.get(k)) for k in RESULT_NUMBERS):
+            return f"stage {name}: its result is missing or incomplete"
+    if growth is not None:
+        if not isinstance(growth, dict) or not all(is_number(growth.get(k)) for k in GROWTH_NUMBERS):
+            return f"stage {name}: its growth report is incomplete"
+        if not isinstance(growth.get("source"), str):
+            return f"stage {name}: its growth report names no source stage"
+    return None
+
+
+def state_problem(data) -> str | None:
+    if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+        return "expected an object with a 'stages' object"
+    for key in ("name", "data_dir"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            return f"{key} is not a string"
+    for name, entry in data["stages"].items():
+        problem = entry_problem(name, entry)
+        if problem:
+            return problem
+    return None
 
 
 class RunState:
@@ -18,11 +81,14 @@ class RunState:
         if not path.is_file():
             return cls(path, {"name": name, "stages": {}})
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_bytes())
         except (OSError, ValueError) as error:
             raise UserError(f"{path}: not a readable run state ({error})") from None
-        if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
-            raise UserError(f"{path}: not a run state (expected an object with a 'stages' object)")
+        problem = state_problem(data)
+        if problem:
+            raise UserError(
+                f"{path}: not a valid run state ({problem}); restore it or start a new run directory with -o"
+            )
         return cls(path, data)
 
     def save(self) -> None:

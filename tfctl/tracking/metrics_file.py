@@ -111,3 +111,39 @@ class MetricsFile:
             self.sync()
             self._file.close()
             self._file = None
+
+
+class MetricsFollower:
+    """Follow metrics.jsonl while a stage writes it: `poll()` returns the records appended since the last call.
+
+    Starts at the file's current end (what earlier stages wrote is not news). A file replaced under it (a
+    resumed stage drops the records a killed attempt wrote past its checkpoint) is read again from the top;
+    a half-written last line waits for the next poll.
+    """
+
+    def __init__(self, path: str | Path, from_start: bool = False):
+        self.path = Path(path)
+        self._inode, self._offset, self._partial = None, 0, b""
+        if not from_start and self.path.is_file():
+            stat = self.path.stat()
+            self._inode, self._offset = stat.st_ino, stat.st_size
+
+    def poll(self) -> list[dict]:
+        try:
+            with open(self.path, "rb") as f:
+                stat = os.fstat(f.fileno())
+                if stat.st_ino != self._inode or stat.st_size < self._offset:
+                    self._inode, self._offset, self._partial = stat.st_ino, 0, b""
+                f.seek(self._offset)
+                chunk = f.read()
+        except OSError:
+            return []
+        self._offset += len(chunk)
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        records = []
+        for line in lines:
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+        return records

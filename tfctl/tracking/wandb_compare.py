@@ -43,7 +43,7 @@ def _log(report, figure, mode, project, entity, group, directory, tags) -> None:
     os.environ.setdefault("WANDB_SILENT", "true")
     import wandb
 
-    from tfctl.compare.report import run_rows, target_rows
+    from tfctl.compare.report import run_values, target_values
 
     directory = Path(directory or ".")
     directory.mkdir(parents=True, exist_ok=True)
@@ -62,8 +62,8 @@ def _log(report, figure, mode, project, entity, group, directory, tags) -> None:
     try:
         values = {}
         for key, (columns, rows) in (
-            ("compare/runs", run_rows(report)),
-            ("compare/flops_to_reach", target_rows(report)),
+            ("compare/runs", run_values(report)),  # numbers, not formatted strings: W&B sorts them
+            ("compare/flops_to_reach", target_values(report)),
         ):
             values[key] = wandb.Table(columns=columns, data=rows)
         if figure and Path(figure).is_file():

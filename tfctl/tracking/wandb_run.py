@@ -1,4 +1,5 @@
-"""One W&B run per stage: named spec.wandb.name, grouped by run, with `tokens` and `flops` as step axes.
+"""One W&B run per stage: named "<run dir>/<stage>", grouped by run dir, job_type `stage` or `baseline`, with
+`tokens` and `flops` as step axes.
 
 The mode is WANDB_MODE when set, else spec.wandb.mode; "online" without a configured API key falls back to
 offline (no login prompt, ever). The run id is created here and kept in the stage checkpoint, so a resumed
@@ -24,8 +25,7 @@ def resolve_mode(configured: str) -> str:
         return "offline"
     if mode == "disabled":
         return "disabled"
-    if not _has_api_key():
-        log.warning("W&B: no API key configured (WANDB_API_KEY or `wandb login`): logging offline")
+    if not _has_api_key():  # said once per command by the CLI (tfctl.tracking.live.RunDisplay.wandb_notice)
         return "offline"
     return "online"
 
@@ -64,6 +64,7 @@ class WandbRun:
             entity=settings.entity,
             group=settings.group,
             name=settings.name,
+            job_type=getattr(settings, "job_type", "stage"),
             tags=list(settings.tags),
             dir=str(directory),
             config=config,

@@ -60,12 +60,20 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def free_space(directory: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(directory).free:,} bytes free there"
+    except OSError:
+        return "free space unknown"
+
+
 @dataclass
 class Checkpointer:
     directory: Path
     keep: int
     rank: int
     say: callable = print
+    fingerprint: str | None = None  # the stage settings' fingerprint, recorded in every manifest
 
     def tags(self) -> list[str]:
         """Committed checkpoint tags (renamed into place), oldest first; none of them verified yet."""
@@ -77,8 +85,8 @@ class Checkpointer:
         path = self.directory / LATEST
         if not path.is_file():
             return None
-        tag = path.read_text().strip()
-        return tag if (self.directory / tag).is_dir() else None
+        tag = path.read_bytes().decode("utf-8", errors="replace").strip()  # damaged: no tag, not a crash
+        return tag if tag in self.tags() else None
 
     def choose_resume_tag(self) -> str | None:
         """Rank 0's part of `resume_tag`: drop partial saves, verify from the newest down, report and drop
@@ -125,15 +133,20 @@ class Checkpointer:
             torch.save(rng_state(), partial / f"rng-rank{self.rank}.pt")
             faults.inject("enospc_during_checkpoint", step)
             faults.inject("kill_during_checkpoint", step)
-        except OSError as error:
+        except (OSError, RuntimeError) as error:  # torch reports a failed write (a full disk) as RuntimeError
+            reason = (
+                error
+                if isinstance(error, OSError)
+                else f"{str(error).strip().splitlines()[-1].strip()} ({free_space(self.directory)})"
+            )
             raise TrainingError(
-                f"checkpoint save failed at step {step}: {error}; "
+                f"checkpoint save failed at step {step}: {reason}; "
                 f"the previous checkpoint ({self.latest_tag() or 'none'}) is intact"
             ) from error
         dist.barrier()
         if self.rank == 0:
             try:
-                write_manifest(partial)
+                write_manifest(partial, self.fingerprint)
                 shutil.rmtree(self.directory / tag, ignore_errors=True)
                 os.replace(partial, self.directory / tag)
                 fsync_dir(self.directory)

@@ -8,6 +8,10 @@ EXIT_USER_ERROR = 2  # a bad spec, missing data or weights: one line, no traceba
 EXIT_NON_FINITE = 3  # the loss went NaN/inf; the last good checkpoint is intact
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT
 
+# A line of rank 0's output that starts with this is for the user (resuming from a checkpoint, a corrupt one
+# skipped): the orchestrator shows it even when the rest of the workers' output goes to worker.log only.
+NOTICE_PREFIX = "[tfctl] "
+
 
 class NonFiniteLossError(TrainingError):
     exit_code = EXIT_NON_FINITE

@@ -26,19 +26,29 @@ def _files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
 
 
-def write_manifest(directory: Path) -> dict:
-    """fsync every file of `directory`, then record size + sha256 of each in manifest.json (fsynced too)."""
+def write_manifest(directory: Path, fingerprint: str | None = None) -> dict:
+    """fsync every file of `directory`, then record size + sha256 of each in manifest.json (fsynced too),
+    with the fingerprint of the stage settings it was written under."""
     files = {}
     for path in _files(directory):
         fsync_file(path)
         files[str(path.relative_to(directory))] = {"size": path.stat().st_size, "sha256": _sha256(path)}
-    manifest = {"files": files}
+    manifest = {"files": files, "fingerprint": fingerprint}
     with open(directory / MANIFEST, "w") as f:
         json.dump(manifest, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
     fsync_dir(directory)
     return manifest
+
+
+def manifest_fingerprint(directory: Path) -> str | None:
+    """The fingerprint a checkpoint was written under (None: unknown, an older or unreadable manifest)."""
+    try:
+        value = json.loads((directory / MANIFEST).read_bytes()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def verify_manifest(directory: Path) -> str | None:

@@ -36,8 +36,9 @@ class WandbSpec:
     mode: str = "offline"  # online | offline | disabled (WANDB_MODE in the environment wins)
     project: str = "tfctl"
     entity: str | None = None
-    group: str | None = None  # one group per run dir
-    name: str | None = None  # "<run>/<stage>"
+    group: str | None = None  # one group per run dir (a baseline joins its growth run's)
+    name: str | None = None  # "<run dir name>/<stage>"
+    job_type: str = "stage"  # stage | baseline
     tags: list[str] = field(default_factory=list)
     dir: str | None = None  # where wandb/ goes; default: the run dir
     config: dict = field(default_factory=dict)  # the resolved recipe, logged as the W&B config
@@ -65,6 +66,7 @@ class StageSpec:
     tokens_offset: int = 0
     flops_offset: float = 0.0
     device_seconds_offset: float = 0.0
+    fingerprint: str | None = None  # the stage's fingerprint, recorded in its checkpoints
     growth: dict | None = None  # the growth report that made init_weights; the worker logs it to W&B
     wandb: WandbSpec = field(default_factory=WandbSpec)
 
@@ -101,7 +103,7 @@ class StageSpec:
     def load(cls, path: str | Path) -> "StageSpec":
         """The spec at `path`, or a one-line UserError naming the file and what is wrong with it."""
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, ValueError, TypeError) as error:
+            return cls.from_dict(json.loads(Path(path).read_bytes()))
+        except (OSError, ValueError, TypeError, AttributeError) as error:
             reason = error.strerror if isinstance(error, OSError) else str(error).splitlines()[0]
             raise UserError(f"{path}: not a usable stage spec ({reason})") from None

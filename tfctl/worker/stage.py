@@ -18,7 +18,7 @@ from tfctl.errors import UserError
 from tfctl.worker.checkpoint import Checkpointer, tag_for
 from tfctl.worker.ds_config import BatchGeometry, build_ds_config
 from tfctl.worker.evaluate import evaluate_engine, perplexity
-from tfctl.worker.exit_codes import NonFiniteLossError
+from tfctl.worker.exit_codes import NOTICE_PREFIX, NonFiniteLossError
 from tfctl.worker.export import export_final, is_plain_engine, load_moments, rank_param_checksums
 from tfctl.worker.optimizer import build_optimizer, load_moments_file, set_lr
 from tfctl.worker.progress import RunAxes, StageProgress
@@ -37,7 +37,13 @@ class StageTrainer:
         self.world_size = int(os.environ.get("WORLD_SIZE", 1))
         self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
         self.out_dir = Path(spec.out_dir)
-        self.checkpointer = Checkpointer(self.out_dir / "checkpoints", spec.train.keep_checkpoints, self.rank)
+        self.checkpointer = Checkpointer(
+            self.out_dir / "checkpoints",
+            spec.train.keep_checkpoints,
+            self.rank,
+            say=self.say,
+            fingerprint=spec.fingerprint,
+        )
         self.tracker = None
 
     # ----------------------------------------------------------------------------------------------- setup
@@ -267,7 +273,8 @@ class StageTrainer:
         self._record("stage_end", progress.step, **summary)
         self.say(
             f"stage {spec.stage} done: {progress.step} steps, val_loss {val_loss:.4f}, "
-            f"final weights in {self.out_dir / 'final'}"
+            f"final weights in {self.out_dir / 'final'}",
+            notice=False,  # the orchestrator shows its own table
         )
 
     def record_error(self, error: Exception, step: int) -> None:
@@ -277,9 +284,11 @@ class StageTrainer:
         if self.tracker is not None:
             self.tracker.close(exit_code)
 
-    def say(self, text: str) -> None:
+    def say(self, text: str, notice: bool = True) -> None:
+        """A message of rank 0; a notice reaches the user's console, the rest worker.log only."""
         if self.rank == 0:
-            (self.tracker.console.message if self.tracker else print)(text)
+            text = NOTICE_PREFIX + text if notice else text
+            (self.tracker.console.message if self.tracker else lambda line: print(line, flush=True))(text)
 
     def stop_message(self) -> str:
         return (

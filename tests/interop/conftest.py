@@ -1,0 +1,109 @@
+"""Tiny models with a real tokenizer, and local lm-eval tasks built from the shipped Shakespeare corpus."""
+
+import json
+import os
+import random
+
+import pytest
+import torch
+
+from tfctl.data.sources import builtin_corpus
+from tfctl.data.tokenizer import padded_vocab_size, train_bpe, with_eos
+from tfctl.model import TokenformerConfig, TransformerConfig, build_model
+from tfctl.model_dir import save_model_dir
+
+torch.set_num_threads(1)  # tiny models: more threads only spin against the other jobs on a shared CPU
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+SEQ_LEN = 64
+
+
+@pytest.fixture(scope="session")
+def corpus() -> str:
+    """Two plays: enough text for a 384-token BPE and a few hundred task examples."""
+    return "\n".join(path.read_text(encoding="utf-8") for path in builtin_corpus("shakespeare").paths[:2])
+
+
+@pytest.fixture(scope="session")
+def tokenizer_path(tmp_path_factory, corpus):
+    tokenizer = with_eos(train_bpe([corpus], 384))
+    path = tmp_path_factory.mktemp("tokenizer") / "tokenizer.json"
+    tokenizer.save(str(path))
+    return path
+
+
+def tiny_config(family: str, vocab_size: int):
+    common = dict(vocab_size=vocab_size, seq_len=SEQ_LEN, n_layers=2, d_model=32, n_heads=4, rotary_pct=0.5)
+    if family == "tokenformer":
+        return TokenformerConfig(**common, qkv_tokens=16, proj_tokens=16, ffn_tokens=64)
+    return TransformerConfig(**common, ffn_hidden=64)
+
+
+@pytest.fixture(scope="session")
+def make_model_dir(tmp_path_factory, tokenizer_path):
+    """family → a random tiny model directory (with tokenizer.json), made once per family."""
+    made = {}
+
+    def make(family: str = "tokenformer"):
+        if family not in made:
+            from tokenizers import Tokenizer
+
+            vocab = padded_vocab_size(Tokenizer.from_file(str(tokenizer_path)).get_vocab_size())
+            torch.manual_seed(0)
+            model = build_model(tiny_config(family, vocab))
+            out = tmp_path_factory.mktemp("models") / family
+            made[family] = save_model_dir(model.state_dict(), model.config, out, tokenizer=tokenizer_path)
+        return made[family]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def local_tasks(tmp_path_factory, corpus):
+    """A task directory: `shakespeare_mc` (multiple choice: which line comes next) and `shakespeare_ppl`
+    (rolling log-likelihood over passages), both `dataset_path: json` over files written here."""
+    root = tmp_path_factory.mktemp("tasks")
+    lines = [line.strip() for line in corpus.splitlines() if 20 < len(line.strip()) < 60]
+    rng = random.Random(0)
+    with (root / "mc.jsonl").open("w") as f:
+        for i in range(0, 400, 20):
+            wrong = rng.sample(lines, 3)
+            f.write(json.dumps({"context": lines[i], "choices": [lines[i + 1], *wrong], "gold": 0}) + "\n")
+    with (root / "ppl.jsonl").open("w") as f:
+        for i in range(0, 60, 15):
+            f.write(json.dumps({"text": "\n".join(lines[i : i + 15])}) + "\n")
+    (root / "shakespeare_mc.yaml").write_text(
+        f"""task: shakespeare_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {root / "mc.jsonl"}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{context}}}}"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: gold
+metric_list:
+  - metric: acc
+  - metric: acc_norm
+"""
+    )
+    (root / "shakespeare_ppl.yaml").write_text(
+        f"""task: shakespeare_ppl
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {root / "ppl.jsonl"}
+test_split: test
+output_type: loglikelihood_rolling
+doc_to_text: ""
+doc_to_target: "{{{{text}}}}"
+metric_list:
+  - metric: word_perplexity
+  - metric: byte_perplexity
+  - metric: bits_per_byte
+"""
+    )
+    return root

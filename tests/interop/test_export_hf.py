@@ -1,0 +1,70 @@
+"""`tfctl export --hf`: transformers loads the package offline and computes tfctl's logits."""
+
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tfctl.model_dir import load_model
+
+
+@pytest.mark.parametrize("family", ["tokenformer", "transformer"])
+def test_export_loads_in_transformers_with_the_same_logits(family, make_model_dir, tmp_path, tfctl):
+    model_dir = make_model_dir(family)
+    out = tmp_path / "hf"
+    result = tfctl("export", model_dir, "--hf", out, "--json")
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(result.stdout)["files"]) == {
+        "README.md",
+        "config.json",
+        "configuration_tokenformer.py",
+        "generation_config.json",
+        "model.safetensors",
+        "modeling_tokenformer.py",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    }
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "tokenformer" and config["architectures"] == ["TokenformerForCausalLM"]
+    assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_tokenformer.TokenformerForCausalLM"
+
+    hf = AutoModelForCausalLM.from_pretrained(out, trust_remote_code=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(out, trust_remote_code=True)
+    ours, _ = load_model(model_dir)
+    ids = torch.tensor([tokenizer("To be, or not to be, that is the question")["input_ids"]])
+    with torch.no_grad():
+        assert (hf(ids).logits - ours(ids)[0]).abs().max().item() < 1e-5
+        generated = hf.generate(ids, max_new_tokens=8, do_sample=False)
+    assert generated.shape == (1, ids.shape[1] + 8) or generated[0, -1] == tokenizer.eos_token_id
+    assert generated[0].tolist() == ours.generate(ids, generated.shape[1] - ids.shape[1], top_k=1)[0].tolist()
+    assert hf.lm_head.weight.data_ptr() == hf.embedding.weight.data_ptr()  # tied, stored once
+    from safetensors import safe_open
+
+    with safe_open(out / "model.safetensors", "pt") as f:
+        assert "lm_head.weight" not in f.keys()
+
+
+def test_export_of_a_run_has_a_model_card_with_stages_and_ppl(make_model_dir, tmp_path, tfctl):
+    import shutil
+
+    run = tmp_path / "runs" / "tiny"
+    shutil.copytree(make_model_dir("tokenformer"), run / "stages" / "s1" / "final")
+    (run / "recipe.yaml").write_text("name: tiny\nstages:\n  - {name: s1, param_tokens: 16, steps: 20}\n")
+    result = {"params": 123, "tokens": 4096, "val_loss": 2.0, "val_ppl": 7.389}
+    (run / "state.json").write_text(
+        json.dumps({"name": "tiny", "stages": {"s1": {"status": "done", "result": result}}})
+    )
+    exported = tfctl("export", run, "--hf", tmp_path / "hf")
+    assert exported.returncode == 0, exported.stderr
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert "| s1 | done | 123 | 4,096 | 2.0000 | 7.3890 |" in card
+    assert "Final validation perplexity: 7.39" in card and "param_tokens: 16" in card
+
+
+def test_export_refuses_a_foreign_directory(make_model_dir, tmp_path, tfctl):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep me")
+    result = tfctl("export", make_model_dir("tokenformer"), "--hf", tmp_path / "notes")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert (tmp_path / "notes" / "mine.txt").is_file()

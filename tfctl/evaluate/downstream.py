@@ -1,0 +1,133 @@
+"""Downstream tasks through lm-evaluation-harness: one model, every stage of a run, the compare table.
+
+Tasks come from lm-eval's registry or from `--include-path DIR` (task YAMLs; a local dataset is
+`dataset_path: json` + `dataset_kwargs: {data_files: ...}`, which needs no network). A task whose data
+cannot be loaded (a hub dataset without network) is one line naming the task, before any model runs.
+"""
+
+import logging
+from pathlib import Path
+
+import huggingface_hub
+from lm_eval import simple_evaluate
+from lm_eval.tasks import TaskManager
+
+from tfctl.data.tokenizer import load_tokenizer
+from tfctl.errors import UserError
+from tfctl.evaluate.harness import TfctlLM
+from tfctl.interop.source import model_dir_of
+from tfctl.model_dir import TOKENIZER, load_model
+from tfctl.run.layout import RunDir
+from tfctl.run.state import DONE, RunState
+
+# lm-eval logs every task it builds at INFO, the hub client every failed request: tfctl reports once
+logging.getLogger("lm_eval").setLevel(logging.WARNING)
+huggingface_hub.utils.logging.set_verbosity_error()
+
+
+def parse_tasks(tasks: str | list[str]) -> list[str]:
+    """'lambada_openai,hellaswag' or a list of such strings → task names, in order, without repeats."""
+    parts = [tasks] if isinstance(tasks, str) else list(tasks)
+    names = [name.strip() for part in parts for name in part.split(",") if name.strip()]
+    if not names:
+        raise UserError("--tasks: no task names given")
+    return list(dict.fromkeys(names))
+
+
+def task_manager(names: list[str], include_path: Path | None) -> TaskManager:
+    """Only the include path is indexed when it holds every task (lm-eval's registry takes ~10 s to scan)."""
+    if include_path is not None:
+        if not Path(include_path).is_dir():
+            raise UserError(f"--include-path {include_path}: no such directory")
+        local = TaskManager(include_path=str(include_path), include_defaults=False)
+        if all(name in local.all_tasks for name in names):
+            return local
+    manager = TaskManager(include_path=str(include_path) if include_path else None)
+    unknown = [name for name in names if name not in manager.all_tasks]
+    if unknown:
+        raise UserError(f"--tasks: unknown task(s) {', '.join(unknown)} (see `lm-eval ls tasks`)")
+    return manager
+
+
+def load_tasks(names: list[str], manager: TaskManager) -> list:
+    """Build every task (this reads its dataset); a dataset that cannot be loaded is the user's to fix."""
+    built = []
+    for name in names:
+        try:
+            loaded = manager.load([name])
+        except Exception as error:  # datasets raises many types: offline, not found, bad files
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise UserError(
+                f"task {name}: cannot load its data ({type(error).__name__}: {reason}); without network "
+                "only tasks with local data run (dataset_path: json + data_files, see README)"
+            ) from None
+        built += list(loaded["tasks"].values())
+    return built
+
+
+def flat_metrics(results: dict) -> dict:
+    """lm-eval's {"acc,none": 0.5, "acc_stderr,none": ..., "alias": ...} → {"acc": 0.5, ...}."""
+    out = {}
+    for task, metrics in results.items():
+        out[task] = {}
+        for key, value in metrics.items():
+            if key == "alias" or "_stderr" in key or not isinstance(value, int | float):
+                continue
+            metric, _, filter_name = key.partition(",")
+            out[task][metric if filter_name in ("", "none") else key] = value
+    return out
+
+
+def evaluate_tasks(
+    path: str | Path,
+    tasks: str | list[str],
+    include_path: Path | None = None,
+    limit: int | None = None,
+    batch_size: int = 8,
+    tasks_built: list | None = None,
+) -> dict:
+    """{"model": DIR, "results": {task: {metric: value}}} of a model directory or a run's latest model."""
+    names = parse_tasks(tasks)
+    if tasks_built is None:
+        tasks_built = load_tasks(names, task_manager(names, include_path))
+    model_dir = model_dir_of(path)
+    if not (model_dir / TOKENIZER).is_file():
+        raise UserError(f"{model_dir}: has no {TOKENIZER}; lm-eval tasks need the model's tokenizer")
+    model, _ = load_model(model_dir)
+    lm = TfctlLM(model, load_tokenizer(model_dir), batch_size=batch_size, name=str(model_dir))
+    output = simple_evaluate(
+        model=lm, tasks=tasks_built, limit=limit, bootstrap_iters=0, log_samples=False, verbosity=None
+    )
+    return {"model": str(model_dir), "results": flat_metrics(output["results"])}
+
+
+def finished_stages(run_dir: Path) -> list[str]:
+    state = RunState.load(RunDir(run_dir).state, run_dir.name)
+    return [name for name, entry in state.data["stages"].items() if entry.get("status") == DONE]
+
+
+def evaluate_run_stages(
+    run_dir: str | Path,
+    tasks: str | list[str],
+    include_path: Path | None = None,
+    limit: int | None = None,
+    batch_size: int = 8,
+) -> dict:
+    """Every finished stage's final model of a run: {"run": DIR, "stages": {stage: {"model", "results"}}}."""
+    run_dir = Path(run_dir)
+    if not RunDir(run_dir).is_run():
+        raise UserError(f"{run_dir}: --all-stages needs a run directory (with state.json)")
+    stages = finished_stages(run_dir)
+    if not stages:
+        raise UserError(f"{run_dir}: no finished stage yet (run `tfctl train` first)")
+    names = parse_tasks(tasks)
+    built = load_tasks(names, task_manager(names, include_path))
+    return {
+        "run": str(run_dir),
+        "stages": {
+            stage: evaluate_tasks(
+                RunDir(run_dir).final(stage), names, limit=limit, batch_size=batch_size, tasks_built=built
+            )
+            for stage in stages
+        },
+    }

@@ -1,0 +1,155 @@
+"""`tfctl export MODEL|RUN --hf DIR`: a model directory as a Hugging Face trust-remote-code package.
+
+    config.json                  model_type, architectures, auto_map + the shape (HF names)
+    configuration_tokenformer.py the config class      } copied from tfctl/interop/hf_remote/:
+    modeling_tokenformer.py      the model (torch only) } no tfctl needed to load the package
+    model.safetensors            tfctl's weights unchanged (the output head is tied: stored once)
+    tokenizer.json, tokenizer_config.json, generation_config.json
+    README.md                    a model card: the run's recipe, its stages, the final perplexity
+
+Loading: AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True).
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from tfctl.data.tokenizer import EOS
+from tfctl.errors import UserError
+from tfctl.interop.source import model_dir_of
+from tfctl.model.config import TokenformerConfig
+from tfctl.model.sizes import count_params, format_count
+from tfctl.model_dir import CONFIG, TOKENIZER, WEIGHTS, load_model_config
+from tfctl.run.layout import RunDir
+from tfctl.run.state import DONE, RunState
+
+REMOTE = Path(__file__).parent / "hf_remote"
+REMOTE_FILES = ("configuration_tokenformer.py", "modeling_tokenformer.py")
+
+
+def hf_config(config, eos_id: int) -> dict:
+    """tfctl's config in the names transformers' utilities expect (hidden_size, num_hidden_layers, ...)."""
+    values = {
+        "model_type": "tokenformer",
+        "architectures": ["TokenformerForCausalLM"],
+        "auto_map": {
+            "AutoConfig": "configuration_tokenformer.TokenformerConfig",
+            "AutoModelForCausalLM": "modeling_tokenformer.TokenformerForCausalLM",
+        },
+        "family": config.family,
+        "vocab_size": config.vocab_size,
+        "hidden_size": config.d_model,
+        "num_hidden_layers": config.n_layers,
+        "num_attention_heads": config.n_heads,
+        "max_position_embeddings": config.seq_len,
+        "rotary_pct": config.rotary_pct,
+        "rotary_emb_base": 10000.0,
+        "layer_norm_eps": 1e-5,
+        "tie_word_embeddings": True,
+        "bos_token_id": eos_id,
+        "eos_token_id": eos_id,
+        "dtype": "float32",
+    }
+    if isinstance(config, TokenformerConfig):
+        values.update(
+            qkv_tokens=config.qkv_tokens,
+            proj_tokens=config.proj_tokens,
+            ffn_tokens=config.ffn_tokens,
+            pattention_norm=config.norm,
+            qkv_scale=config.scale("qkv"),
+            proj_scale=config.scale("proj"),
+            ffn_scale=config.scale("ffn"),
+        )
+    else:
+        values["intermediate_size"] = config.ffn_hidden
+    return values
+
+
+def source_run(path: Path, model_dir: Path) -> Path | None:
+    """The run a model came from: the path itself, or the run holding stages/<s>/final."""
+    for candidate in (path, model_dir.parent.parent.parent):
+        if RunDir(candidate).is_run():
+            return candidate
+    return None
+
+
+def model_card(model_dir: Path, config, run: Path | None) -> str:
+    kind = "Tokenformer" if isinstance(config, TokenformerConfig) else "Transformer (baseline)"
+    lines = [
+        f"# {run.name if run else model_dir.name}",
+        "",
+        f"A {format_count(count_params(config))}-parameter {kind} trained with tfctl "
+        f"({config.n_layers} layers, d_model {config.d_model}, {config.n_heads} heads, context {config.seq_len}).",
+        "",
+        "```python",
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        'model = AutoModelForCausalLM.from_pretrained("DIR", trust_remote_code=True)',
+        'tokenizer = AutoTokenizer.from_pretrained("DIR", trust_remote_code=True)',
+        "```",
+        "",
+    ]
+    export = model_dir / "export.json"
+    info = json.loads(export.read_text()) if export.is_file() else {}
+    if run is not None:
+        stages = RunState.load(RunDir(run).state, run.name).data["stages"]
+        lines += [
+            "## Stages",
+            "",
+            "| stage | status | params | tokens | val loss | val ppl |",
+            "|---|---|---|---|---|---|",
+        ]
+        final_ppl = None
+        for name, entry in stages.items():
+            result = entry.get("result") or {}
+            if entry.get("status") == DONE and result:
+                final_ppl = result.get("val_ppl")
+            cells = [result.get(k) for k in ("params", "tokens", "val_loss", "val_ppl")]
+            cells = ["—" if c is None else (f"{c:,}" if isinstance(c, int) else f"{c:.4f}") for c in cells]
+            lines.append(f"| {name} | {entry.get('status')} | " + " | ".join(cells) + " |")
+        lines += ["", f"Final validation perplexity: {final_ppl:.2f}" if final_ppl else "", ""]
+        if RunDir(run).recipe.is_file():
+            lines += ["## Recipe", "", "```yaml", RunDir(run).recipe.read_text().rstrip(), "```", ""]
+    elif info.get("val_ppl") is not None:
+        lines += [f"Final validation perplexity: {info['val_ppl']:.2f} (stage {info.get('stage')})", ""]
+    lines += ["## Config", "", "```json", json.dumps(hf_config(config, 0), indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+def export_hf(path: str | Path, out: str | Path) -> Path:
+    """Write the package to `out` (atomically: complete or absent). Returns `out`."""
+    from tokenizers import Tokenizer
+
+    path, out = Path(path), Path(out)
+    model_dir = model_dir_of(path)
+    config = load_model_config(model_dir)
+    if not (model_dir / TOKENIZER).is_file():
+        raise UserError(f"{model_dir}: has no {TOKENIZER}; an HF export needs the model's tokenizer")
+    if out.exists() and any(out.iterdir()) and not (out / CONFIG).is_file():
+        raise UserError(f"{out}: exists and is not an earlier export; choose an empty or new directory")
+    eos_id = Tokenizer.from_file(str(model_dir / TOKENIZER)).token_to_id(EOS)
+    if eos_id is None:
+        raise UserError(f"{model_dir / TOKENIZER}: has no {EOS} token")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copyfile(model_dir / WEIGHTS, tmp / WEIGHTS)
+    shutil.copyfile(model_dir / TOKENIZER, tmp / TOKENIZER)
+    for name in REMOTE_FILES:
+        shutil.copyfile(REMOTE / name, tmp / name)
+    (tmp / CONFIG).write_text(json.dumps(hf_config(config, eos_id), indent=2) + "\n")
+    special = {"bos_token": EOS, "eos_token": EOS, "unk_token": EOS, "pad_token": EOS}
+    tokenizer_config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": config.seq_len,
+        "clean_up_tokenization_spaces": False,
+        **special,
+    }
+    (tmp / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
+    generation = {"bos_token_id": eos_id, "eos_token_id": eos_id, "pad_token_id": eos_id, "use_cache": False}
+    (tmp / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
+    (tmp / "README.md").write_text(model_card(model_dir, config, source_run(path, model_dir)))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
