@@ -47,6 +47,11 @@ def token_ratios(recipe: Recipe) -> TokenRatios:
     return TokenRatios(qkv=r.qkv, proj=r.proj, ffn=r.ffn)
 
 
+def first_scale_mode(recipe: Recipe) -> str:
+    """τ of the first stage (and of a Tokenformer from scratch): `anneal` only acts after a growth."""
+    return "sqrt_n" if recipe.model.scale_mode == "anneal" else recipe.model.scale_mode
+
+
 def resolve_stage_configs(recipe: Recipe, vocab_size: int | None = None) -> list[TokenformerConfig]:
     """The model of every stage (token counts and layers; τ is decided by growth)."""
     config = base_config(recipe, vocab_size or estimated_vocab_size(recipe))
@@ -62,7 +67,7 @@ def resolve_stage_configs(recipe: Recipe, vocab_size: int | None = None) -> list
             except ValueError as error:
                 raise ValueError(f"stages[{i}].size: {error}") from None
         # τ: the recipe's scale mode for the first stage; growth decides it for the stages after
-        configs.append(dataclasses.replace(config, scale_mode=recipe.model.scale_mode) if i == 0 else config)
+        configs.append(dataclasses.replace(config, scale_mode=first_scale_mode(recipe)) if i == 0 else config)
     return configs
 
 
@@ -252,7 +257,7 @@ def scratch_models(
         if baseline.family == "tokenformer":
             if size is not None:
                 config = solve_tokens(config, size, token_ratios(recipe), config.n_layers)
-            models.append((label, dataclasses.replace(config, scale_mode=recipe.model.scale_mode)))
+            models.append((label, dataclasses.replace(config, scale_mode=first_scale_mode(recipe))))
         else:
             section = baseline.model_copy(update={"size": size})
             if baseline.n_layers or baseline.sizes == "final":

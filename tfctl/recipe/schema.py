@@ -85,10 +85,11 @@ class ModelSection(Section):
     norm: Literal["l2_norm_gelu", "gelu_l2_norm", "softmax"] = Field(
         "l2_norm_gelu", description="Pattention Θ."
     )
-    scale_mode: Literal["sqrt_n", "fixed"] = Field(
+    scale_mode: Literal["sqrt_n", "fixed", "anneal"] = Field(
         "sqrt_n",
-        description="τ = sqrt(n) (the paper) or fixed at "
-        "the first stage's value. `preserve` growth fixes τ either way.",
+        description="τ = sqrt(n) (the paper), fixed at the first stage's value, or `anneal`: after a "
+        "`preserve` growth (τ held, exact) τ moves to sqrt(n) over the stage's warmup, so each stage ends as "
+        "the paper's architecture. `preserve` growth fixes τ at the growth step in every mode.",
     )
     token_ratios: TokenRatiosSection = Field(
         default_factory=TokenRatiosSection,

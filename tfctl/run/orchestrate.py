@@ -71,6 +71,7 @@ def growth_job(recipe: Recipe, run_dir: Path, data_dir: Path, vocab_size: int) -
         seed=recipe.seed,
         seq_len=recipe.data.seq_len,
         grow=tokenformer_growth(recipe),
+        tau_anneal=recipe.model.scale_mode == "anneal",
         start_from=Path(recipe.stages[0].from_).expanduser() if recipe.stages[0].from_ else None,
         wandb_config=recipe.model_dump(mode="json"),
     )
