@@ -124,8 +124,8 @@ def compare_run(
         groups = baseline_groups(siblings, main)
     known = [r.path for g in [growth, *groups] for r in g.runs] + [o.path for o in others]
     earlier = earlier_groups(run_dir, main, known)
-    for group in earlier:
-        say(f"[{group.label}] trained by an earlier compare: in the report too")
+    for run in (run for group in earlier for run in group.runs):
+        say(f"[{run.name}] trained by an earlier compare: in the report too")
     groups += [RunGroup(label=o.name, kind=o.kind, runs=[o]) for o in others] + earlier
 
     out = RunDir(run_dir).compare

@@ -32,7 +32,10 @@ def label(run: RunSummary, main: RunSummary) -> str:
 
 def references(groups: list[RunGroup]) -> list[tuple[RunGroup, list[RunGroup]]]:
     """(reference, its family) per headline: a family's largest member with the family (when it has more than
-    one member); any other group alone."""
+    one member); any other group alone. Other growth runs (`--with`) are variants, not references, unless
+    there is nothing else to compare with."""
+    if any(g.kind != "growth" for g in groups):
+        groups = [g for g in groups if g.kind != "growth"]
     out, seen = [], set()
     for group in groups:
         if group.family is None:
@@ -40,7 +43,7 @@ def references(groups: list[RunGroup]) -> list[tuple[RunGroup, list[RunGroup]]]:
         elif group.family not in seen:
             seen.add(group.family)
             members = [g for g in groups if g.family == group.family]
-            largest = max(members, key=lambda g: max((r.params for r in g.runs), default=0))
+            largest = max(members, key=lambda g: g.params or max((r.params for r in g.runs), default=0))
             out.append((largest, members if len(members) > 1 else []))
     return out
 
@@ -90,20 +93,24 @@ def build_report(
     for group in groups:
         if group.family is not None:
             families.setdefault(group.family, []).append(group)
+    frontiers = {f: m for f, m in families.items() if len(m) > 1}
     first = main.runs[0]
     for group in groups:  # short labels: a sibling `tiny.baseline-scratch` of `tiny` is `baseline-scratch`
-        if group.label == group.runs[0].name:
+        if group.runs and group.label == group.runs[0].name:
             group.label = label(group.runs[0], first)
-    reference = pairs[0][0] if pairs else None
+    reference = pairs[0][0] if pairs and pairs[0][0].runs else None
     ref_run = reference.runs[0] if reference else None
-    leads = [g.runs[0] for g in [main, *groups]]
+    raced = [main, *(g for g in groups if g.kind != "growth" or not pairs)]  # variants: their own table
+    leads = [g.runs[0] for g in raced if g.runs]
     races = []
     for target in target_list(first, ref_run, list(targets or []), reference.label if reference else ""):
         reached = {r.name: flops_to_reach(r.curve.flops, r.curve.ppl, target["ppl"]) for r in leads}
         ratios = {n: speedup(reached[ref_run.name], f) for n, f in reached.items()} if ref_run else {}
         races.append({**target, "flops": reached, "speedup": ratios})
     runs = [
-        {**r.to_dict(), "label": label(r, first), "group": g.label} for g in [main, *groups] for r in g.runs
+        {**r.to_dict(), "label": label(r, first), "group": g.label, "raced": g in raced}
+        for g in [main, *groups]
+        for r in g.runs
     ]
     heads = [headline(main, ref, family) for ref, family in pairs]
     for h in heads:
@@ -112,9 +119,16 @@ def build_report(
         "run": main.label,
         "reference": ref_run.name if ref_run else None,
         "runs": runs,
-        "groups": [group_row(g) for g in [main, *groups]],
+        "groups": [group_row(g) for g in [main, *groups] if g.runs],
         "headline": heads,
-        "stage_ends": stage_ends(main, {f: m for f, m in families.items() if len(m) > 1}),
+        "stage_ends": stage_ends(main, frontiers),
+        "variants": [
+            {"label": g.label, **end}
+            for g in groups
+            if g.kind == "growth"
+            for end in stage_ends(g, frontiers)[-1:]
+            if g.finished
+        ],
         "flops_to_reach": races,
         "mid_schedule_note": MID_SCHEDULE,
         "commands": commands or [],
@@ -241,11 +255,31 @@ def stage_end_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     return columns, rows
 
 
+def variant_rows(report: dict) -> tuple[list[str], list[list[str]]]:
+    """Other growth runs (ablations, `--with`): their final stage end against each family's frontier."""
+    families = sorted({name for row in report.get("variants", []) for name in row["frontier_flops_ratio"]})
+    columns = ["growth run", "seeds", "val ppl", "cumulative FLOPs", "device-hours"]
+    columns += [f"frontier FLOPs ratio ({name})" for name in families]
+    rows = [
+        [
+            row["label"],
+            str(row["n_seeds"]),
+            _spread(row["val_ppl"], row["val_ppl_std"]),
+            _flops(row["flops"]),
+            _hours(row["device_hours"]),
+            *[_ratio(row["frontier_flops_ratio"].get(name)) for name in families],
+        ]
+        for row in report.get("variants", [])
+    ]
+    return columns, rows
+
+
 def target_values(report: dict) -> tuple[list[str], list[list]]:
     """The FLOPs-to-reach table (the first seed of each run), easiest target first, numbers as numbers."""
     leads: dict[str, dict] = {}
     for r in report["runs"]:
-        leads.setdefault(r.get("group", r["label"]), r)
+        if r.get("raced", True):
+            leads.setdefault(r.get("group", r["label"]), r)
     columns = ["target ppl", "target", *[f"FLOPs {group}" for group in leads]]
     if report["reference"]:
         columns.append(f"speed-up {report['run']}")
@@ -296,6 +330,9 @@ def to_markdown(report: dict, figure: str | None = None) -> str:
     if report["stage_ends"]:
         parts += ["## Stage ends against the from-scratch frontier", ""]
         parts += [_markdown_table(*stage_end_rows(report)), ""]
+    if report.get("variants"):
+        parts += ["## Other growth runs against the from-scratch frontier", ""]
+        parts += [_markdown_table(*variant_rows(report)), ""]
     parts += ["## Mid-schedule: FLOPs to first reach a perplexity", "", MID_SCHEDULE, ""]
     parts += [_markdown_table(*target_rows(report)), ""]
     if figure:

@@ -73,6 +73,7 @@ class RunGroup:
     kind: str
     runs: list[RunSummary]
     family: str | None = None
+    params: int = 0  # the planned size (a family's reference is its largest member, finished or not)
 
     @property
     def finished(self) -> list[RunSummary]:

@@ -79,13 +79,17 @@ def growth_group(siblings: Siblings, run_dir: Path, main: RunSummary, stages: li
 def baseline_groups(siblings: Siblings, main: RunSummary) -> list[RunGroup]:
     """One group per baseline size (its seeds together), in plan order; each run checked comparable."""
     groups: dict[str, RunGroup] = {}
-    for job in siblings.jobs:
+    for job in siblings.jobs:  # a planned size with no finished run yet still has its (empty) group
+        kind = (
+            job.section.kind
+            if job.section.family == "transformer"
+            else f"{job.section.kind}-{job.section.family}"
+        )
+        group = groups.setdefault(job.group, RunGroup(job.group, kind, [], job.family, job.plans[-1].params))
         run = summary_of(job.directory, job.seed, [p.name for p in job.plans])
-        if run is None:
-            continue
-        check_comparable(main, run)
-        group = groups.setdefault(job.group, RunGroup(job.group, run.kind, [], job.family))
-        group.runs.append(run)
+        if run is not None:
+            check_comparable(main, run)
+            group.runs.append(run)
     return list(groups.values())
 
 
@@ -109,7 +113,7 @@ def earlier_groups(run_dir: Path, main: RunSummary, known: list[Path]) -> list[R
             check_comparable(main, run)
         except (UserError, ValueError, OSError, AttributeError):
             continue  # unfinished, damaged or trained on other data: not part of this report
-        label = recorded.get("group") or path.name.removeprefix(f"{run_dir.name}.")
+        label = path.name.removeprefix(f"{run_dir.name}.").split(".seed")[0]  # as BaselineJob.group
         group = groups.setdefault(label, RunGroup(label, run.kind, [], recorded.get("family")))
         group.runs.append(run)
     return list(groups.values())

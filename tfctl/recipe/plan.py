@@ -251,10 +251,18 @@ def scratch_models(
             (stage.name, config, None) for stage, config in zip(recipe.stages, stage_configs, strict=True)
         ]
     else:
-        sized = [(compact_count(size), final, size) for size in baseline.sizes]
+        sized = []
+        for entry in baseline.sizes:
+            size = entry if isinstance(entry, int) else entry.size
+            shape = {} if isinstance(entry, int) else entry.model_dump(exclude={"size"}, exclude_none=True)
+            sized.append((compact_count(size), final, size, shape))
     models = []
-    for label, config, size in sized:
-        if baseline.family == "tokenformer":
+    for label, config, size, *shape in sized:
+        if shape and shape[0]:  # a member with its own shape (the paper's GPT-style family)
+            section = baseline.model_copy(update={"size": size, **shape[0]})
+            solve = baseline_config if "n_layers" in shape[0] else shaped_config
+            models.append((label, solve(recipe, section, config)))
+        elif baseline.family == "tokenformer":
             if size is not None:
                 config = solve_tokens(config, size, token_ratios(recipe), config.n_layers)
             models.append((label, dataclasses.replace(config, scale_mode=first_scale_mode(recipe))))
