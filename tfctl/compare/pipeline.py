@@ -8,7 +8,13 @@ from tfctl.compare.plot import plot_ppl_vs_flops
 from tfctl.compare.pool import Task, run_tasks
 from tfctl.compare.report import build_report, to_markdown
 from tfctl.compare.runs import RunGroup, check_comparable, summarize_run
-from tfctl.compare.siblings import baseline_groups, earlier_groups, growth_group, plan_siblings
+from tfctl.compare.siblings import (
+    baseline_groups,
+    earlier_groups,
+    growth_group,
+    plan_siblings,
+    with_group,
+)
 from tfctl.data import load_prepared
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_json, atomic_write_text
@@ -122,11 +128,14 @@ def compare_run(
             run_tasks([_inline(task, say, display) for task in siblings.tasks], jobs=1, say=say)
         growth = growth_group(siblings, run_dir, main, [s.name for s in stages])
         groups = baseline_groups(siblings, main)
-    known = [r.path for g in [growth, *groups] for r in g.runs] + [o.path for o in others]
+    with_groups = [with_group(other) for other in others]
+    for run in (run for group in with_groups for run in group.runs[1:]):
+        check_comparable(main, run)
+    known = [r.path for g in [growth, *groups, *with_groups] for r in g.runs]
     earlier = earlier_groups(run_dir, main, known)
     for run in (run for group in earlier for run in group.runs):
         say(f"[{run.name}] trained by an earlier compare: in the report too")
-    groups += [RunGroup(label=o.name, kind=o.kind, runs=[o]) for o in others] + earlier
+    groups += with_groups + earlier
 
     out = RunDir(run_dir).compare
     out.mkdir(parents=True, exist_ok=True)

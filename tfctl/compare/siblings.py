@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from tfctl.compare.baselines import BaselineJob, plan_jobs, select_baselines, train_baseline
 from tfctl.compare.pool import Task, train_growth_seed
 from tfctl.compare.runs import BASELINE_FILE, RunGroup, RunSummary, check_comparable, summarize_run
@@ -117,3 +119,17 @@ def earlier_groups(run_dir: Path, main: RunSummary, known: list[Path]) -> list[R
         group = groups.setdefault(label, RunGroup(label, run.kind, [], recorded.get("family")))
         group.runs.append(run)
     return list(groups.values())
+
+
+def with_group(run: RunSummary) -> RunGroup:
+    """A `--with` run and its finished seed siblings (`<run>.seed<S>`, as `--seeds` trains them) as one group."""
+    runs = [run]
+    for path in sorted(run.path.parent.glob(f"{run.path.name}.seed*")):
+        seed = path.name.rsplit(".seed", 1)[1]
+        sibling = summary_of(path, int(seed), run.stages) if seed.isdigit() else None
+        if sibling is not None:
+            runs.append(sibling)
+    if len(runs) > 1 and run.seed is None:
+        recorded = RunDir(run.path).recipe
+        run.seed = yaml.safe_load(recorded.read_text()).get("seed") if recorded.is_file() else None
+    return RunGroup(label=run.name, kind=run.kind, runs=runs)
