@@ -123,3 +123,39 @@ def test_a_family_is_judged_by_its_largest_member_and_its_frontier():
     out_of_range = build_report(run("tiny", "growth", 30.0, 30.0), family)["headline"][0]
     assert out_of_range["frontier_flops_ratio"] is None  # better than the best member: not extrapolated
     assert "outside the from-scratch family's range" in out_of_range["verdict"]
+
+
+def test_other_growth_runs_are_variants_against_the_frontier_not_references():
+    family = [
+        RunGroup(
+            f"baseline-scratch-{n}",
+            "scratch",
+            [run(f"tiny.baseline-scratch-{n}", "scratch", f, p)],
+            "scratch",
+            f,
+        )
+        for n, f, p in (("s1", 10.0, 60.0), ("s2", 40.0, 45.0))
+    ]
+    ablation = RunGroup("tiny-paper", "growth", [run("tiny-paper", "growth", 20.0, 50.0)])
+    report = build_report(run("tiny", "growth", 30.0, 44.0), [*family, ablation])
+    assert [h["against_label"] for h in report["headline"]] == ["baseline-scratch-s2"]
+    (variant,) = report["variants"]
+    assert variant["label"] == "tiny-paper" and variant["val_ppl"] == 50.0
+    points = [Point(10.0, 60.0), Point(40.0, 45.0)]
+    assert variant["frontier_flops_ratio"]["scratch"] == pytest.approx(20.0 / frontier_flops(points, 50.0))
+    assert "## Other growth runs against the from-scratch frontier" in to_markdown(report)
+    assert "tiny-paper" not in report["flops_to_reach"][0]["flops"]  # the mid-schedule race leaves it out
+
+
+def test_a_planned_reference_with_no_finished_run_has_no_headline_numbers():
+    pending = RunGroup("baseline-scratch-s2", "scratch", [], "scratch", 5000)
+    done = RunGroup(
+        "baseline-scratch-s1",
+        "scratch",
+        [run("tiny.baseline-scratch-s1", "scratch", 10.0, 60.0)],
+        "scratch",
+        100,
+    )
+    (head,) = build_report(run("tiny", "growth", 30.0, 44.0), [done, pending])["headline"]
+    assert head["against_label"] == "baseline-scratch-s2" and head["n_seeds"] == 0
+    assert head["ppl_growth"] is None and head["frontier_flops_ratio"] is None
