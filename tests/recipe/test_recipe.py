@@ -170,3 +170,23 @@ def test_plan_json_for_openwebtext_hits_paper_sizes(tfctl, tmp_path):
     assert first["flops"] == pytest.approx(
         first["tokens"] * (6 * (first["params"] - 768 * 2) + 12 * 12 * 1024 * 768), rel=1e-6
     )
+
+
+def test_a_family_of_named_stage_sizes():
+    from tfctl.errors import UserError
+
+    recipe = load_recipe(RECIPES / "cpu-study.yaml")
+    plan = plan_recipe(recipe)
+    by_name = {b.name: b for b in plan.baselines}
+    for stage in plan.stages[:2]:
+        member = by_name[f"tf-small-{stage.name}"]
+        assert member.config.qkv_tokens == stage.config.qkv_tokens and member.config.scale_mode == "sqrt_n"
+        assert member.tokens == plan.stages[0].tokens  # `base`
+    assert [by_name[f"scratch-{s.name}"].params for s in plan.stages] == [s.params for s in plan.stages]
+    wrong = recipe.model_copy(
+        update={
+            "baseline": [recipe.baseline[0].model_copy(update={"sizes": ["s9"], "family": "tokenformer"})]
+        }
+    )
+    with pytest.raises(UserError, match="no stage named 's9'"):
+        plan_recipe(wrong)

@@ -86,7 +86,7 @@ class BaselineJob:
     directory: Path
     plans: list[StagePlan]
     source_run: Path  # the growth run it is compared with
-    family: str | None = None  # members of one family (several sizes) form the from-scratch frontier
+    family: str | None = None  # scratch runs of one architecture and budget: the from-scratch frontier
 
     @property
     def name(self) -> str:
@@ -131,7 +131,12 @@ def plan_jobs(
         except ValueError as error:
             raise UserError(f"baseline {section.name}: {error}") from None
         members = [(label, [plan_scratch(recipe, section, model, tokens)]) for label, model in models]
-    family = sibling_dir(run_dir, section, budget).name.removeprefix(f"{run_dir.name}.")
+    # the from-scratch runs of one architecture on one budget form a frontier, whichever sections they come from
+    family = (
+        f"{section.family}, {compact_count(members[0][1][0].tokens)} tokens"
+        if section.kind == "scratch"
+        else None
+    )
     return [
         BaselineJob(
             section=section,
@@ -141,7 +146,7 @@ def plan_jobs(
             directory=sibling_dir(run_dir, section, budget, member, seed_suffix(recipe, seed)),
             plans=plans,
             source_run=run_dir,
-            family=family if len(members) > 1 else None,
+            family=family,
         )
         for seed in seeds
         for member, plans in members

@@ -252,7 +252,13 @@ def scratch_models(
         ]
     else:
         sized = []
+        by_name = dict(zip((stage.name for stage in recipe.stages), stage_configs, strict=True))
         for entry in baseline.sizes:
+            if isinstance(entry, str):
+                if entry not in by_name:
+                    raise ValueError(f"sizes: no stage named {entry!r} (stages: {', '.join(by_name)})")
+                sized.append((entry, by_name[entry], None, {}))
+                continue
             size = entry if isinstance(entry, int) else entry.size
             shape = {} if isinstance(entry, int) else entry.model_dump(exclude={"size"}, exclude_none=True)
             sized.append((compact_count(size), final, size, shape))

@@ -245,11 +245,11 @@ class BaselineSection(Section):
         description="What a scratch baseline is: a Transformer, or a Tokenformer (the control that isolates "
         "growth from the architecture).",
     )
-    sizes: Literal["final", "stages"] | list[ParamCount | BaselineShape] = Field(
+    sizes: Literal["final", "stages"] | list[ParamCount | BaselineShape | str] = Field(
         "final",
         description="`final` (the final stage's size), `stages` (one run per stage size: a from-scratch "
-        "family whose frontier the growth run is measured against) or a list of counts, or of shapes "
-        "`{size, d_model, n_layers, n_heads}` (the paper's GPT-style family).",
+        "family whose frontier the growth run is measured against) or a list of stage names, counts, or "
+        "shapes `{size, d_model, n_layers, n_heads}` (the paper's GPT-style family).",
     )
     size: ParamCount | None = Field(None, description="Parameters; default: the final stage's size.")
     n_layers: int | None = Field(None, gt=0, description="Default: the final stage's layers.")
@@ -274,7 +274,7 @@ class BaselineSection(Section):
             raise ValueError("a net2net baseline is a Transformer (family: transformer)")
         if self.size is not None and self.sizes != "final":
             raise ValueError("give either size or sizes, not both")
-        shaped = isinstance(self.sizes, list) and any(not isinstance(s, int) for s in self.sizes)
+        shaped = isinstance(self.sizes, list) and any(isinstance(s, BaselineShape) for s in self.sizes)
         if self.family == "tokenformer" and (self.n_layers or self.d_model or self.n_heads or shaped):
             raise ValueError(
                 "a Tokenformer baseline uses the recipe's backbone (no n_layers/d_model/n_heads)"
