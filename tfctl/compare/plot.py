@@ -27,7 +27,7 @@ def _mean_curve(
     for i in range(length):
         x = sum(_curve(r, axis)[i] for r in runs) / len(runs)
         values = [r.curve.ppl[i] for r in runs]
-        if x > 0:  # the eval before any training has no place on a log axis
+        if x > 0 and all(r.curve.flops[i] > 0 for r in runs):  # the eval before any training: left off
             xs.append(x)
             mean.append(sum(values) / len(values))
             low.append(min(values))
@@ -73,8 +73,9 @@ def plot_ppl_vs_flops(runs: list[RunSummary | RunGroup], path: str | Path, title
             for group in groups:
                 if not group.runs:
                     continue
-                xs, mean, low, high = _mean_curve(group.runs, axis)
-                seeds = len(group.runs)
+                runs = group.finished or group.runs  # a seed still training would cut the curves short
+                xs, mean, low, high = _mean_curve(runs, axis)
+                seeds = len(runs)
                 name = f"{group.label} ({group.kind}" + (f", {seeds} seeds)" if seeds > 1 else ")")
                 (line,) = axes.plot(xs, mean, label=name, marker=".", markersize=3, linewidth=1.2)
                 color = line.get_color()
