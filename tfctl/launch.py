@@ -24,6 +24,7 @@ from pathlib import Path
 from tfctl.errors import UserError
 from tfctl.recipe.schema import LaunchSection
 from tfctl.worker.exit_codes import NOTICE_PREFIX
+from tfctl.worker.extensions import EXTENSIONS_DIR, check_build_locks, default_extensions_dir
 
 EXIT_INTERRUPTED = 130
 EXIT_TIMEOUT = 124
@@ -109,6 +110,7 @@ def build_env(launch: LaunchSection, extra: dict | None = None, gpu: bool | None
     """The ranks' environment: ours, plus `extra`, plus one OpenMP thread per CPU rank unless set."""
     env = {**os.environ, **{k: str(v) for k, v in (extra or {}).items()}}
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault(EXTENSIONS_DIR, str(default_extensions_dir()))  # this environment's DeepSpeed ops
     if launch.world_size > 1 and "OMP_NUM_THREADS" not in env and not (_has_gpu() if gpu is None else gpu):
         # CPU ranks share the cores: one thread each avoids oversubscription
         env["OMP_NUM_THREADS"] = "1"
@@ -131,6 +133,8 @@ def run_stage(
     gpu = _has_gpu() if resolved_launcher(launch) != "local" else None
     command = build_command(spec_path, launch, gpu=gpu, worker_args=worker_args)
     env = build_env(launch, env, gpu=gpu if gpu is not None else False)
+    if launch.world_size > 1:  # the ranks would build or load DeepSpeed's shared-memory op: no stale lock
+        check_build_locks(Path(env[EXTENSIONS_DIR]))
     log = None
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)

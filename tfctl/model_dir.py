@@ -5,9 +5,11 @@ Written to a temporary sibling and renamed into place, so a model directory is c
 Safetensors and JSON only: loading a model directory can never run code.
 """
 
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from safetensors import SafetensorError
@@ -17,6 +19,7 @@ from tfctl.errors import UserError
 from tfctl.files import fsync_dir, fsync_file
 from tfctl.model import build_model, config_from_dict, config_to_dict
 from tfctl.model.layers import Rotary
+from tfctl.safetensors_io import SafetensorsFormatError, map_tensors
 
 WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
 
@@ -54,6 +57,15 @@ def load_state_dict(path: str | Path) -> dict:
     return state
 
 
+def map_state_dict(path: str | Path) -> dict:
+    """The weights of a model directory as tensors over a memory map of its file: no copy, nothing read
+    twice (what growth reads a source with)."""
+    try:
+        return map_tensors(Path(path) / WEIGHTS)
+    except (SafetensorsFormatError, OSError) as error:
+        raise UserError(f"{Path(path) / WEIGHTS}: unreadable weights ({error})") from None
+
+
 def load_model(path: str | Path, device: str = "cpu"):
     """(model, config) from a model directory, weights checked against the config's shapes."""
 
@@ -70,29 +82,49 @@ def load_model(path: str | Path, device: str = "cpu"):
     return model.to(device), config
 
 
-def save_model_dir(
-    state_dict: dict, config, out: str | Path, tokenizer: str | Path | None = None, extra: dict | None = None
-) -> Path:
-    """Write a model directory atomically; `extra` goes to `export.json` (provenance, metrics)."""
-
+@contextlib.contextmanager
+def model_dir_writer(out: str | Path) -> Iterator[Path]:
+    """A temporary directory beside `out` to write a model directory into. When the block ends normally its
+    files are fsynced and it is renamed to `out` (an existing `out` is replaced); when it raises, it is
+    removed and `out` is left as it was."""
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    tensors = {name: t.detach().contiguous().cpu() for name, t in state_dict.items()}
-    save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "pt"})
-    (tmp / CONFIG).write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
-    if tokenizer is not None:
-        tokenizer = Path(tokenizer)
-        shutil.copyfile(tokenizer / TOKENIZER if tokenizer.is_dir() else tokenizer, tmp / TOKENIZER)
-    if extra:
-        (tmp / "export.json").write_text(json.dumps(extra, indent=2) + "\n")
-    for name in os.listdir(tmp):
-        fsync_file(tmp / name)
+    try:
+        yield tmp
+        for name in os.listdir(tmp):
+            fsync_file(tmp / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
     if out.exists():  # set aside, not deleted in place: a crash never leaves a half-deleted model directory
         os.replace(out, old)
     os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
     fsync_dir(out.parent)
+
+
+def write_model_files(
+    directory: Path, config, tokenizer: str | Path | None = None, extra: dict | None = None
+) -> None:
+    """config.json, the tokenizer (copied from a file or a model directory) and `extra` as export.json."""
+    (directory / CONFIG).write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
+    if tokenizer is not None:
+        tokenizer = Path(tokenizer)
+        shutil.copyfile(tokenizer / TOKENIZER if tokenizer.is_dir() else tokenizer, directory / TOKENIZER)
+    if extra:
+        (directory / "export.json").write_text(json.dumps(extra, indent=2) + "\n")
+
+
+def save_model_dir(
+    state_dict: dict, config, out: str | Path, tokenizer: str | Path | None = None, extra: dict | None = None
+) -> Path:
+    """Write a model directory atomically; `extra` goes to `export.json` (provenance, metrics)."""
+    out = Path(out)
+    with model_dir_writer(out) as tmp:
+        tensors = {name: t.detach().contiguous().cpu() for name, t in state_dict.items()}
+        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        write_model_files(tmp, config, tokenizer, extra)
     return out

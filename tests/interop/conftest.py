@@ -107,3 +107,22 @@ metric_list:
 """
     )
     return root
+
+
+@pytest.fixture
+def make_run(make_model_dir):
+    """(run dir, {stage: family}, results) → a finished run directory holding those models (no training)."""
+    import shutil
+
+    from tfctl.run.state import RESULT_NUMBERS
+
+    def make(run, stages: dict, results: dict | None = None):
+        entries = {}
+        for stage, family in stages.items():
+            shutil.copytree(make_model_dir(family), run / "stages" / stage / "final")
+            result = {key: 1 for key in RESULT_NUMBERS} | (results or {}).get(stage, {})
+            entries[stage] = {"status": "done", "result": result}
+        (run / "state.json").write_text(json.dumps({"name": run.name, "stages": entries}))
+        return run
+
+    return make

@@ -2,7 +2,6 @@
 
 import json
 import math
-import shutil
 
 import pytest
 import torch
@@ -86,13 +85,8 @@ def test_generate_until_is_greedy_and_stops(make_model_dir):
     assert text == tokenizer.decode(expected)
 
 
-def test_all_stages_of_a_run(make_model_dir, local_tasks, tmp_path, tfctl):
-    run = tmp_path / "runs" / "tiny"
-    for stage in ("s1", "s2"):
-        shutil.copytree(make_model_dir("tokenformer"), run / "stages" / stage / "final")
-    (run / "state.json").write_text(
-        json.dumps({"name": "tiny", "stages": {"s1": {"status": "done"}, "s2": {"status": "done"}}})
-    )
+def test_all_stages_of_a_run(make_run, local_tasks, tmp_path):
+    run = make_run(tmp_path / "runs" / "tiny", {"s1": "tokenformer", "s2": "tokenformer"})
     result = evaluate_run_stages(run, ["shakespeare_mc", "shakespeare_ppl"], local_tasks, limit=2)
     assert list(result["stages"]) == ["s1", "s2"]
     s1, s2 = (result["stages"][s]["results"] for s in ("s1", "s2"))

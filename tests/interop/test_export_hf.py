@@ -45,16 +45,10 @@ def test_export_loads_in_transformers_with_the_same_logits(family, make_model_di
         assert "lm_head.weight" not in f.keys()
 
 
-def test_export_of_a_run_has_a_model_card_with_stages_and_ppl(make_model_dir, tmp_path, tfctl):
-    import shutil
-
-    run = tmp_path / "runs" / "tiny"
-    shutil.copytree(make_model_dir("tokenformer"), run / "stages" / "s1" / "final")
-    (run / "recipe.yaml").write_text("name: tiny\nstages:\n  - {name: s1, param_tokens: 16, steps: 20}\n")
+def test_export_of_a_run_has_a_model_card_with_stages_and_ppl(make_run, tmp_path, tfctl):
     result = {"params": 123, "tokens": 4096, "val_loss": 2.0, "val_ppl": 7.389}
-    (run / "state.json").write_text(
-        json.dumps({"name": "tiny", "stages": {"s1": {"status": "done", "result": result}}})
-    )
+    run = make_run(tmp_path / "runs" / "tiny", {"s1": "tokenformer"}, {"s1": result})
+    (run / "recipe.yaml").write_text("name: tiny\nstages:\n  - {name: s1, param_tokens: 16, steps: 20}\n")
     exported = tfctl("export", run, "--hf", tmp_path / "hf")
     assert exported.returncode == 0, exported.stderr
     card = (tmp_path / "hf" / "README.md").read_text()

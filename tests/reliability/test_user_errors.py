@@ -10,7 +10,7 @@ from tests.reliability.user_error_table import CASES
 @pytest.mark.parametrize("case", CASES, ids=[" ".join(c) for c in CASES])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(user_error_table, case):
     table = user_error_table
-    assert table.done.wait(900)
+    assert table.done.wait(1800)
     result = table.results[case]
     assert (result.returncode, result.stdout) == (2, ""), result.stderr[-3000:]
     lines = result.stderr.strip().splitlines()

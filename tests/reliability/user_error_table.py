@@ -1,6 +1,7 @@
 """The bad-input table of test_user_errors.py: its inputs, and a runner that works through it in a background
 thread (started by conftest.py at the first reliability test, so it overlaps the training tests)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -44,7 +45,43 @@ CASES = [
     ("data", "info", "missing"),
     ("data", "info", "empty"),
     ("data", "info", "data_badmeta"),
+    # issue 15: values that used to pass validation or end in a traceback
+    ("plan", "good.yaml", "--set", "stages.0.tokens=.inf"),
+    ("plan", "good.yaml", "--set", "name=[unclosed"),
+    ("plan", "good.yaml", "--set", "name=!!python/object/apply:os.system [echo]"),
+    ("plan", "good.yaml", "--set", "name=.."),
+    ("train", "good.yaml", "--set", "train.lr=.inf"),
+    ("train", "good.yaml", "--set", "stages.0.tokens=1e24b"),
+    ("train", "good.yaml", "--set", "stages.0.tokens=1.0e+30"),
+    ("train", "good.yaml", "--set", f"seed={2**70}"),
+    ("plan", "latin1.yaml"),
+    ("plan", "seed_negative.yaml"),
+    ("plan", "minimal.yaml"),
+    ("plan", "laughs.yaml"),
+    ("train", "laughs.yaml"),
+    ("grow", "model_ok", "--to", "2m", "--layers", "0"),
+    ("grow", "model_nan", "--to", "2m"),
+    ("eval", "model_nan"),
+    ("generate", "model_nan", "-p", "hi"),
+    ("generate", "model_ok", "-p", "hi", "--seed", str(2**70)),
+    ("generate", "model_ok", "-p", "hi", "-n", "100000"),
+    ("eval", "model_badexport"),
+    ("eval", "run_state_string"),
+    ("generate", "run_state_null", "-p", "hi"),
+    ("compare", "run_state_noresult"),
+    ("grow", "run_state_string", "--to", "2m"),
+    ("train", "good.yaml", "-o", "run_state_traversal", "--force", "s2"),
+    ("train", "good.yaml", "-o", "run_state_absolute", "--force", "s2"),
+    ("data", "info", "data_latin1meta"),
 ]
+
+STATES = {  # state.json of the wrong shape: each refused in one line wherever it is read
+    "run_state_string": {"stages": {"s1": "done"}},
+    "run_state_null": {"stages": {"s1": None}},
+    "run_state_noresult": {"stages": {"s1": {"status": "done"}}},
+    "run_state_traversal": {"stages": {"s1": {"status": "pending"}, "../../victim": {"status": "done"}}},
+    "run_state_absolute": {"stages": {"/tmp/victim-of-tfctl": {"status": "failed"}}},
+}
 
 
 def make_inputs(root: Path) -> None:
@@ -82,6 +119,27 @@ def make_inputs(root: Path) -> None:
     (root / "data_badmeta").mkdir()
     (root / "data_badmeta" / "meta.json").write_text("[1, 2")
     (root / "busy").mkdir()
+    (root / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    (root / "seed_negative.yaml").write_text(yaml.safe_dump({**RECIPE, "seed": -1}))
+    (root / "minimal.yaml").write_text("name: minimal\nstages:\n  - {name: s1, param_tokens: 16, steps: 2}\n")
+    laughs = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    for previous, name in zip("abcdef", "bcdefg", strict=True):
+        laughs += f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]\n"
+    (root / "laughs.yaml").write_text(laughs + "name: *g\n")  # ~700 bytes, 9^7 values expanded
+    save_model_dir(build_model(config).state_dict(), config, root / "model_ok")
+    nan = build_model(config).state_dict()
+    nan["embedding.weight"][0, 0] = float("nan")
+    save_model_dir(nan, config, root / "model_nan")
+    save_model_dir(build_model(config).state_dict(), config, root / "model_badexport")
+    (root / "model_badexport" / "export.json").write_text('["not", "an", "object"]')
+    for name, state in STATES.items():
+        (root / name).mkdir()
+        (root / name / "state.json").write_text(json.dumps(state))
+        (root / name / "recipe.yaml").write_text(yaml.safe_dump(RECIPE))
+    (root / "victim" / "stages").mkdir(parents=True)  # what ../../victim would reach from run/stages/
+    (root / "victim" / "important.txt").write_text("keep me\n")
+    (root / "data_latin1meta").mkdir()
+    (root / "data_latin1meta" / "meta.json").write_bytes(b'{"dtype": "\xff"}')
 
 
 def snapshot(root: Path) -> dict:

@@ -1,10 +1,14 @@
 """How long growth takes and how much memory it needs, each growth in a fresh process (peak RSS is the
-process's own high-water mark, so nothing from setting up the source model counts).
+process's own high-water mark, so nothing from setting up the source model counts), against the time of
+writing the same number of bytes with fsync to the same disk in the same run (the floor for any growth
+that writes its output).
 
     python -m tfctl.bench.growth incremental-124m incremental-1.4b
 """
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,9 +32,30 @@ from tfctl.growth import grow_model_dir
 imported = time.perf_counter()
 report = grow_model_dir(sys.argv[1], sys.argv[2], sys.argv[3], init=sys.argv[4])
 done = time.perf_counter()
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({**report.to_dict(), "import_seconds": imported - start, "total_seconds": done - imported,
-                  "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                  "peak_rss_bytes": usage.ru_maxrss * 1024, "minor_page_faults": usage.ru_minflt,
+                  "major_page_faults": usage.ru_majflt, "cpu_user_seconds": usage.ru_utime,
+                  "cpu_system_seconds": usage.ru_stime}))
 """
+CHUNK = 64 * 2**20
+
+
+def raw_write_seconds(path: Path, num_bytes: int) -> float:
+    """Seconds to write `num_bytes` to a new file at `path` from one reused buffer, fsync included."""
+    chunk = memoryview(os.urandom(CHUNK))
+    start = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        left = num_bytes
+        while left:
+            left -= os.write(fd, chunk[: min(left, CHUNK)])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    seconds = time.perf_counter() - start
+    path.unlink()
+    return seconds
 
 
 def benchmark_growth(
@@ -41,8 +66,10 @@ def benchmark_growth(
 ) -> dict:
     """Grow a randomly initialised `source_preset` model directory to `target_preset` and measure it.
 
-    Returns the growth report plus `total_seconds` (load, grow, verify and write, imports excluded),
-    `peak_rss_bytes` of the growing process, `grown_fp32_bytes` and `rss_over_grown` (their ratio).
+    Returns the growth report (with its read / grow / write / verify split) plus `total_seconds` (imports
+    excluded), `peak_rss_bytes` of the growing process, `grown_fp32_bytes`, `rss_over_grown` (their ratio),
+    `raw_write_seconds` (the mean of writing the grown file's size with fsync just before and just after)
+    and `over_raw_write` (total over raw write).
     """
     from tfctl.model.presets import preset
     from tfctl.model.sizes import count_params
@@ -50,6 +77,8 @@ def benchmark_growth(
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         source, out = Path(tmp) / "source", Path(tmp) / "grown"
         subprocess.run([sys.executable, "-c", _MAKE_SOURCE, source_preset, str(source)], check=True)
+        grown_bytes = 4 * count_params(preset(target_preset))
+        raw_before = raw_write_seconds(Path(tmp) / "raw", grown_bytes)
         wall = time.perf_counter()
         result = subprocess.run(
             [sys.executable, "-c", _GROW, str(source), str(out), target_preset, init],
@@ -58,15 +87,22 @@ def benchmark_growth(
             text=True,
         )
         wall = time.perf_counter() - wall
+        file_bytes = (out / "model.safetensors").stat().st_size
+        shutil.rmtree(out)
+        raw_after = raw_write_seconds(Path(tmp) / "raw", file_bytes)
     measured = json.loads(result.stdout.strip().splitlines()[-1])
-    grown_bytes = 4 * count_params(preset(target_preset))
+    raw = (raw_before + raw_after) / 2
     return {
         "source": source_preset,
         "target": target_preset,
         **measured,
         "process_seconds": wall,
         "grown_fp32_bytes": grown_bytes,
+        "file_bytes": file_bytes,
         "rss_over_grown": measured["peak_rss_bytes"] / grown_bytes,
+        "raw_write_seconds": raw,
+        "raw_write_seconds_before_after": [raw_before, raw_after],
+        "over_raw_write": measured["total_seconds"] / raw,
     }
 
 

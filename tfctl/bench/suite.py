@@ -163,11 +163,23 @@ def bench_growth() -> dict:
         "source",
         "target",
         "total_seconds",
+        "read_seconds",
+        "grow_seconds",
+        "write_seconds",
+        "verify_seconds",
+        "checked_bytes",
         "process_seconds",
         "import_seconds",
         "peak_rss_bytes",
         "grown_fp32_bytes",
+        "file_bytes",
         "rss_over_grown",
+        "minor_page_faults",
+        "cpu_user_seconds",
+        "cpu_system_seconds",
+        "raw_write_seconds",
+        "raw_write_seconds_before_after",
+        "over_raw_write",
     )
     return {key: result[key] for key in keep if key in result}
 

@@ -1,4 +1,4 @@
-"""`tfctl eval MODEL`: validation loss and perplexity of an exported model."""
+"""`tfctl eval MODEL`: validation loss and perplexity of an exported model; `--tasks`: lm-evaluation-harness tasks."""
 
 import json
 from pathlib import Path
@@ -45,7 +45,7 @@ def eval_command(
     ),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Evaluate loss and perplexity of a model directory or of a run's latest model."""
+    """Evaluate loss and perplexity (or, with --tasks, lm-eval downstream tasks) of a model or a run's latest model."""
     from tfctl.errors import UserError
     from tfctl.run.inspect import evaluate_model
 

@@ -301,6 +301,7 @@ def train_baseline(
                 )
             say(f"[{job.name}] --retrain: dropping what it trained before ({', '.join(stale)})")
             loop.restart_from(list(state.stages()))
+        loop.check_unfinished()
         described = {
             "name": job.section.name,
             "kind": job.section.kind,

@@ -6,9 +6,11 @@ a temporary name and renamed when complete, so a directory that exists is whole 
 same data is instant.
 """
 
+import collections
 import glob
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import socket
@@ -38,6 +40,8 @@ from tfctl.errors import DataError
 
 FORMAT_VERSION = 1
 BATCH_CHARS = 4 << 20  # text handed to the tokenizer per call: big enough to keep all cores busy
+WORKER_BATCH_CHARS = 1 << 20  # text per task of a worker process: small enough to spread over the workers
+PARALLEL_MIN_BYTES = 16 << 20  # below this a corpus is tokenized in-process (starting workers costs ~1 s)
 SPLITS = ("train", "val")
 
 
@@ -133,41 +137,84 @@ def build_tokenizer(
     return tokenizer
 
 
-def text_batches(items: Iterable, text_of: Callable) -> Iterator[list]:
-    """Groups of items holding about BATCH_CHARS characters of text."""
+def text_batches(items: Iterable, text_of: Callable, batch_chars: int = BATCH_CHARS) -> Iterator[list]:
+    """Groups of items holding about `batch_chars` characters of text."""
     batch, chars = [], 0
     for item in items:
         batch.append(item)
         chars += len(text_of(item))
-        if chars >= BATCH_CHARS:
+        if chars >= batch_chars:
             yield batch
             batch, chars = [], 0
     if batch:
         yield batch
 
 
-def write_token_files(documents: Iterator[tuple[str, str]], tokenizer: Tokenizer, out: Path, advance) -> dict:
-    """Tokenize in batches into out/{train,val}.bin; returns per-split counts of tokens, documents, bytes."""
-    encoder, eos = TextEncoder(tokenizer), eos_id(tokenizer)
+_worker_encoder: TextEncoder | None = None
+
+
+def _start_worker(tokenizer_json: str) -> None:
+    global _worker_encoder
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread per worker: the workers are the parallelism
+    _worker_encoder = TextEncoder(Tokenizer.from_str(tokenizer_json))
+
+
+def _encode_in_worker(texts: list[str]) -> list[np.ndarray]:
+    return _worker_encoder.encode(texts)
+
+
+def encode_batches(
+    batches: Iterable[list[str]], tokenizer: Tokenizer, workers: int
+) -> Iterator[list[np.ndarray]]:
+    """The ids of each batch of texts, in order. `workers` <= 1: in this process (with the tokenizer's own
+    threads); more: that many single-threaded worker processes, at most two batches each in flight, so a
+    corpus of any size streams through. Each text is encoded alone: the ids do not depend on the batching."""
+    if workers <= 1:
+        encoder = TextEncoder(tokenizer)
+        for batch in batches:
+            yield encoder.encode(batch)
+        return
+    context = multiprocessing.get_context("spawn")  # not fork: the parent may hold threads (torch, rayon)
+    with context.Pool(workers, initializer=_start_worker, initargs=(tokenizer.to_str(),)) as pool:
+        pending = collections.deque()
+        for batch in batches:
+            pending.append(pool.apply_async(_encode_in_worker, (batch,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def write_token_files(
+    documents: Iterator[tuple[str, str]], tokenizer: Tokenizer, out: Path, advance, workers: int = 1
+) -> dict:
+    """Tokenize in batches into out/{train,val}.bin; returns per-split counts of tokens, documents, bytes.
+    The files are the same bytes whatever the number of `workers`."""
+    dtype, eos = token_dtype(tokenizer.get_vocab_size()), eos_id(tokenizer)
     stats = {split: {"tokens": 0, "documents": 0, "bytes": 0} for split in SPLITS}
     files = {split: (out / f"{split}.bin").open("wb") for split in SPLITS}
+    # an empty document would only add a lone EOS
+    batches = text_batches(
+        ((split, text) for split, text in documents if text.strip()),
+        lambda d: d[1],
+        WORKER_BATCH_CHARS if workers > 1 else BATCH_CHARS,
+    )
+    splits: collections.deque = collections.deque()  # the (split, bytes) of each batch handed to the encoder
 
-    def flush(batch: list[tuple[str, str]]):
-        for (split, text), ids in zip(batch, encoder.encode([text for _, text in batch]), strict=True):
-            files[split].write(ids.tobytes())
-            files[split].write(np.array([eos], dtype=encoder.dtype).tobytes())
-            num_bytes = len(text.encode("utf-8"))
-            stats[split]["tokens"] += len(ids) + 1
-            stats[split]["documents"] += 1
-            stats[split]["bytes"] += num_bytes
-            advance(num_bytes)
+    def texts():
+        for batch in batches:
+            splits.append([(split, len(text.encode("utf-8"))) for split, text in batch])
+            yield [text for _, text in batch]
 
     try:
-        # an empty document would only add a lone EOS
-        for batch in text_batches(
-            ((split, text) for split, text in documents if text.strip()), lambda d: d[1]
-        ):
-            flush(batch)
+        for encoded in encode_batches(texts(), tokenizer, workers):
+            for (split, num_bytes), ids in zip(splits.popleft(), encoded, strict=True):
+                files[split].write(ids.tobytes())
+                files[split].write(np.array([eos], dtype=dtype).tobytes())
+                stats[split]["tokens"] += len(ids) + 1
+                stats[split]["documents"] += 1
+                stats[split]["bytes"] += num_bytes
+                advance(num_bytes)
     finally:
         for f in files.values():
             f.close()
@@ -230,10 +277,13 @@ def prepare_dataset(
     out_dir: str | Path | None = None,
     cache_root: str | Path | None = None,
     progress: bool = True,
+    workers: int | None = None,
 ) -> Path:
     """Prepare (or reuse) the dataset and return its directory: `out_dir`, or `cache_root/<hash>` without one.
 
-    `cache_root` (default $TFCTL_CACHE or ~/.cache/tfctl/data) also keeps trained BPE tokenizers.
+    `cache_root` (default $TFCTL_CACHE or ~/.cache/tfctl/data) also keeps trained BPE tokenizers. `workers`
+    tokenizer processes (default: one per core for a corpus of PARALLEL_MIN_BYTES or more, else in-process)
+    write the same bytes as one.
     """
     sources = resolve_sources(settings.source, settings.text_field)
     tokenizer_spec = parse_tokenizer_spec(settings.tokenizer)
@@ -271,7 +321,10 @@ def prepare_dataset(
         tokenizer.save(str(partial / "tokenizer.json"))
         total_bytes = None if None in known_bytes else sum(known_bytes)
         with progress_bar(f"tokenizing {source_name}", total_bytes, progress) as advance:
-            stats = write_token_files(documents(), tokenizer, partial, advance)
+            if workers is None:
+                large = total_bytes is None or total_bytes >= PARALLEL_MIN_BYTES
+                workers = (os.cpu_count() or 1) if large else 1
+            stats = write_token_files(documents(), tokenizer, partial, advance, workers)
         if stats["train"]["tokens"] == 0:
             raise DataError(f"{source_name}: empty corpus (no text in the training split)")
         vocab_size = tokenizer.get_vocab_size()

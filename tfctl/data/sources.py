@@ -140,6 +140,7 @@ def _load_hf_dataset(name_or_dir: str, text_field: str):
     # a failed download is reported once, as a DataError below, not as warnings per retried request
     huggingface_hub.utils.logging.set_verbosity_error()
     datasets.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
     path = Path(name_or_dir)
     try:
         if path.is_dir():

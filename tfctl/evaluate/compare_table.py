@@ -24,7 +24,7 @@ def downstream_models(report: dict) -> list[tuple[str, Path]]:
 
 
 def downstream_table(
-    report: dict, names: list[str], built: list, limit: int | None = None, batch_size: int = 8
+    report: dict, names: list[str], built: dict, limit: int | None = None, batch_size: int = 8
 ) -> dict:
     """Every model of `downstream_models` on the tasks `built` by `prepare_tasks`."""
     rows = []
@@ -34,7 +34,7 @@ def downstream_table(
     return {"tasks": names, "limit": limit, "rows": rows}
 
 
-def prepare_tasks(tasks, include_path: Path | None = None) -> tuple[list[str], list]:
+def prepare_tasks(tasks, include_path: Path | None = None) -> tuple[list[str], dict]:
     """(names, built tasks): done before any baseline trains, so a bad task name or missing data fails fast."""
     names = parse_tasks(tasks)
     return names, load_tasks(names, task_manager(names, include_path))
@@ -63,15 +63,15 @@ def to_markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def add_downstream(run_dir: Path, report: dict, names: list[str], built: list, limit=None) -> dict:
+def add_downstream(run_dir: Path, report: dict, names: list[str], built: dict, limit=None) -> dict:
     """Evaluate, add the table to RUN/compare/report.json and report.md, log it to W&B. Returns the table."""
     table = downstream_table(report, names, built, limit)
+    table["wandb"] = log_wandb(Path(run_dir), table)
     report["downstream"] = table
     out = RunDir(Path(run_dir)).compare
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
     markdown = (out / "report.md").read_text() if (out / "report.md").is_file() else ""
     atomic_write_text(out / "report.md", markdown.rstrip("\n") + "\n\n" + to_markdown(table))
-    table["wandb"] = log_wandb(Path(run_dir), table)
     return table
 
 

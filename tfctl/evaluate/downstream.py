@@ -6,10 +6,14 @@ cannot be loaded (a hub dataset without network) is one line naming the task, be
 """
 
 import logging
+import random
 from pathlib import Path
 
+import datasets
 import huggingface_hub
-from lm_eval import simple_evaluate
+import numpy as np
+import torch
+from lm_eval.evaluator import evaluate
 from lm_eval.tasks import TaskManager
 
 from tfctl.data.tokenizer import load_tokenizer
@@ -20,9 +24,11 @@ from tfctl.model_dir import TOKENIZER, load_model
 from tfctl.run.layout import RunDir
 from tfctl.run.state import DONE, RunState
 
-# lm-eval logs every task it builds at INFO, the hub client every failed request: tfctl reports once
-logging.getLogger("lm_eval").setLevel(logging.WARNING)
+# lm-eval warns about every default it fills in, the hub client about every failed request: tfctl reports once
+logging.getLogger("lm_eval").setLevel(logging.ERROR)
 huggingface_hub.utils.logging.set_verbosity_error()
+datasets.disable_progress_bars()
+SEED = 1234  # lm-eval's default seeds (python's is 0), so numbers match `lm-eval run` on the same model
 
 
 def parse_tasks(tasks: str | list[str]) -> list[str]:
@@ -49,9 +55,12 @@ def task_manager(names: list[str], include_path: Path | None) -> TaskManager:
     return manager
 
 
-def load_tasks(names: list[str], manager: TaskManager) -> list:
-    """Build every task (this reads its dataset); a dataset that cannot be loaded is the user's to fix."""
-    built = []
+def load_tasks(names: list[str], manager: TaskManager) -> dict:
+    """Build every task (this reads its dataset); a dataset that cannot be loaded is the user's to fix.
+
+    Returns lm-eval's task dict ({"tasks", "groups", "group_map"}), with simple_evaluate's defaults applied
+    (zero-shot unless the task says otherwise, seeded few-shot sampling)."""
+    built = {"tasks": {}, "groups": {}, "group_map": {}}
     for name in names:
         try:
             loaded = manager.load([name])
@@ -61,7 +70,12 @@ def load_tasks(names: list[str], manager: TaskManager) -> list:
                 f"task {name}: cannot load its data ({type(error).__name__}: {reason}); without network "
                 "only tasks with local data run (dataset_path: json + data_files, see README)"
             ) from None
-        built += list(loaded["tasks"].values())
+        for key in built:
+            built[key].update(loaded[key])
+    for task in built["tasks"].values():
+        if task.get_config("num_fewshot") is None:
+            task.set_config(key="num_fewshot", value=0)
+        task.set_fewshot_seed(seed=SEED)
     return built
 
 
@@ -71,9 +85,11 @@ def flat_metrics(results: dict) -> dict:
     for task, metrics in results.items():
         out[task] = {}
         for key, value in metrics.items():
-            if key == "alias" or "_stderr" in key or not isinstance(value, int | float):
+            metric, comma, filter_name = key.partition(
+                ","
+            )  # metrics are "name,filter"; alias, sample_len not
+            if not comma or "_stderr" in metric or not isinstance(value, int | float):
                 continue
-            metric, _, filter_name = key.partition(",")
             out[task][metric if filter_name in ("", "none") else key] = value
     return out
 
@@ -84,7 +100,7 @@ def evaluate_tasks(
     include_path: Path | None = None,
     limit: int | None = None,
     batch_size: int = 8,
-    tasks_built: list | None = None,
+    tasks_built: dict | None = None,
 ) -> dict:
     """{"model": DIR, "results": {task: {metric: value}}} of a model directory or a run's latest model."""
     names = parse_tasks(tasks)
@@ -95,9 +111,10 @@ def evaluate_tasks(
         raise UserError(f"{model_dir}: has no {TOKENIZER}; lm-eval tasks need the model's tokenizer")
     model, _ = load_model(model_dir)
     lm = TfctlLM(model, load_tokenizer(model_dir), batch_size=batch_size, name=str(model_dir))
-    output = simple_evaluate(
-        model=lm, tasks=tasks_built, limit=limit, bootstrap_iters=0, log_samples=False, verbosity=None
-    )
+    random.seed(0)
+    np.random.seed(SEED)
+    torch.manual_seed(SEED)
+    output = evaluate(lm, tasks_built, limit=limit, bootstrap_iters=0, log_samples=False, verbosity="ERROR")
     return {"model": str(model_dir), "results": flat_metrics(output["results"])}
 
 

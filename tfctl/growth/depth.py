@@ -54,11 +54,14 @@ def new_block_tensor(
     value_std: float,
     dtype: torch.dtype,
     generator: torch.Generator | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """A tensor of a new block: official random init, with the branch outputs zeroed for `preserve`."""
+    """A tensor of a new block: official random init, with the branch outputs zeroed for `preserve`.
+    Written into `out` (of `shape` and `dtype`) when given."""
     if pattention_kind(name) is None:
         raise ValueError(f"unexpected tensor in a new block: {name}")
+    out = torch.empty(shape, dtype=dtype) if out is None else out
     if init == "preserve" and name.endswith(ZEROED_MODULES):
-        return torch.zeros(shape, dtype=dtype)
+        return out.zero_()
     std = KEY_STD if name.endswith(".key_tokens") else value_std
-    return torch.empty(shape, dtype=dtype).normal_(0.0, std, generator=generator)
+    return out.normal_(0.0, std, generator=generator)

@@ -14,12 +14,20 @@ import torch
 from tfctl.errors import UserError
 from tfctl.growth.depth import PLACEMENTS, layer_sources
 from tfctl.growth.optimizer import flatten_moments, grow_optimizer_state, unflatten_moments
-from tfctl.growth.state_dict import grow
+from tfctl.growth.state_dict import grown_blocks, plan_growth, state_shapes
 from tfctl.growth.target import target_config
 from tfctl.growth.tokens import POLICIES
-from tfctl.growth.verify import PRESERVE_TOLERANCE, GrowthReport, verify_growth
+from tfctl.growth.verify import PRESERVE_TOLERANCE, GrowthReport, verify_written_growth
 from tfctl.model import TokenformerConfig
-from tfctl.model_dir import TOKENIZER, load_model_config, load_state_dict, save_model_dir
+from tfctl.model_dir import (
+    TOKENIZER,
+    WEIGHTS,
+    load_model_config,
+    map_state_dict,
+    model_dir_writer,
+    write_model_files,
+)
+from tfctl.safetensors_io import TensorReader, write_tensors
 
 OPTIMIZER_CHOICES = ("reset", "carry")
 
@@ -42,9 +50,12 @@ def grow_model_dir(
 ) -> GrowthReport:
     """Grow the model directory `source` to `to` (see `target_config`) and write it to `out`.
 
-    Verifies on `probe` (default: a fixed short batch) and refuses to write a `preserve` growth that moved
-    the logits. `optimizer="carry"` also grows `optimizer.safetensors`; "reset" leaves it behind.
-    The report's `seconds` cover load + grow + verify; `out/export.json` keeps the report.
+    A streaming copy: the source is memory-mapped, the grown file written tensor by tensor as it is produced
+    (no grown tensor exists whole in memory), then checked on what was written, read back block by block:
+    the tensor algebra (`check_grown_tensors`) and the logits on `probe` (default: a fixed short batch). A `preserve`
+    growth that moved the logits is refused and nothing is left at `out`. `optimizer="carry"` also grows
+    `optimizer.safetensors`; "reset" leaves it behind. The report's `seconds` cover everything, split into
+    read, grow, write (fsync included) and verify; `out/export.json` keeps the report.
     """
     start = time.perf_counter()
     source, out = Path(source), Path(out)
@@ -68,26 +79,13 @@ def grow_model_dir(
     except ValueError as error:
         raise UserError(f"--to {to}: {error}") from None
 
-    state = load_state_dict(source)
+    read_start = time.perf_counter()
+    state = map_state_dict(source)
+    read_seconds = time.perf_counter() - read_start
     try:
-        new_config, new_state = grow(config, state, target, init=init, seed=seed, placement=placement)
+        new_config, sources = plan_growth(config, state, target, init=init, placement=placement)
     except ValueError as error:
         raise UserError(f"{source}: {error}") from None
-    report = verify_growth(config, state, new_config, new_state, probe)
-    if not math.isfinite(report.loss_before):
-        raise UserError(
-            f"{source}: the model's loss is not finite ({report.loss_before}); it cannot be grown"
-        )
-    if init == "preserve" and not report.max_abs_logit_diff <= PRESERVE_TOLERANCE:
-        raise RuntimeError(
-            f"preserve growth moved the logits by {report.max_abs_logit_diff:.3g} "
-            f"(> {PRESERVE_TOLERANCE}): this is a bug in tfctl.growth"
-        )
-    report = dataclasses.replace(
-        report, seconds=time.perf_counter() - start, init=init, verify_seconds=report.seconds
-    )
-    del state
-
     provenance = {
         "source": str(source),
         "to": str(to),
@@ -98,11 +96,38 @@ def grow_model_dir(
         "seed": seed,
     }
     tokenizer = source / TOKENIZER if (source / TOKENIZER).is_file() else None
-    shapes = {name: tuple(t.shape) for name, t in new_state.items()}
-    save_model_dir(
-        new_state, new_config, out, tokenizer=tokenizer, extra={"growth": {**provenance, **report.to_dict()}}
-    )
-    del new_state
+    shapes = state_shapes(new_config)
+    layout = {name: (state["embedding.weight"].dtype, shape) for name, shape in shapes.items()}
+    with model_dir_writer(out) as tmp:
+        # the grown file is written as its tensors are produced: old rows from the source's mapping, new rows
+        # from one reused buffer; the checks then read it back block by block into one reused set of tensors
+        grow_start = time.perf_counter()
+        pieces = grown_blocks(state, new_config, sources, init=init, seed=seed, reuse_buffer=True)
+        write_seconds = write_tensors(tmp / WEIGHTS, layout, pieces, metadata={"format": "pt"})
+        grow_seconds = time.perf_counter() - grow_start - write_seconds
+        verify_start = time.perf_counter()
+        with TensorReader(tmp / WEIGHTS) as reader:
+            report = verify_written_growth(config, state, new_config, reader, sources, init, probe)
+        if not math.isfinite(report.loss_before):
+            raise UserError(
+                f"{source}: the model's loss is not finite ({report.loss_before}); it cannot be grown"
+            )
+        if init == "preserve" and not report.max_abs_logit_diff <= PRESERVE_TOLERANCE:
+            raise RuntimeError(
+                f"preserve growth moved the logits by {report.max_abs_logit_diff:.3g} "
+                f"(> {PRESERVE_TOLERANCE}): this is a bug in tfctl.growth"
+            )
+        report = dataclasses.replace(
+            report,
+            seconds=time.perf_counter() - start,
+            init=init,
+            verify_seconds=time.perf_counter() - verify_start,
+            read_seconds=read_seconds,
+            grow_seconds=grow_seconds,
+            write_seconds=write_seconds,
+        )
+        write_model_files(tmp, new_config, tokenizer, extra={"growth": {**provenance, **report.to_dict()}})
+    del state
     if optimizer == "carry":  # after the weights, so both big state dicts are never alive at once
         try:
             tensors, step = load_moments_file(source / OPTIMIZER_FILE)

@@ -40,6 +40,17 @@ def wang_std(config) -> float:
     return 2.0 / (config.n_layers * math.sqrt(config.d_model))
 
 
+def new_token_rows(
+    rows: torch.Tensor, role: str, init: str, value_std: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Fill `rows` (the new tokens of a key or value tensor) as the policy says; returns it."""
+    if init not in POLICIES:
+        raise ValueError(f"unknown growth init {init!r} (expected one of {', '.join(POLICIES)})")
+    if role == "key" and init == "preserve":
+        return rows.zero_()
+    return rows.normal_(0.0, KEY_STD if role == "key" else value_std, generator=generator)
+
+
 def grow_param_tokens(
     tokens: torch.Tensor,
     num_tokens: int,
@@ -59,11 +70,7 @@ def grow_param_tokens(
         raise ValueError(f"cannot shrink parameter tokens from {old} to {num_tokens}")
     grown = tokens.new_empty((num_tokens, tokens.shape[1]))
     grown[:old] = tokens
-    new_rows = grown[old:]
-    if role == "key" and init == "preserve":
-        new_rows.zero_()
-    else:
-        new_rows.normal_(0.0, KEY_STD if role == "key" else value_std, generator=generator)
+    new_token_rows(grown[old:], role, init, value_std, generator)
     return grown
 
 

@@ -1,15 +1,18 @@
-"""The function-preservation check every growth runs: the same probe batch through the model before and
-after, max |Δlogits| and loss, in fp32."""
+"""The checks every growth runs: the algebra of the grown tensors (old rows bit-identical, new keys zero, τ
+held), and the same probe batch through the model before and after (max |Δlogits| and loss, in fp32)."""
 
 import dataclasses
+import math
 import time
 from collections.abc import Mapping
 
 import torch
 
+from tfctl.growth.depth import ZEROED_MODULES, source_name
 from tfctl.model import build_model
 from tfctl.model.layers import Rotary
 from tfctl.model.sizes import count_params
+from tfctl.safetensors_io import TensorReader
 
 PRESERVE_TOLERANCE = 1e-5  # max |Δlogits| a `preserve` growth may show in fp32
 PROBE_SEED = 1234
@@ -23,10 +26,14 @@ class GrowthReport:
     max_abs_logit_diff: float
     loss_before: float
     loss_after: float
-    seconds: float  # verify_growth: the check; grow_model_dir: load + grow + check
+    seconds: float  # verify_growth: the probe; grow_model_dir: everything (read + grow + write + verify)
     probe_tokens: int = 0
     init: str = ""
-    verify_seconds: float = 0.0
+    verify_seconds: float = 0.0  # grow_model_dir: the tensor algebra check + the probe
+    read_seconds: float = 0.0  # mapping the source
+    grow_seconds: float = 0.0  # producing the new rows
+    write_seconds: float = 0.0  # writing the grown file, fsync included
+    checked_bytes: int = 0  # bytes of the grown file the algebra check compared
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -48,6 +55,107 @@ def model_from_state(config, state_dict: Mapping[str, torch.Tensor]) -> torch.nn
     # the rotary tables are non-persistent buffers, still on meta: build them for real
     model.rotary = Rotary(config.d_model // config.n_heads, config.rotary_pct, config.seq_len)
     return model.eval()
+
+
+def _tau(config, kind: str) -> float:
+    return config.scale(kind) or math.sqrt(getattr(config, f"{kind}_tokens"))
+
+
+def check_grown_tensors(
+    old_config,
+    old_state: Mapping[str, torch.Tensor],
+    new_config,
+    new_state: Mapping[str, torch.Tensor],
+    sources: list[int | None],
+    init: str,
+) -> int:
+    """The algebra of a growth, tensor by tensor (cheap: one pass of comparisons, no matmul): every old
+    tensor is the first rows of its grown tensor, bit for bit; for `preserve` the new key tokens are zero,
+    the new blocks' output value tokens are zero and every layer kind keeps its τ. Raises RuntimeError (a
+    bug in tfctl.growth) on the first violation; returns the bytes compared."""
+    checked = 0
+    for name, grown in new_state.items():
+        old_name = source_name(name, sources)
+        if old_name is None:
+            zero = init == "preserve" and name.endswith(ZEROED_MODULES)
+            if zero and grown.any():
+                raise RuntimeError(f"growth bug: {name} of a new block is not zero")
+            checked += grown.nbytes if zero else 0
+            continue
+        old = old_state[old_name]
+        rows = old.shape[0] if grown.dim() else 0
+        if not torch.equal(grown[:rows] if grown.dim() else grown, old):
+            raise RuntimeError(f"growth bug: {name} does not start with {old_name} bit for bit")
+        checked += old.nbytes
+        if init == "preserve" and name.endswith(".key_tokens") and grown[rows:].any():
+            raise RuntimeError(f"growth bug: new key tokens of {name} are not zero")
+        checked += grown[rows:].nbytes if name.endswith(".key_tokens") else 0
+    for kind in ("qkv", "proj", "ffn") if init == "preserve" else ():
+        if _tau(new_config, kind) != _tau(old_config, kind):
+            raise RuntimeError(f"growth bug: τ of the {kind} layers moved under preserve growth")
+    return checked
+
+
+def streamed_model(config, reader: TensorReader, on_tensors=None) -> torch.nn.Module:
+    """The model of `config` with its weights in the file of `reader`, read one block at a time: all blocks
+    share one set of tensors, which a forward pre-hook fills with the block's weights just before it runs.
+    A probe through a model of any size then holds one block's weights, and reading the file costs copies,
+    not a page fault per 4 KiB. `on_tensors(state)` sees every tensor as read (a dict per block)."""
+    model = build_model(config, device="meta")
+    outer = {n: reader.read_into(n, reader.empty(n)) for n in reader.names() if not n.startswith("blocks.")}
+    unexpected = model.load_state_dict(outer, strict=False, assign=True).unexpected_keys
+    if unexpected:
+        raise RuntimeError(f"growth bug: unexpected tensors {unexpected[:3]} in the grown file")
+    if on_tensors:
+        on_tensors(outer)
+    shared = {name: torch.empty_like(t, device="cpu") for name, t in model.blocks[0].state_dict().items()}
+    for index, block in enumerate(model.blocks):
+        block.load_state_dict(shared, strict=True, assign=True)
+
+        def load(module, args, index=index):
+            tensors = {
+                f"blocks.{index}.{n}": reader.read_into(f"blocks.{index}.{n}", t) for n, t in shared.items()
+            }
+            if on_tensors:
+                on_tensors(tensors)
+
+        block.register_forward_pre_hook(load)
+    model.rotary = Rotary(config.d_model // config.n_heads, config.rotary_pct, config.seq_len)
+    return model.eval()
+
+
+def verify_written_growth(
+    old_config,
+    old_state: Mapping[str, torch.Tensor],
+    new_config,
+    reader: TensorReader,
+    sources: list[int | None],
+    init: str,
+    probe: torch.Tensor | None = None,
+) -> GrowthReport:
+    """`check_grown_tensors` and the probe of `verify_growth` in one pass over the written file: the grown
+    model streams through `streamed_model`, each block's tensors checked as they are read."""
+    start = time.perf_counter()
+    probe = default_probe(new_config) if probe is None else probe
+    logits_before, loss_before = _logits_and_loss(old_config, old_state, probe)
+    checked = 0
+
+    def check(tensors):
+        nonlocal checked
+        checked += check_grown_tensors(old_config, old_state, new_config, tensors, sources, init)
+
+    with torch.no_grad():
+        logits, loss = streamed_model(new_config, reader, check)(probe[:, :-1], probe[:, 1:])
+    return GrowthReport(
+        params_before=count_params(old_config),
+        params_after=count_params(new_config),
+        max_abs_logit_diff=(logits.float() - logits_before).abs().max().item(),
+        loss_before=loss_before,
+        loss_after=loss.item(),
+        seconds=time.perf_counter() - start,
+        probe_tokens=probe[:, :-1].numel(),
+        checked_bytes=checked,
+    )
 
 
 @torch.no_grad()

@@ -96,7 +96,7 @@ def model_card(model_dir: Path, config, run: Path | None) -> str:
         lines += [
             "## Stages",
             "",
-            "| stage | status | params | tokens | val loss | val ppl |",
+            "| stage | status | params | tokens (cumulative) | val loss | val ppl |",
             "|---|---|---|---|---|---|",
         ]
         final_ppl = None

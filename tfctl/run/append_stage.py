@@ -15,6 +15,7 @@ from tfctl.recipe.load import read_yaml_file
 from tfctl.run.layout import RunDir
 from tfctl.run.orchestrate import train_recipe
 from tfctl.run.state import DONE, RunState
+from tfctl.tracking.live import RunDisplay
 
 
 def appended_stage(
@@ -95,7 +96,8 @@ def grow_run(
     recipe["stages"].append(appended_stage(recipe, to, layers, init, optimizer, tokens, steps))
     grown = validate_recipe(recipe, f"{dirs.recipe} + --to {to}")  # nothing is written before this passes
     with contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext():
-        results = train_recipe(grown, run_dir=dirs.root)  # with --json, stdout is the JSON alone
+        display = RunDisplay(interactive=False if json_output else None)  # a live bar on a terminal
+        results = train_recipe(grown, run_dir=dirs.root, say=display.print, display=display)
     name = grown.stages[-1].name
     result = {"stage": name, **results[name]}
     if json_output:

@@ -171,7 +171,9 @@ def train_recipe(
     job = growth_job(recipe, run_dir, data_dir, load_prepared(data_dir).vocab_size)
     with locked_run(dirs, recipe.name) as state:
         loop = StageLoop(job, state, say, display)
-        if not check_unchanged(loop, force):  # with appended stages, recipe.yaml (all of them) stays
+        appended = check_unchanged(loop, force)
+        loop.check_unfinished()
+        if not appended:  # with appended stages, recipe.yaml (all of them) stays
             atomic_write_text(dirs.recipe, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
         results, trained = loop.run()
         if trained:

@@ -8,7 +8,6 @@ grown weights, an interrupted stage resumes from its last checkpoint (the worker
 checkpoint wins over initial weights).
 """
 
-import errno
 import hashlib
 import json
 import os
@@ -21,29 +20,27 @@ from pathlib import Path
 
 from tfctl.data import eval_batches, load_prepared
 from tfctl.errors import Interrupted, TrainingError, UserError
-from tfctl.files import remove_tree
+from tfctl.files import is_inside, remove_tree
 from tfctl.launch import EXIT_INTERRUPTED, exit_reason, run_stage
 from tfctl.model import config_to_dict
-from tfctl.model_dir import is_model_dir, load_model_config
+from tfctl.model_dir import load_model_config
 from tfctl.recipe.plan import StagePlan
 from tfctl.recipe.schema import LaunchSection, TrainSection, WandbSection
 from tfctl.run.layout import RunDir
 from tfctl.run.lock import RunLock
 from tfctl.run.peak import run_cpu_peak
+from tfctl.run.stage_checks import ENVIRONMENT_ERRNOS, check_finished, check_resumable, stopped_by_machine
 from tfctl.run.state import DONE, FAILED, GROWING, TRAINING, RunState
 from tfctl.tracking import MetricsFile, read_metrics
 from tfctl.tracking.live import RunDisplay
 from tfctl.tracking.wandb_run import resolve_mode
-from tfctl.worker.manifest import manifest_fingerprint
+from tfctl.worker.completion import verified_stage_end
 from tfctl.worker.spec import ScheduleSpec, StageSpec, WandbSpec
 from tfctl.worker.watchdog import ORCHESTRATOR_PID
 
 # How stage `index` starts from the export of the stage before it: (source model dir, out dir, the stage's
 # plan, its index, a probe batch for the preservation check) → the growth report.
 GrowFn = Callable[[Path, Path, StagePlan, int, object], dict]
-
-# Errors of the machine, not of tfctl: a full disk, a quota, a read-only or forbidden path.
-ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 # Settings that change how a stage is run or logged but not what it computes: editing them never
 # invalidates finished stages.
@@ -162,6 +159,9 @@ class StageLoop:
         repeat the command), then their records dropped, then the state, then the set-aside copies deleted.
         Only ever inside RUN/stages/ (RunDir.stage refuses anything but a plain stage name)."""
         dirs = self.job.dirs
+        for name in names:  # refused before anything changes: a stage directory that leads out of the run
+            if dirs.stage(name).exists() and not is_inside(dirs.stage(name), dirs.root):
+                raise UserError(f"{dirs.stage(name)}: leads outside {dirs.root}; refusing to delete it")
         for name in names:
             stage = dirs.stage(name)
             if stage.is_symlink():
@@ -175,35 +175,14 @@ class StageLoop:
     def remove_set_aside(self) -> None:
         """Delete what restart_from renamed aside (also what a killed one left)."""
         for path in self.job.dirs.set_aside():
-            remove_tree(path, self.job.dirs.root / "stages")
+            remove_tree(path, self.job.dirs.root)
 
-    def check_resumable(self, index: int) -> None:
-        """Before launching a stage: its checkpoints were written under its current fingerprint (a checkpoint
-        wins over initial weights, so a stale one would silently train under old settings), and its
-        directory is writable."""
-        job, name = self.job, self.job.plans[index].name
-        checkpoints = job.dirs.stage(name) / "checkpoints"
-        hint = job.retrain_hint.format(stage=name)
-        if checkpoints.is_dir():
-            for tag in sorted(p for p in checkpoints.iterdir() if p.is_dir() and p.name.startswith("step")):
-                written = manifest_fingerprint(tag)
-                if written is not None and written != job.fingerprints[index]:
-                    raise UserError(
-                        f"{tag}: written under other settings (fingerprint {written}, now "
-                        f"{job.fingerprints[index]}); use {hint} to discard it, or -o for a new run directory"
-                    )
-        for path in (job.dirs.stage(name), checkpoints):
-            if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
-                raise UserError(f"{path}: not writable; fix its permissions and re-run")
-
-    def check_finished(self, name: str) -> None:
-        """A stage marked done still has its export (the next stage grows from it, eval loads it)."""
-        if not is_model_dir(self.job.dirs.final(name)):
-            hint = self.job.retrain_hint.format(stage=name)
-            raise UserError(
-                f"{self.job.dirs.final(name)}: stage {name} is marked done but its export is missing; "
-                f"use {hint} to retrain it"
-            )
+    def check_unfinished(self) -> None:
+        """The checkpoints and directories of every stage still to train: before the run writes anything."""
+        job = self.job
+        for name, fingerprint in zip(job.stage_names, job.fingerprints, strict=True):
+            if self.state.stages().get(name, {}).get("status") != DONE:
+                check_resumable(job.dirs, name, fingerprint, job.retrain_hint.format(stage=name))
 
     def offsets(self, index: int) -> dict:
         """Where stage `index` starts on the run's cumulative axes: where the stage before it ended."""
@@ -231,7 +210,7 @@ class StageLoop:
             check_start(job.start_from, plan.config)
         source = job.dirs.final(job.plans[index - 1].name) if index else job.start_from
         self.state.update(plan.name, status=GROWING, fingerprint=job.fingerprints[index])
-        remove_tree(init, job.dirs.root / "stages")  # a growth cut short before it was recorded
+        remove_tree(init, job.dirs.root)  # a growth cut short before it was recorded
         probe = eval_batches(load_prepared(job.data_dir).tokens("val"), job.seq_len, 4, 1)[0][0]
         origin = job.plans[index - 1].name if index else source
         with self.display.activity(f"[{plan.name}] growing {origin} into {plan.name}"):
@@ -320,7 +299,9 @@ class StageLoop:
         if self.starts_grown(index):
             growth = self.initial_weights(index)
             self.record_growth(index, growth)
-        self.check_resumable(index)
+        check_resumable(
+            job.dirs, plan.name, job.fingerprints[index], job.retrain_hint.format(stage=plan.name)
+        )
         spec = self.stage_spec(index, growth)
         job.dirs.stage(plan.name).mkdir(parents=True, exist_ok=True)
         spec.save(job.dirs.spec(plan.name))
@@ -344,7 +325,8 @@ class StageLoop:
         if code in (EXIT_INTERRUPTED, -signal.SIGINT):
             self.state.update(plan.name, status=FAILED, exit_code=code, error="interrupted")
             raise Interrupted(f"stage {plan.name} interrupted")
-        if code != 0:
+        result = verified_stage_end(job.dirs.final(plan.name), job.dirs.metrics, plan.name)
+        if code != 0 and result is None:
             errors = read_metrics(job.dirs.metrics, kind="error", stage=plan.name)
             reason = errors[-1]["message"] if len(errors) > errors_before else exit_reason(code, log)
             self.state.update(plan.name, status=FAILED, exit_code=code, error=reason)
@@ -352,13 +334,13 @@ class StageLoop:
                 f"stage {plan.name} failed: {reason}; log: {log}. Fix the cause and re-run the same "
                 f"command to resume from its last checkpoint."
             )
-        ends = read_metrics(job.dirs.metrics, kind="stage_end", stage=plan.name)
-        result = ends[-1] if ends else None
-        if result is None or not (job.dirs.final(plan.name) / "model.safetensors").is_file():
+        if result is None:
             self.state.update(plan.name, status=FAILED)
             raise TrainingError(
-                f"stage {plan.name}: the worker exited 0 but left no stage_end record or export"
+                f"stage {plan.name}: the worker exited 0 but left no stage_end record or verified export"
             )
+        if code != 0:
+            self.say(f"[{plan.name}] a rank exited with {code} after the export was complete and verified")
         self.state.update(plan.name, status=DONE, result=result)
         self.display.stage_done(plan.name, result)
         return result
@@ -374,7 +356,7 @@ class StageLoop:
         results, trained = {}, False
         for index, plan in enumerate(self.job.plans):
             if self.state.stage(plan.name).get("status") == DONE:
-                self.check_finished(plan.name)
+                check_finished(self.job.dirs, plan.name, self.job.retrain_hint.format(stage=plan.name))
                 self.say(f"[{plan.name}] already done, skipped")
                 results[plan.name] = self.state.stage(plan.name)["result"]
                 continue
@@ -383,26 +365,11 @@ class StageLoop:
             except OSError as error:
                 if error.errno not in ENVIRONMENT_ERRNOS:
                     raise
-                self.mark_failed(plan.name, error)
                 errors = read_metrics(self.job.dirs.metrics, kind="error", stage=plan.name)
-                worker = (
-                    errors[-1].get("message") if len(errors) > self.errors_before.get(plan.name, 0) else None
-                )
-                where = f"{error.filename}: " if error.filename else ""
-                raise TrainingError(
-                    f"stage {plan.name}: {worker or where + error.strerror}; free space (or fix permissions) "
-                    f"and re-run the same command to resume from its last checkpoint"
+                new = len(errors) > self.errors_before.get(plan.name, 0)
+                reason = errors[-1].get("message") if new else None
+                raise stopped_by_machine(
+                    self.job.dirs, self.state, plan.name, error, reason, self.say
                 ) from None
             trained = True
         return results, trained
-
-    def mark_failed(self, name: str, error: OSError) -> None:
-        """Record a stage stopped by the machine (best effort), after freeing what its failed checkpoint save
-        left (never used: the worker drops partial checkpoints when it resumes)."""
-        checkpoints = self.job.dirs.stage(name) / "checkpoints"
-        for partial in checkpoints.glob(".partial-*") if checkpoints.is_dir() else []:
-            remove_tree(partial, self.job.dirs.root / "stages")
-        try:
-            self.state.update(name, status=FAILED, error=error.strerror)
-        except OSError:
-            self.say(f"[{name}] could not record the failure in {self.job.dirs.state} ({error.strerror})")

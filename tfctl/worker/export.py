@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from tfctl.worker.manifest import write_manifest
 from tfctl.worker.optimizer import MOMENTS, OPTIMIZER_FILE, save_moments_file
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,8 @@ def _set_step(engine, step: int) -> None:
 def export_final(
     engine, config, out: Path, tokenizer: Path | None, step: int, extra: dict, rank: int
 ) -> None:
-    """`out/` = model.safetensors + config.json + tokenizer.json (+ optimizer.safetensors). Collective."""
+    """`out/` = model.safetensors + config.json + tokenizer.json (+ optimizer.safetensors), then manifest.json
+    (size + sha256 of each file): what tfctl.worker.completion verifies. Collective."""
     from tfctl.model_dir import save_model_dir
 
     weights = full_fp32_weights(engine)
@@ -184,6 +186,7 @@ def export_final(
         log.warning("optimizer moments not exported (not reachable with this precision/ZeRO stage)")
     else:
         save_moments_file(moments, step, out / OPTIMIZER_FILE)
+    write_manifest(out)
 
 
 def rank_param_checksums(engine, world_size: int) -> list[str] | None:

@@ -15,6 +15,12 @@ import time
 
 from tfctl.errors import TrainingError, UserError
 from tfctl.worker.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRAINING_ERROR, EXIT_USER_ERROR
+from tfctl.worker.extensions import (
+    bound_torch_lock_waits,
+    skip_shared_memory_op,
+    use_environment_extensions_dir,
+)
+from tfctl.worker.shutdown import leave_process_group
 from tfctl.worker.watchdog import watch_orchestrator
 
 
@@ -53,6 +59,10 @@ def init_distributed() -> None:
     from deepspeed.utils import logger as ds_logger
 
     ds_logger.setLevel(logging.WARNING)
+    use_environment_extensions_dir()
+    bound_torch_lock_waits()
+    if os.environ["WORLD_SIZE"] == "1":
+        skip_shared_memory_op()
     deepspeed.init_distributed(dist_backend=get_accelerator().communication_backend_name(), verbose=False)
 
 
@@ -95,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         code = EXIT_INTERRUPTED
     if trainer is not None:
         trainer.close(code)
+    if code == EXIT_OK:
+        leave_process_group()  # every rank leaves together: rank 0's export is on disk before anyone exits
     return code
 
 

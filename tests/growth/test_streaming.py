@@ -1,0 +1,104 @@
+"""Growth as a streaming copy: the file it writes, the checks it runs on what it wrote, the time split."""
+
+import dataclasses
+import importlib
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from tfctl.growth import grow, grow_model_dir
+from tfctl.growth.state_dict import plan_growth
+from tfctl.growth.verify import check_grown_tensors, model_from_state, streamed_model
+from tfctl.safetensors_io import TensorReader, map_tensors, write_tensors
+
+
+def test_written_file_is_safetensors_and_maps_back(tmp_path):
+    tensors = {
+        "a": torch.randn(5, 3),
+        "b": torch.arange(7, dtype=torch.int64),
+        "c": torch.randn(4, 2).to(torch.bfloat16),
+        "d": torch.randn(0, 3),
+    }
+    layout = {name: (t.dtype, tuple(t.shape)) for name, t in tensors.items()}
+    pieces = [(name, [t[:2], t[2:]]) for name, t in tensors.items()]  # each tensor in two row blocks
+    write_tensors(tmp_path / "w.safetensors", layout, pieces, metadata={"format": "pt"})
+    for loaded in (load_file(tmp_path / "w.safetensors"), map_tensors(tmp_path / "w.safetensors")):
+        assert list(loaded) == list(tensors) or set(loaded) == set(tensors)
+        for name, tensor in tensors.items():
+            assert loaded[name].dtype == tensor.dtype and torch.equal(loaded[name], tensor)
+    save_file({"x": torch.randn(3, 3)}, tmp_path / "theirs.safetensors")  # and it maps their files
+    assert torch.equal(
+        map_tensors(tmp_path / "theirs.safetensors")["x"], load_file(tmp_path / "theirs.safetensors")["x"]
+    )
+
+
+def test_writer_refuses_what_does_not_match_the_layout(tmp_path):
+    layout = {"a": (torch.float32, (2, 2)), "b": (torch.float32, (1,))}
+    with pytest.raises(ValueError, match="'b' produced where the layout has 'a'"):
+        write_tensors(tmp_path / "w", layout, [("b", [torch.zeros(1)])])
+    with pytest.raises(ValueError, match="3 elements written"):
+        write_tensors(tmp_path / "w", layout, [("a", [torch.zeros(3)])])
+    with pytest.raises(ValueError, match="no data for"):
+        write_tensors(tmp_path / "w", layout, [("a", [torch.zeros(2, 2)])])
+
+
+@pytest.mark.parametrize("init", ["preserve", "paper"])
+def test_grown_file_equals_grow_bit_for_bit_and_reports_the_split(model_dir, trained, tmp_path, init):
+    config, state, _ = trained
+    out = tmp_path / "grown"
+    report = grow_model_dir(model_dir, out, "qkv=24,proj=24,ffn=96", layers=3, init=init, seed=5)
+    target = dataclasses.replace(config, qkv_tokens=24, proj_tokens=24, ffn_tokens=96, n_layers=3)
+    _, want = grow(config, state, target, init=init, seed=5)
+    written = load_file(out / "model.safetensors")
+    assert list(written) == list(want)
+    for name, tensor in want.items():
+        assert torch.equal(written[name], tensor), name
+    parts = (report.read_seconds, report.grow_seconds, report.write_seconds, report.verify_seconds)
+    assert all(part >= 0 for part in parts) and report.seconds >= sum(parts) * 0.99
+    old_bytes = sum(t.nbytes for t in state.values())
+    assert report.checked_bytes >= old_bytes  # every old tensor compared (and, for preserve, the new keys)
+
+
+def test_algebra_check_catches_a_changed_old_row_and_a_non_zero_new_key(trained):
+    config, state, _ = trained
+    target = dataclasses.replace(config, qkv_tokens=24, proj_tokens=24, ffn_tokens=96)
+    new_config, sources = plan_growth(config, state, target, "preserve")
+    _, grown = grow(config, state, target, "preserve")
+    assert check_grown_tensors(config, state, new_config, grown, sources, "preserve") > 0
+    moved = {**grown, "blocks.1.ffn.value_tokens": grown["blocks.1.ffn.value_tokens"].clone()}
+    moved["blocks.1.ffn.value_tokens"][3, 0] += 1e-7
+    with pytest.raises(RuntimeError, match="blocks.1.ffn.value_tokens does not start with"):
+        check_grown_tensors(config, state, new_config, moved, sources, "preserve")
+    keyed = {**grown, "blocks.0.attention.key.key_tokens": grown["blocks.0.attention.key.key_tokens"].clone()}
+    keyed["blocks.0.attention.key.key_tokens"][20, 1] = 0.5
+    with pytest.raises(RuntimeError, match="new key tokens of blocks.0.attention.key.key_tokens"):
+        check_grown_tensors(config, state, new_config, keyed, sources, "preserve")
+    tau_moved = dataclasses.replace(new_config, ffn_scale=new_config.ffn_scale * 2)
+    with pytest.raises(RuntimeError, match="τ of the ffn layers"):
+        check_grown_tensors(config, state, tau_moved, grown, sources, "preserve")
+
+
+def test_a_refused_growth_leaves_nothing(model_dir, tmp_path, monkeypatch):
+    """A failing check after the file was written: no output directory, no temporary one."""
+    module = importlib.import_module("tfctl.growth.grow_model_dir")  # the module, not the function
+
+    def broken(*args):
+        raise RuntimeError("growth bug: simulated")
+
+    monkeypatch.setattr(module, "verify_written_growth", broken)
+    with pytest.raises(RuntimeError, match="simulated"):
+        grow_model_dir(model_dir, tmp_path / "grown", "qkv=24,proj=24,ffn=96")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["tiny", "tokenizer.json"])
+
+
+def test_streamed_model_equals_the_model_in_memory(model_dir, trained):
+    """One block's weights resident at a time, the same logits as the whole model; every tensor seen once."""
+    config, state, _ = trained
+    probe = torch.randint(0, config.vocab_size, (2, 9), generator=torch.Generator().manual_seed(0))
+    seen = []
+    with TensorReader(model_dir / "model.safetensors") as reader, torch.no_grad():
+        streamed = streamed_model(config, reader, lambda tensors: seen.extend(tensors))(probe)[0]
+    assert sorted(seen) == sorted(state)
+    with torch.no_grad():
+        torch.testing.assert_close(streamed, model_from_state(config, state)(probe)[0], rtol=0, atol=0)
