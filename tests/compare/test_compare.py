@@ -184,6 +184,10 @@ def test_one_report_holds_every_baseline_of_the_run(growth_run, compared):
     sibling = growth_run.parent / "tiny.baseline-scratch"
     other = growth_run.parent / "tiny.baseline-scratch-1k"
     shutil.copytree(sibling, other, symlinks=True, ignore=shutil.ignore_patterns("checkpoints", "wandb"))
+    recorded = json.loads((other / "baseline.json").read_text())  # as trained for another budget
+    (other / "baseline.json").write_text(
+        json.dumps({**recorded, "budget": 1000, "family": "transformer, 1k tokens"})
+    )
     lines: list[str] = []
     try:
         with pytest.MonkeyPatch.context() as patch:
