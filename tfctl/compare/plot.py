@@ -69,6 +69,8 @@ def plot_ppl_vs_flops(runs: list[RunSummary | RunGroup], path: str | Path, title
     drawn, marked = [], False
     try:
         for axes, (axis, xlabel) in zip(panels, AXES, strict=True):
+            if len(groups) > 10:  # the default cycle repeats after 10 colours
+                axes.set_prop_cycle(color=plt.get_cmap("tab20").colors)
             families: dict[str, list[tuple[float, float]]] = {}
             for group in groups:
                 if not group.runs:
