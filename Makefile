@@ -40,6 +40,18 @@ lint: setup
 bench: setup
 	$(BIN)/python -m tfctl.bench
 
+# The CPU study of docs/results.md: about 75 minutes of a 2-core machine, one thread per training, two at a
+# time. Every step is resumable and reused once finished: rerun `make study` to continue after a stop.
+STUDY_ENV := OMP_NUM_THREADS=1 WANDB_MODE=$${WANDB_MODE:-disabled} nice -n 5
+ABLATIONS := paper-reset preserve-carry paper-carry continue anneal
+study: setup
+	$(STUDY_ENV) $(BIN)/tfctl train recipes/cpu-study.yaml
+	$(STUDY_ENV) $(BIN)/tfctl compare runs/cpu-study --jobs 2
+	for a in $(ABLATIONS); do $(STUDY_ENV) $(BIN)/tfctl train recipes/cpu-study/$$a.yaml -o runs/cpu-study-$$a || exit 1; done
+	$(STUDY_ENV) $(BIN)/tfctl compare runs/cpu-study-paper-reset --seeds 3 --jobs 2
+	$(STUDY_ENV) $(BIN)/tfctl compare runs/cpu-study --seeds 3 $(foreach a,$(ABLATIONS),--with runs/cpu-study-$(a))
+	$(BIN)/python -m tfctl.compare.ablation runs/cpu-study $(foreach a,$(ABLATIONS),runs/cpu-study-$(a))
+
 clean:
 	rm -rf runs/*/ wandb .pytest_cache .ruff_cache build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

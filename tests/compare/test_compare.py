@@ -77,7 +77,8 @@ def test_report_numbers_are_the_runs_metrics(growth_run, compared):
 def test_report_files(growth_run, compared):
     out = growth_run / "compare"
     markdown = (out / "report.md").read_text()
-    assert "| run | kind | val loss | val ppl |" in markdown
+    assert "| run | kind | seeds | val loss | val ppl |" in markdown
+    assert "## Headline (finished runs, final against final)" in markdown
     assert f"tfctl train {growth_run}/recipe.yaml -o {growth_run}" in markdown
     assert f"tfctl compare {growth_run}" in markdown
     png = out / "ppl_vs_flops.png"
@@ -88,7 +89,7 @@ def test_report_files(growth_run, compared):
         image.verify()
     figure = json.loads((out / "report.json").read_text())["figure"]
     lines = figure["lines"]
-    assert [line["label"] for line in lines] == ["tiny (growth)", "tiny.baseline-scratch (scratch)"]
+    assert [line["label"] for line in lines] == ["tiny (growth)", "baseline-scratch (scratch)"]
     assert figure["legend"][-1] == "growth (a new stage starts)"
     assert all(line["points"] >= 3 for line in lines)
 
@@ -111,35 +112,67 @@ def test_second_call_reuses_the_baseline(growth_run, compared):
     assert report["runs"][1]["flops"] == compared[0]["runs"][1]["flops"]
 
 
-def test_other_budgets_are_other_siblings(growth_run):
-    from tfctl.compare.baselines import plan_job, select_baselines
-    from tfctl.model_dir import load_model_config
+def _planned(growth_run):
+    from tfctl.data import load_prepared
     from tfctl.recipe import load_recipe
+    from tfctl.recipe.plan import plan_recipe
+    from tfctl.run.state import RunState
 
     recipe = load_recipe(RunDir(growth_run).recipe)
-    configs = [load_model_config(RunDir(growth_run).final(s)) for s in ("s1", "s2")]
+    data_dir = RunState.load(RunDir(growth_run).state, "tiny").data["data_dir"]
+    return recipe, plan_recipe(recipe, vocab_size=load_prepared(Path(data_dir)).vocab_size).stages
+
+
+def test_other_budgets_are_other_siblings(growth_run):
+    from tfctl.compare.baselines import plan_jobs, select_baselines
+
+    recipe, stages = _planned(growth_run)
     (section,) = select_baselines(recipe, ["scratch"])
-    job = plan_job(growth_run, recipe, section, 2_000_000, configs, 5120)
+    (job,) = plan_jobs(growth_run, recipe, section, 2_000_000, stages, [recipe.seed])
     assert job.directory == growth_run.parent / "tiny.baseline-scratch-2m"
     assert job.plans[0].steps == math.ceil(2_000_000 / (8 * 32))
-    matched = plan_job(growth_run, recipe, section, None, configs, 5120)
+    (matched,) = plan_jobs(growth_run, recipe, section, None, stages, [recipe.seed])
     assert matched.directory == growth_run.parent / "tiny.baseline-scratch"
+    assert matched.plans[0].tokens == sum(s.tokens for s in stages)
+
+
+def test_families_seeds_and_budgets_name_their_siblings(growth_run):
+    from tfctl.compare.baselines import plan_jobs
+    from tfctl.model.config import TokenformerConfig, TransformerConfig
+    from tfctl.recipe.schema import BaselineSection
+
+    recipe, stages = _planned(growth_run)
+    family = BaselineSection(name="scratch", sizes="stages", tokens="base")
+    jobs = plan_jobs(growth_run, recipe, family, None, stages, [7, 1007])
+    assert [j.directory.name for j in jobs] == [
+        "tiny.baseline-scratch-s1-5.12k",
+        "tiny.baseline-scratch-s2-5.12k",
+        "tiny.baseline-scratch-s1-5.12k.seed1007",
+        "tiny.baseline-scratch-s2-5.12k.seed1007",
+    ]
+    assert {j.group for j in jobs} == {"baseline-scratch-s1-5.12k", "baseline-scratch-s2-5.12k"}
+    for job, stage in zip(jobs, stages * 2, strict=True):
+        assert isinstance(job.plans[0].config, TransformerConfig)
+        assert abs(job.plans[0].params / stage.params - 1) < 0.03  # each member matches its stage's size
+        assert job.plans[0].tokens == stages[0].tokens  # `base`: the first stage's budget
+    control = BaselineSection(name="tf-scratch", family="tokenformer")
+    (job,) = plan_jobs(growth_run, recipe, control, None, stages, [7])
+    config = job.plans[0].config
+    assert isinstance(config, TokenformerConfig) and config.scale_mode == "sqrt_n"
+    assert config.qkv_tokens == stages[-1].config.qkv_tokens and job.plans[0].params == stages[-1].params
 
 
 def test_net2net_plan_follows_the_growth_schedule(growth_run):
-    from tfctl.compare.baselines import plan_job, select_baselines
+    from tfctl.compare.baselines import plan_jobs, select_baselines
     from tfctl.model.sizes import count_params
-    from tfctl.model_dir import load_model_config
-    from tfctl.recipe import load_recipe
 
-    recipe = load_recipe(RunDir(growth_run).recipe)
-    configs = [load_model_config(RunDir(growth_run).final(s)) for s in ("s1", "s2")]
+    recipe, stages = _planned(growth_run)
     (section,) = select_baselines(recipe, ["net2net"])
-    job = plan_job(growth_run, recipe, section, None, configs, 5120)
+    (job,) = plan_jobs(growth_run, recipe, section, None, stages, [recipe.seed])
     assert job.directory == growth_run.parent / "tiny.baseline-net2net"
     assert [p.name for p in job.plans] == ["s1", "s2"] and [p.steps for p in job.plans] == [20, 20]
-    for plan, tokenformer in zip(job.plans, configs, strict=True):
-        assert abs(plan.params / count_params(tokenformer) - 1) < 0.03
+    for plan, stage in zip(job.plans, stages, strict=True):
+        assert abs(plan.params / count_params(stage.config) - 1) < 0.03
     assert job.plans[0].config.ffn_hidden < job.plans[1].config.ffn_hidden
 
 
@@ -151,6 +184,10 @@ def test_one_report_holds_every_baseline_of_the_run(growth_run, compared):
     sibling = growth_run.parent / "tiny.baseline-scratch"
     other = growth_run.parent / "tiny.baseline-scratch-1k"
     shutil.copytree(sibling, other, symlinks=True, ignore=shutil.ignore_patterns("checkpoints", "wandb"))
+    recorded = json.loads((other / "baseline.json").read_text())  # as trained for another budget
+    (other / "baseline.json").write_text(
+        json.dumps({**recorded, "budget": 1000, "family": "transformer, 1k tokens"})
+    )
     lines: list[str] = []
     try:
         with pytest.MonkeyPatch.context() as patch:

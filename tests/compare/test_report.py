@@ -51,10 +51,10 @@ def test_headline_and_targets():
     markdown = to_markdown(report, "ppl_vs_flops.png")
     assert "| baseline-scratch | scratch |" in markdown
     assert "![" in markdown
-    assert "tiny vs baseline-scratch: 0.33× the FLOPs (3.00× fewer), perplexity gap -4.8 %" in markdown
+    assert "perplexity -4.8 % (one seed: noise unknown); 0.33× the FLOPs (3.00× fewer)" in markdown
     ppls = [
         float(line.split("|")[1])
-        for line in markdown.split("## FLOPs to reach")[1].splitlines()
+        for line in markdown.split("## Mid-schedule: FLOPs to first reach")[1].splitlines()
         if line.startswith("| ") and not line.startswith("| target")
     ]
     assert ppls == sorted(ppls, reverse=True)  # easiest target first
@@ -74,7 +74,9 @@ def test_same_flops_reads_as_same():
     from tfctl.compare.report import headline_lines
 
     report = build_report(GROWTH, [summary("twin", "run", [0, 10, 20, 30], [400, 100, 60, 40])])
-    assert headline_lines(report) == ["tiny vs twin: the same FLOPs (1.00×), perplexity gap +0.0 %"]
+    (line,) = headline_lines(report)
+    assert line.startswith("tiny vs twin (1 seed(s)): perplexity +0.0 % (one seed: noise unknown)")
+    assert "the same FLOPs (1.00×)" in line
 
 
 def test_figure_has_one_line_per_run(tmp_path):

@@ -17,6 +17,7 @@ EPILOG = """Examples:
 
   tfctl compare runs/tiny --with runs/tiny-paper --json    # existing runs only, no training
 
+  OMP_NUM_THREADS=1 tfctl compare runs/tiny --seeds 3 -j 2 # 3 seeds of everything, 2 trainings at a time
   tfctl compare runs/tiny --tasks my_mc --include-path my_tasks/   # + a downstream table (lm-eval tasks)
 
 Writes runs/tiny/compare/report.md, report.json and ppl_vs_flops.png, and a `compare` run in the W&B group.
@@ -49,6 +50,22 @@ def compare(
     target: list[float] = typer.Option(
         [], "--target", metavar="PPL", help="Extra perplexity targets for the FLOPs-to-reach table."
     ),
+    seeds: int | None = typer.Option(
+        None,
+        "--seeds",
+        min=1,
+        metavar="N",
+        help="Train the growth run and each baseline with N seeds (sibling runs <run>.seed<S>, ...); "
+        "the report gives mean ± std. Default: the recipe's `seeds`.",
+    ),
+    jobs: int = typer.Option(
+        1,
+        "--jobs",
+        "-j",
+        min=1,
+        metavar="N",
+        help="Trainings at a time (separate processes; on CPU give each one thread: OMP_NUM_THREADS=1).",
+    ),
     retrain: bool = typer.Option(False, "--retrain", help="Replace a baseline trained with other settings."),
     tasks: str = typer.Option(
         None,
@@ -73,7 +90,16 @@ def compare(
     with redirect:
         display = RunDisplay(interactive=False if json_output else None, verbose=verbose)
         report = compare_run(
-            run, baseline, tokens, with_runs, target, retrain=retrain, say=display.print, display=display
+            run,
+            baseline,
+            tokens,
+            with_runs,
+            target,
+            retrain=retrain,
+            say=display.print,
+            display=display,
+            seeds=seeds,
+            jobs=jobs,
         )
         if downstream:
             from tfctl.evaluate.compare_table import add_downstream

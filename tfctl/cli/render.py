@@ -99,7 +99,9 @@ def print_plan(name: str, plan, run_dir: str | None = None) -> None:
         cells = [
             f"baseline {entry['name']}",
             str(entry["layers"]),
-            f"MLP {entry['ffn_hidden']}",
+            f"MLP {entry['ffn_hidden']}"
+            if "ffn_hidden" in entry
+            else "{qkv}/{proj}/{ffn}".format(**entry["param_tokens"]),
             format_count(entry["params"]),
             format_count(entry["tokens"]),
             str(entry["global_batch"]),
@@ -119,23 +121,40 @@ def print_plan(name: str, plan, run_dir: str | None = None) -> None:
     else:
         console.print("est. time: known once this recipe has trained a stage (— until then)")
     if data["baselines"]:
-        ratio = plan.total_flops / plan.baselines[0].flops
+        largest = max(plan.baselines, key=lambda b: b.params)  # a family's final-size member
+        ratio = plan.total_flops / largest.flops
         console.print(
             f"growth run: {plan.total_flops:.3g} FLOPs = {ratio:.2f}× the baseline "
-            f"{plan.baselines[0].name!r} ({plan.baselines[0].flops:.3g} FLOPs)"
+            f"{largest.name!r} ({largest.flops:.3g} FLOPs)"
         )
 
 
 def print_report(report: dict, out: Console | None = None) -> None:
-    """`tfctl compare`'s tables and headline on the console."""
-    from tfctl.compare.report import headline_lines, run_rows, target_rows
+    """`tfctl compare`'s tables (device-hours kept beside FLOPs) and headline verdicts on the console."""
+    from tfctl.compare.report import (
+        headline_lines,
+        headline_rows,
+        run_rows,
+        stage_end_rows,
+        target_rows,
+        variant_rows,
+    )
 
     out = out or console
     columns, rows = run_rows(report)
-    out.print(
-        fit_table(columns, rows, drop=("device-hours", "kind", "val loss", "tokens"), out=out, title="runs")
-    )
+    out.print(fit_table(columns, rows, drop=("kind", "val loss", "tokens", "seeds"), out=out, title="runs"))
+    if report.get("headline") and "std" in report["headline"][0]:
+        columns, rows = headline_rows(report)
+        title = "headline: finished runs, final against final"
+        out.print(fit_table(columns, rows, drop=("seeds", "noise"), out=out, title=title))
+    if report.get("stage_ends"):
+        columns, rows = stage_end_rows(report)
+        out.print(fit_table(columns, rows, out=out, title="stage ends against the from-scratch frontier"))
+    if report.get("variants"):
+        columns, rows = variant_rows(report)
+        out.print(fit_table(columns, rows, out=out, title="other growth runs against the frontier"))
     columns, rows = target_rows(report)
-    out.print(fit_table(columns, rows, text_columns=2, out=out, title="FLOPs to reach a perplexity"))
+    title = "mid-schedule (not a headline): FLOPs to first reach a perplexity"
+    out.print(fit_table(columns, rows, text_columns=2, out=out, title=title))
     for line in headline_lines(report):
         out.print(f"[bold]{line}[/]")

@@ -1,15 +1,18 @@
-"""Baseline runs for `tfctl compare`: Transformers trained through the same worker, as sibling run dirs.
+"""Baseline runs for `tfctl compare`: models trained through the same worker, as sibling run dirs.
 
-    scratch   one stage: a Transformer at the final stage's size (same d_model, layers, heads; the MLP width
-              solved to match its parameters), trained from scratch on the growth run's data, eval set,
-              precision and train settings, by default for as many tokens as the growth run consumed.
+    scratch   one stage from scratch on the growth run's data, eval set, precision and train settings:
+              a Transformer (the Tokenformer backbone with linear layers, its MLP width solved to match the
+              parameters) or, with `family: tokenformer`, a Tokenformer — at the final stage's size, at every
+              stage's size (`sizes: stages`: a family whose frontier the growth run is measured against) or at
+              given sizes; for `match` (the growth run's total), `base` (its first stage's) or a count of tokens.
     net2net   the growth run's schedule: stage i is a Transformer matched to stage i's Tokenformer size,
               grown from stage i-1 by Net2Net widening of the MLP (tfctl.growth.net2net), with the same
               steps, batch and learning rates as the growth stage.
 
-A baseline lives next to its run: `runs/<run>.baseline-<name>` (`-<budget>` when the token budget is not
-`match`, e.g. `runs/tiny.baseline-scratch-2m`), with the usual layout (state.json, metrics.jsonl,
-stages/<stage>/) plus baseline.json. Each stage's fingerprint covers the data, the Transformer, the budget
+A baseline lives next to its run: `runs/<run>.baseline-<name>[-<size>][-<budget>][.seed<seed>]` (the size for
+a family member, the budget unless it is `match`, the seed unless it is the recipe's), e.g.
+`runs/tiny.baseline-scratch-s2-400k.seed2337`, with the usual layout (state.json, metrics.jsonl,
+stages/<stage>/) plus baseline.json. Each stage's fingerprint covers the data, the model, the seed, the budget
 and the train settings: a finished sibling with the same fingerprints is reused, never retrained.
 """
 
@@ -23,7 +26,15 @@ from tfctl.files import atomic_write_json
 from tfctl.growth.net2net import net2net_model_dir
 from tfctl.model import config_to_dict
 from tfctl.recipe import Recipe, StagePlan
-from tfctl.recipe.plan import baseline_config, plan_baseline, plan_stage
+from tfctl.recipe.plan import (
+    baseline_config,
+    baseline_tokens,
+    compact_count,
+    plan_scratch,
+    plan_stage,
+    scratch_models,
+    shaped_config,
+)
 from tfctl.recipe.schema import BaselineSection
 from tfctl.run.layout import RunDir
 from tfctl.run.stage_loop import (
@@ -38,14 +49,6 @@ from tfctl.run.stage_loop import (
 from tfctl.run.state import DONE, RunState
 
 KINDS = ("scratch", "net2net")
-
-
-def compact_count(value: int) -> str:
-    """2_000_000 → "2m", 1_500_000_000 → "1.5b", 5120 → "5.12k": a budget as a directory-name suffix."""
-    for suffix, scale in (("t", 10**12), ("b", 10**9), ("m", 10**6), ("k", 10**3)):
-        if value >= scale:
-            return f"{value / scale:.4g}{suffix}"
-    return str(value)
 
 
 def select_baselines(recipe: Recipe, names: list[str] | None) -> list[BaselineSection]:
@@ -67,75 +70,119 @@ def select_baselines(recipe: Recipe, names: list[str] | None) -> list[BaselineSe
     return chosen
 
 
+def seed_suffix(recipe: Recipe, seed: int) -> str:
+    """A seed sibling's directory suffix: none for the recipe's own seed, `.seed<seed>` otherwise."""
+    return "" if seed == recipe.seed else f".seed{seed}"
+
+
 @dataclass
 class BaselineJob:
-    """One baseline to train (or reuse): what it is, where it goes, and its stages."""
+    """One baseline run to train (or reuse): what it is, where it goes, and its stages."""
 
     section: BaselineSection
-    budget: int | None  # an explicit token budget, or None for `match`
+    budget: int | None  # the token budget, or None for `match` (net2net: its schedule)
+    member: str  # which size of the baseline's family ("" for a single size)
+    seed: int
     directory: Path
     plans: list[StagePlan]
     source_run: Path  # the growth run it is compared with
+    family: str | None = None  # scratch runs of one architecture and budget: the from-scratch frontier
 
     @property
     def name(self) -> str:
         return self.directory.name
 
+    @property
+    def group(self) -> str:
+        """The baseline and size, without the seed: what the report aggregates over seeds."""
+        return self.directory.name.removeprefix(f"{self.source_run.name}.").split(".seed")[0]
 
-def sibling_dir(run_dir: Path, section: BaselineSection, budget: int | None) -> Path:
-    suffix = f"-{compact_count(budget)}" if budget is not None else ""
-    return run_dir.parent / f"{run_dir.name}.baseline-{section.name}{suffix}"
+
+def sibling_dir(
+    run_dir: Path, section: BaselineSection, budget: int | None, member: str = "", suffix: str = ""
+):
+    parts = [section.name, member, compact_count(budget) if budget is not None else ""]
+    return run_dir.parent / f"{run_dir.name}.baseline-{'-'.join(p for p in parts if p)}{suffix}"
 
 
-def plan_job(
+def plan_jobs(
     run_dir: Path,
     recipe: Recipe,
     section: BaselineSection,
     budget: int | None,
-    stage_configs: list,
-    growth_tokens: int,
-) -> BaselineJob:
-    """The stages of a baseline. `stage_configs`: the growth run's finished stages' Tokenformer configs."""
-    if budget is None and section.tokens != "match":
-        budget = section.tokens
-    if section.kind == "scratch":
-        section_for_plan = section.model_copy(update={"tokens": budget if budget is not None else "match"})
-        try:
-            plans = [plan_baseline(recipe, section_for_plan, stage_configs[-1], growth_tokens)]
-        except ValueError as error:
-            raise UserError(f"baseline {section.name}: {error}") from None
-    else:
+    stages: list[StagePlan],
+    seeds: list[int],
+) -> list[BaselineJob]:
+    """The runs of a baseline: one per size and seed. `stages`: the growth run's planned stages; `budget`:
+    a --tokens override of the section's own budget."""
+    if section.kind == "net2net":
         if budget is not None:
             raise UserError(
                 f"baseline {section.name}: a net2net baseline follows the growth run's schedule; "
                 "a token budget (--tokens or baseline.tokens) applies to scratch baselines only"
             )
-        plans, hidden = [], 0
-        for stage, config in zip(recipe.stages, stage_configs, strict=False):
-            per_stage = section.model_copy(update={"size": None, "n_layers": config.n_layers})
+        members = [("", net2net_plans(recipe, section, stages))]
+    else:
+        if budget is None and section.tokens != "match":
+            budget = baseline_tokens(section, stages)
+        tokens = budget if budget is not None else baseline_tokens(section, stages)
+        try:
+            models = scratch_models(recipe, section, [s.config for s in stages])
+        except ValueError as error:
+            raise UserError(f"baseline {section.name}: {error}") from None
+        members = [(label, [plan_scratch(recipe, section, model, tokens)]) for label, model in models]
+    # the from-scratch runs of one architecture on one budget form a frontier, whichever sections they come from
+    family = (
+        f"{section.family}, {compact_count(members[0][1][0].tokens)} tokens"
+        if section.kind == "scratch"
+        else None
+    )
+    return [
+        BaselineJob(
+            section=section,
+            budget=budget,
+            member=member,
+            seed=seed,
+            directory=sibling_dir(run_dir, section, budget, member, seed_suffix(recipe, seed)),
+            plans=plans,
+            source_run=run_dir,
+            family=family,
+        )
+        for seed in seeds
+        for member, plans in members
+    ]
+
+
+def net2net_plans(recipe: Recipe, section: BaselineSection, stages: list[StagePlan]) -> list[StagePlan]:
+    """Stage i: a Transformer matched to the growth run's stage i, its MLP never narrower than before."""
+    plans, hidden = [], 0
+    for stage, growth_plan in zip(recipe.stages, stages, strict=True):
+        config = growth_plan.config
+        per_stage = section.model_copy(update={"size": None, "n_layers": config.n_layers})
+        try:
+            transformer = baseline_config(recipe, per_stage, config)
+        except ValueError:  # too small for the stage's depth: the usual shape, deepened later by Net2Net
             try:
-                transformer = baseline_config(recipe, per_stage, config)
+                transformer = shaped_config(recipe, section.model_copy(update={"size": None}), config)
             except ValueError as error:
                 raise UserError(f"baseline {section.name}, stage {stage.name}: {error}") from None
-            hidden = max(hidden, transformer.ffn_hidden)  # Net2Net only widens
-            transformer = dataclasses.replace(transformer, ffn_hidden=hidden)
-            plans.append(plan_stage(recipe, stage, transformer, plans[-1].cumulative_flops if plans else 0.0))
-    return BaselineJob(
-        section=section,
-        budget=budget,
-        directory=sibling_dir(run_dir, section, budget),
-        plans=plans,
-        source_run=run_dir,
-    )
+        if plans and transformer.n_layers < plans[-1].config.n_layers:  # Net2Net only deepens
+            transformer = baseline_config(
+                recipe, per_stage.model_copy(update={"n_layers": plans[-1].config.n_layers}), config
+            )
+        hidden = max(hidden, transformer.ffn_hidden)  # Net2Net only widens
+        transformer = dataclasses.replace(transformer, ffn_hidden=hidden)
+        plans.append(plan_stage(recipe, stage, transformer, plans[-1].cumulative_flops if plans else 0.0))
+    return plans
 
 
 def fingerprints(recipe: Recipe, job: BaselineJob, data_dir: Path) -> list[str]:
     """Stage i's fingerprint: data, kind, the Transformers and budgets of stages ≤ i, the train settings."""
     base = {
         "kind": job.section.kind,
-        "data": recipe.data.model_dump(mode="json"),
+        "data": recipe.data.fingerprint(),
         "data_dir": data_dir.name,
-        "seed": recipe.seed,
+        "seed": job.seed,
         "train": fingerprinted_train(recipe.train),
     }
     stages = [
@@ -153,7 +200,7 @@ def fingerprints(recipe: Recipe, job: BaselineJob, data_dir: Path) -> list[str]:
     return cumulative_fingerprints(base, stages)
 
 
-def net2net_growth(recipe: Recipe) -> GrowFn:
+def net2net_growth(seed: int) -> GrowFn:
     """A net2net stage starts from the previous Transformer, its MLP widened (and layers added)."""
 
     def grow(source: Path, out: Path, plan: StagePlan, index: int, probe) -> dict:
@@ -163,7 +210,7 @@ def net2net_growth(recipe: Recipe) -> GrowFn:
             out,
             ffn_hidden=config.ffn_hidden,
             layers=config.n_layers,
-            seed=recipe.seed + index,
+            seed=seed + index,
             probe=probe,
         ).to_dict()
         return {**report, "init": "net2net", "optimizer": "reset"}
@@ -184,9 +231,9 @@ def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob
         launch=recipe.launch,
         wandb=recipe.wandb.model_copy(update={"group": recipe.wandb.group or job.source_run.name}),
         wandb_job_type="baseline",
-        seed=recipe.seed,
+        seed=job.seed,
         seq_len=recipe.data.seq_len,
-        grow=net2net_growth(recipe) if job.section.kind == "net2net" else None,
+        grow=net2net_growth(job.seed) if job.section.kind == "net2net" else None,
         retrain_hint="tfctl compare --retrain",
         wandb_config={
             **recipe.model_dump(mode="json"),
@@ -260,6 +307,10 @@ def train_baseline(
             "kind": job.section.kind,
             "source_run": str(job.source_run),
             "budget": job.budget,
+            "member": job.member,
+            "seed": job.seed,
+            "group": job.group,
+            "family": job.family,
             "fingerprints": run.fingerprints,
             "section": job.section.model_dump(mode="json"),
             "stages": [p.to_dict() for p in job.plans],

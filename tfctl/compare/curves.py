@@ -16,6 +16,7 @@ class Curve:
     tokens: list[int] = field(default_factory=list)
     stages: list[str] = field(default_factory=list)
     growth_flops: list[float] = field(default_factory=list)  # where a new stage started from grown weights
+    device_hours: list[float] = field(default_factory=list)  # cumulative, at each eval (start-up included)
 
     def to_dict(self) -> dict:
         return {
@@ -24,6 +25,7 @@ class Curve:
             "tokens": self.tokens,
             "stages": self.stages,
             "growth_flops": self.growth_flops,
+            "device_hours": self.device_hours,
         }
 
 
@@ -38,6 +40,7 @@ def eval_curve(records: list[dict], stages: list[str] | None = None) -> Curve:
             curve.ppl.append(float(record["val_ppl"]))
             curve.tokens.append(int(record.get("tokens", 0)))
             curve.stages.append(record.get("stage", ""))
+            curve.device_hours.append(float(record.get("device_seconds", 0.0)) / 3600)
         elif record.get("kind") == "growth":
             curve.growth_flops.append(float(record["flops"]))
     return curve

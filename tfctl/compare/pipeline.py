@@ -1,27 +1,34 @@
 """`tfctl compare RUN`: baselines (trained or reused) + the run's metrics → report.md/json, the figure, W&B."""
 
-import json
 import shlex
 from pathlib import Path
 
-from tfctl.compare.baselines import plan_job, select_baselines, train_baseline
+from tfctl.compare.baselines import train_baseline
 from tfctl.compare.plot import plot_ppl_vs_flops
+from tfctl.compare.pool import Task, run_tasks
 from tfctl.compare.report import build_report, to_markdown
-from tfctl.compare.runs import BASELINE_FILE, RunSummary, check_comparable, summarize_run
+from tfctl.compare.runs import RunGroup, check_comparable, summarize_run
+from tfctl.compare.siblings import (
+    baseline_groups,
+    earlier_groups,
+    growth_group,
+    plan_siblings,
+    with_group,
+)
+from tfctl.data import load_prepared
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_json, atomic_write_text
 from tfctl.model.sizes import parse_count
-from tfctl.model_dir import load_model_config
-from tfctl.recipe import load_recipe
+from tfctl.recipe import Recipe, StagePlan, load_recipe
+from tfctl.recipe.plan import plan_stages
 from tfctl.run.layout import RunDir
 from tfctl.run.state import RunState
 from tfctl.tracking.wandb_compare import log_comparison
 from tfctl.tracking.wandb_run import resolve_mode
 
 
-def _growth_setup(run_dir: Path, main: RunSummary):
-    """The growth run's recipe, its prepared data and its finished stages' model configs."""
-
+def _growth_setup(run_dir: Path) -> tuple[Recipe, Path, list[StagePlan]]:
+    """The growth run's recipe, its prepared data and its planned stages (what the baselines are sized on)."""
     dirs = RunDir(run_dir)
     if not dirs.recipe.is_file():
         raise UserError(
@@ -35,27 +42,11 @@ def _growth_setup(run_dir: Path, main: RunSummary):
             f"{run_dir}: its prepared data ({data_dir}) is gone; run `tfctl train {dirs.recipe} "
             f"-o {run_dir}` to prepare it again (finished stages are kept)"
         )
-    configs = [load_model_config(dirs.final(stage)) for stage in main.stages]
-    return recipe, Path(data_dir), configs
-
-
-def earlier_baselines(run_dir: Path, main: RunSummary, known: list[Path]) -> list[RunSummary]:
-    """The run's other finished baseline siblings (trained by an earlier compare: another kind or budget), so
-    that one report holds every baseline and `--baseline net2net` does not hide the scratch one."""
-    found = []
-    for path in sorted(run_dir.parent.glob(f"{run_dir.name}.baseline-*")):
-        if any(path.resolve() == other.resolve() for other in known) or not (path / BASELINE_FILE).is_file():
-            continue
-        try:
-            source = json.loads((path / BASELINE_FILE).read_text()).get("source_run")
-            if source is None or Path(source).resolve() != run_dir.resolve():
-                continue
-            summary = summarize_run(path)
-            check_comparable(main, summary)
-        except (UserError, ValueError, OSError):
-            continue  # unfinished, or trained on other data: not part of this report
-        found.append(summary)
-    return found
+    return (
+        recipe,
+        Path(data_dir),
+        plan_stages(recipe, load_prepared(Path(data_dir)).vocab_size),
+    )
 
 
 def _budgets(tokens: list[str]) -> list[int]:
@@ -70,13 +61,20 @@ def _budgets(tokens: list[str]) -> list[int]:
 
 
 def reproduce_commands(
-    run_dir: Path, baselines: list[str], tokens: list[str], with_runs: list[Path], targets: list[float]
+    run_dir: Path,
+    baselines: list[str],
+    tokens: list[str],
+    with_runs: list[Path],
+    targets: list[float],
+    seeds: int | None = None,
 ) -> list[str]:
     command = ["tfctl", "compare", str(run_dir)]
     for name in baselines:
         command += ["--baseline", name]
     for value in tokens:
         command += ["--tokens", value]
+    if seeds:
+        command += ["--seeds", str(seeds)]
     for other in with_runs:
         command += ["--with", str(other)]
     for target in targets:
@@ -96,11 +94,15 @@ def compare_run(
     wandb: bool = True,
     say=print,
     display=None,
+    seeds: int | None = None,
+    jobs: int = 1,
 ) -> dict:
-    """Train or reuse the baselines, compare, write RUN/compare/{report.md,report.json,ppl_vs_flops.png}.
+    """Train or reuse the growth run's seed siblings and the baselines, compare, write
+    RUN/compare/{report.md,report.json,ppl_vs_flops.png}.
 
     Without --with, the recipe's baselines (or `baselines`) are trained; with --with and no `baselines`,
-    only the given runs are compared. Returns the report dict.
+    only the given runs are compared. `seeds` (default: the recipe's) seeds of the growth run and each
+    baseline; `jobs` trainings at a time. Returns the report dict.
     """
 
     run_dir = Path(run_dir)
@@ -114,37 +116,49 @@ def compare_run(
         check_comparable(main, other)
     budgets = _budgets(tokens)
 
-    trained: list[RunSummary] = []
+    growth = RunGroup(label=run_dir.name, kind="growth", runs=[main])
+    groups: list[RunGroup] = []
     recipe = None
-    if baselines or tokens or not with_runs:
-        recipe, data_dir, configs = _growth_setup(run_dir, main)
-        for section in select_baselines(recipe, baselines):
-            for budget in budgets if budgets and section.kind == "scratch" else [None]:
-                job = plan_job(run_dir, recipe, section, budget, configs, main.tokens)
-                path = train_baseline(job, recipe, data_dir, retrain=retrain, say=say, display=display)
-                trained.append(summarize_run(path))
-        for baseline in trained:
-            check_comparable(main, baseline)
+    if baselines or tokens or seeds or not with_runs:
+        recipe, data_dir, stages = _growth_setup(run_dir)
+        siblings = plan_siblings(run_dir, recipe, data_dir, stages, baselines, budgets, seeds, retrain)
+        if jobs > 1:  # separate processes: their own output, no live display
+            run_tasks(siblings.tasks, jobs, say)
+        else:
+            run_tasks([_inline(task, say, display) for task in siblings.tasks], jobs=1, say=say)
+        growth = growth_group(siblings, run_dir, main, [s.name for s in stages])
+        groups = baseline_groups(siblings, main)
+    with_groups = [with_group(other) for other in others]
+    for run in (run for group in with_groups for run in group.runs[1:]):
+        check_comparable(main, run)
+    known = [r.path for g in [growth, *groups, *with_groups] for r in g.runs]
+    earlier = earlier_groups(run_dir, main, known)
+    for run in (run for group in earlier for run in group.runs):
+        say(f"[{run.name}] trained by an earlier compare: in the report too")
+    groups += with_groups + earlier
 
     out = RunDir(run_dir).compare
     out.mkdir(parents=True, exist_ok=True)
-    earlier = earlier_baselines(run_dir, main, [r.path for r in trained + others])
-    for baseline in earlier:
-        say(f"[{baseline.name}] trained by an earlier compare: in the report too")
-    runs = trained + others + earlier
-    report = build_report(
-        main, runs, targets, reproduce_commands(run_dir, baselines, tokens, with_runs, targets)
-    )
+    commands = reproduce_commands(run_dir, baselines, tokens, with_runs, targets, seeds)
+    report = build_report(growth, groups, targets, commands)
     figure = out / "ppl_vs_flops.png"
-    drawn = plot_ppl_vs_flops([main, *runs], figure, title=f"{main.name}: perplexity vs FLOPs")
+    drawn = plot_ppl_vs_flops([growth, *groups], figure, title=f"{run_dir.name}: perplexity vs cost")
     report["figure"] = {"path": figure.name, **drawn}
     if wandb:
         report["wandb"] = _log_wandb(report, figure, recipe, run_dir)
         if display is not None:
-            display.wandb_notice(report["wandb"], [run_dir, *(r.path for r in trained)])
+            trained = [r.path for g in groups for r in g.runs]
+            display.wandb_notice(report["wandb"], [run_dir, *trained])
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", to_markdown(report, figure.name))
     return report
+
+
+def _inline(task: Task, say, display) -> Task:
+    """A task run in this process: a baseline gets the caller's `say` and live display."""
+    if task.fn is train_baseline:
+        return Task(task.label, train_baseline, (*task.args, say, display))
+    return task
 
 
 def _log_wandb(report: dict, figure: Path, recipe, run_dir: Path) -> str:

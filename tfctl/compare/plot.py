@@ -1,16 +1,62 @@
-"""Figure 3 of the paper, for this run: validation perplexity against cumulative training FLOPs."""
+"""Figure 3 of the paper, for this run: validation perplexity against cumulative training FLOPs, and against
+device-hours (the paper's axis is TPU-hours).
+
+One line per run (the mean over its seeds, with the seeds' min–max as a band), growth points marked ◆; the
+growth run's stage ends and the finished from-scratch runs' final evals (the points headlines use) marked
+larger, a family's finals joined by a dashed frontier line.
+"""
 
 from pathlib import Path
 
-from tfctl.compare.runs import RunSummary
+from tfctl.compare.runs import RunGroup, RunSummary
 
+AXES = (("flops", "cumulative training FLOPs"), ("device_hours", "device-hours (wall × ranks)"))
 GROWTH_LABEL = "growth (a new stage starts)"
 
 
-def plot_ppl_vs_flops(runs: list[RunSummary], path: str | Path, title: str | None = None) -> dict:
-    """One line per run (log-x; the eval before any training, at 0 FLOPs, has no place on it), growth points
-    marked (and in the legend). Writes a PNG; returns what was drawn: {"lines": [{"label", "points"}] per
-    line, "legend": [label, ...]}."""
+def _curve(run: RunSummary, axis: str) -> list[float]:
+    return run.curve.flops if axis == "flops" else run.curve.device_hours
+
+
+def _mean_curve(
+    runs: list[RunSummary], axis: str
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """x, mean, min, max over the seeds, on the evals all seeds have (the shortest curve)."""
+    length = min(min(len(r.curve.ppl), len(_curve(r, axis))) for r in runs)
+    xs, mean, low, high = [], [], [], []
+    for i in range(length):
+        x = sum(_curve(r, axis)[i] for r in runs) / len(runs)
+        values = [r.curve.ppl[i] for r in runs]
+        if x > 0 and all(r.curve.flops[i] > 0 for r in runs):  # the eval before any training: left off
+            xs.append(x)
+            mean.append(sum(values) / len(values))
+            low.append(min(values))
+            high.append(max(values))
+    return xs, mean, low, high
+
+
+def _finals(group: RunGroup, axis: str) -> list[tuple[float, float]]:
+    """The headline points: a finished run's stage ends (growth) or final eval (baselines), seed means."""
+    runs = group.finished
+    if not runs:
+        return []
+    key = "flops" if axis == "flops" else "device_hours"
+    stages = [e["stage"] for e in runs[0].stage_ends]
+    points = []
+    for stage in stages if group.kind == "growth" else stages[-1:]:
+        ends = [e for r in runs for e in r.stage_ends if e["stage"] == stage]
+        points.append((sum(e[key] for e in ends) / len(ends), sum(e["val_ppl"] for e in ends) / len(ends)))
+    return points
+
+
+def _ppl_at(xs: list[float], ppl: list[float], x: float) -> float:
+    """The perplexity of the last eval at or before `x` (growth happens right after an eval)."""
+    return [p for at, p in zip(xs, ppl, strict=True) if at <= x][-1]
+
+
+def plot_ppl_vs_flops(runs: list[RunSummary | RunGroup], path: str | Path, title: str | None = None) -> dict:
+    """Two panels (FLOPs, device-hours), log-x. Writes a PNG; returns what was drawn on the FLOPs panel:
+    {"lines": [{"label", "points", "seeds"}] per line, "legend": [label, ...]}."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,61 +64,85 @@ def plot_ppl_vs_flops(runs: list[RunSummary], path: str | Path, title: str | Non
     from matplotlib.lines import Line2D
     from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
 
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
-    marked = False
+    groups = [r if isinstance(r, RunGroup) else RunGroup(label=r.name, kind=r.kind, runs=[r]) for r in runs]
+    figure, panels = plt.subplots(1, 2, figsize=(13, 4.8), dpi=120)
+    drawn, marked = [], False
     try:
-        for run in runs:
-            points = [(f, p) for f, p in zip(run.curve.flops, run.curve.ppl, strict=True) if f > 0]
-            (line,) = axes.plot(
-                [f for f, _ in points],
-                [p for _, p in points],
-                label=f"{run.name} ({run.kind})",
-                marker=".",
-                markersize=4,
-            )
-            grown = [(f, _ppl_at(points, f)) for f in run.curve.growth_flops if f > 0 and points]
-            if grown:
-                marked = True
-                axes.scatter(
-                    [f for f, _ in grown],
-                    [p for _, p in grown],
-                    marker="D",
-                    s=30,
-                    zorder=3,
-                    color=line.get_color(),
-                    edgecolors="black",
-                    linewidths=0.5,
-                )
-        axes.set_xscale("log")
-        # labels on 1, 2 and 5 × 10^k only: a run spanning less than a decade gets a few, never overlapping
-        axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        axes.xaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
-        axes.xaxis.set_minor_formatter(NullFormatter())
-        axes.set_xlabel("cumulative training FLOPs")
-        axes.set_ylabel("validation perplexity")
-        axes.set_title(title or "validation perplexity vs training FLOPs")
-        axes.grid(True, which="both", alpha=0.3)
-        handles, labels = axes.get_legend_handles_labels()
+        for axes, (axis, xlabel) in zip(panels, AXES, strict=True):
+            if len(groups) > 10:  # the default cycle repeats after 10 colours
+                axes.set_prop_cycle(color=plt.get_cmap("tab20").colors)
+            families: dict[str, list[tuple[float, float]]] = {}
+            for group in groups:
+                if not group.runs:
+                    continue
+                runs = group.finished or group.runs  # a seed still training would cut the curves short
+                xs, mean, low, high = _mean_curve(runs, axis)
+                seeds = len(runs)
+                name = f"{group.label} ({group.kind}" + (f", {seeds} seeds)" if seeds > 1 else ")")
+                (line,) = axes.plot(xs, mean, label=name, marker=".", markersize=3, linewidth=1.2)
+                color = line.get_color()
+                if seeds > 1:
+                    axes.fill_between(xs, low, high, color=color, alpha=0.2, linewidth=0)
+                finals = _finals(group, axis)
+                if finals:
+                    axes.scatter(
+                        *zip(*finals, strict=True),
+                        marker="o",
+                        s=36,
+                        color=color,
+                        edgecolors="black",
+                        linewidths=0.6,
+                        zorder=4,
+                    )
+                if group.family is not None:
+                    families.setdefault(group.family, []).extend(finals)
+                if axis == "flops":
+                    grown = [f for f in group.runs[0].curve.growth_flops if f > 0]
+                    shown = [(f, _ppl_at(xs, mean, f)) for f in grown if xs and f >= xs[0]]
+                    if shown:
+                        marked = True
+                        axes.scatter(
+                            *zip(*shown, strict=True),
+                            marker="D",
+                            s=30,
+                            zorder=3,
+                            color=color,
+                            edgecolors="black",
+                            linewidths=0.5,
+                        )
+                    drawn.append({"label": name, "points": len(xs), "seeds": seeds})
+            for points in families.values():
+                if len(points) > 1:
+                    points.sort()
+                    axes.plot(
+                        *zip(*points, strict=True),
+                        linestyle="--",
+                        color="black",
+                        linewidth=0.8,
+                        alpha=0.7,
+                        label="_frontier",
+                    )
+            axes.set_xscale("log")
+            # labels on 1, 2 and 5 × 10^k only: a run spanning less than a decade gets a few, never overlapping
+            axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axes.xaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+            axes.xaxis.set_minor_formatter(NullFormatter())
+            axes.set_xlabel(xlabel)
+            axes.set_ylabel("validation perplexity")
+            axes.grid(True, which="both", alpha=0.3)
+        handles, labels = panels[0].get_legend_handles_labels()
         if marked:
             handles.append(
                 Line2D([], [], marker="D", linestyle="none", color="grey", markeredgecolor="black")
             )
             labels.append(GROWTH_LABEL)
-        axes.legend(handles, labels)
+        legend = panels[0].legend(handles, labels, fontsize=7)
+        figure.suptitle(
+            title or "validation perplexity vs cost (◆ growth, ● finished: headline points, -- frontier)"
+        )
         figure.tight_layout()
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, format="png")
-        return {
-            "lines": [
-                {"label": line.get_label(), "points": len(line.get_xdata())} for line in axes.get_lines()
-            ],
-            "legend": [text.get_text() for text in axes.get_legend().get_texts()],
-        }
+        return {"lines": drawn, "legend": [text.get_text() for text in legend.get_texts()]}
     finally:
         plt.close(figure)
-
-
-def _ppl_at(points: list[tuple[float, float]], flops: float) -> float:
-    """The perplexity of the last eval at or before `flops` (growth happens right after an eval)."""
-    before = [p for f, p in points if f <= flops]
-    return before[-1] if before else points[0][1]

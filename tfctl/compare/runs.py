@@ -37,6 +37,9 @@ class RunSummary:
     world_size: int
     data: dict = field(default_factory=dict)  # what the numbers are comparable on (see data_identity)
     curve: Curve = field(default_factory=Curve)
+    stage_ends: list[dict] = field(default_factory=list)  # per finished stage: cumulative flops, ppl, hours
+    seed: int | None = None
+    complete: bool = True  # every planned stage finished (LR decayed): only then does it enter a headline
 
     def to_dict(self) -> dict:
         return {
@@ -55,7 +58,26 @@ class RunSummary:
             "world_size": self.world_size,
             "data": self.data,
             "curve": self.curve.to_dict(),
+            "stage_ends": self.stage_ends,
+            "seed": self.seed,
+            "complete": self.complete,
         }
+
+
+@dataclass
+class RunGroup:
+    """One run trained with one or more seeds (mean ± std over them); runs of one `family` (a from-scratch
+    baseline at several sizes) together form the frontier the growth run is measured against."""
+
+    label: str
+    kind: str
+    runs: list[RunSummary]
+    family: str | None = None
+    params: int = 0  # the planned size (a family's reference is its largest member, finished or not)
+
+    @property
+    def finished(self) -> list[RunSummary]:
+        return [r for r in self.runs if r.complete]
 
 
 def read_json_object(path: Path) -> dict | None:
@@ -68,6 +90,7 @@ def read_json_object(path: Path) -> dict | None:
 
 
 def run_kind(run_dir: Path) -> str:
+    """growth | scratch | scratch-tokenformer (a scratch baseline of another family) | net2net | run."""
     baseline = run_dir / BASELINE_FILE
     if baseline.exists():
         recorded = read_json_object(baseline)
@@ -76,7 +99,9 @@ def run_kind(run_dir: Path) -> str:
             raise UserError(
                 f"{baseline}: damaged (not a baseline record); retrain it with `compare --retrain`"
             )
-        return kind
+        section = recorded.get("section")
+        family = section.get("family", "transformer") if isinstance(section, dict) else "transformer"
+        return kind if family == "transformer" else f"{kind}-{family}"
     return "growth" if RunDir(run_dir).recipe.is_file() else "run"
 
 
@@ -141,6 +166,16 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
         world_size=int(last.get("world_size", 1)),
         data=data_identity(run_dir),
         curve=eval_curve(records, stages),
+        stage_ends=[
+            {
+                "stage": stage,
+                "flops": float(r["flops"]),
+                "val_ppl": float(r["val_ppl"]),
+                "device_hours": float(r.get("device_seconds", 0.0)) / 3600,
+            }
+            for stage, r in zip(stages, ends, strict=True)
+        ],
+        complete=all(entry.get("status") == DONE for entry in state.stages().values()),
     )
 
 

@@ -47,6 +47,11 @@ def token_ratios(recipe: Recipe) -> TokenRatios:
     return TokenRatios(qkv=r.qkv, proj=r.proj, ffn=r.ffn)
 
 
+def first_scale_mode(recipe: Recipe) -> str:
+    """τ of the first stage (and of a Tokenformer from scratch): `anneal` only acts after a growth."""
+    return "sqrt_n" if recipe.model.scale_mode == "anneal" else recipe.model.scale_mode
+
+
 def resolve_stage_configs(recipe: Recipe, vocab_size: int | None = None) -> list[TokenformerConfig]:
     """The model of every stage (token counts and layers; τ is decided by growth)."""
     config = base_config(recipe, vocab_size or estimated_vocab_size(recipe))
@@ -62,7 +67,7 @@ def resolve_stage_configs(recipe: Recipe, vocab_size: int | None = None) -> list
             except ValueError as error:
                 raise ValueError(f"stages[{i}].size: {error}") from None
         # τ: the recipe's scale mode for the first stage; growth decides it for the stages after
-        configs.append(dataclasses.replace(config, scale_mode=recipe.model.scale_mode) if i == 0 else config)
+        configs.append(dataclasses.replace(config, scale_mode=first_scale_mode(recipe)) if i == 0 else config)
     return configs
 
 
@@ -128,6 +133,14 @@ class Plan:
         }
 
 
+def compact_count(value: int) -> str:
+    """2_000_000 → "2m", 1_500_000_000 → "1.5b", 5120 → "5.12k": a count as a directory-name suffix."""
+    for suffix, scale in (("t", 10**12), ("b", 10**9), ("m", 10**6), ("k", 10**3)):
+        if value >= scale:
+            return f"{value / scale:.4g}{suffix}"
+    return str(value)
+
+
 def warmup_steps(warmup: float, steps: int) -> int:
     return int(round(warmup * steps)) if warmup < 1 else min(int(warmup), steps)
 
@@ -188,13 +201,91 @@ def baseline_config(recipe: Recipe, baseline: BaselineSection, final: Tokenforme
     return solve_ffn_hidden(config, baseline.size or count_params(final))
 
 
-def plan_baseline(
-    recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig, growth_tokens: int
+MLP_RATIO = 4  # the usual Transformer shape: MLP hidden = 4 × d_model
+MAX_LAYERS = 96
+
+
+def shaped_config(recipe: Recipe, baseline: BaselineSection, like: TokenformerConfig) -> TransformerConfig:
+    """A Transformer of `like`'s size in the usual shape: the recipe's d_model and heads, the number of layers
+    whose solved MLP width is nearest 4 × d_model (in ratio), the MLP width matching the parameters. A small
+    stage of a wide backbone then gets fewer layers, a large one more (the paper's from-scratch family varies
+    depth and width the same way)."""
+    target = baseline.size or count_params(like)
+    best, best_distance = None, math.inf
+    for layers in range(1, MAX_LAYERS + 1):
+        try:
+            config = baseline_config(
+                recipe, baseline.model_copy(update={"n_layers": layers, "size": target}), like
+            )
+        except ValueError:
+            break  # more layers only leave less for the MLP
+        distance = abs(math.log(config.ffn_hidden / (MLP_RATIO * config.d_model)))
+        if distance < best_distance:
+            best, best_distance = config, distance
+    if best is None:
+        raise ValueError(f"{target:,} parameters is below one block of this backbone and its embedding")
+    return best
+
+
+def baseline_tokens(baseline: BaselineSection, stages: list[StagePlan]) -> int:
+    """A baseline run's token budget: `match` the growth run's total, `base` its first stage's, or a count."""
+    if baseline.tokens == "match":
+        return sum(s.tokens for s in stages)
+    if baseline.tokens == "base":
+        return stages[0].tokens
+    return baseline.tokens
+
+
+def scratch_models(
+    recipe: Recipe, baseline: BaselineSection, stage_configs: list[TokenformerConfig]
+) -> list[tuple[str, TokenformerConfig | TransformerConfig]]:
+    """The models of a scratch baseline, one per size, each with its size's label (`""` for `final`, a stage
+    name for `stages`, the count for a list). A Transformer is matched to the Tokenformer of that size (for
+    `final`, with its layers; for a family, in the usual shape, `shaped_config`); a Tokenformer is that size
+    on the recipe's backbone with the recipe's τ (sqrt_n: the paper's)."""
+    final = stage_configs[-1]
+    if baseline.sizes == "final":
+        sized = [("", final, baseline.size)]
+    elif baseline.sizes == "stages":
+        sized = [
+            (stage.name, config, None) for stage, config in zip(recipe.stages, stage_configs, strict=True)
+        ]
+    else:
+        sized = []
+        by_name = dict(zip((stage.name for stage in recipe.stages), stage_configs, strict=True))
+        for entry in baseline.sizes:
+            if isinstance(entry, str):
+                if entry not in by_name:
+                    raise ValueError(f"sizes: no stage named {entry!r} (stages: {', '.join(by_name)})")
+                sized.append((entry, by_name[entry], None, {}))
+                continue
+            size = entry if isinstance(entry, int) else entry.size
+            shape = {} if isinstance(entry, int) else entry.model_dump(exclude={"size"}, exclude_none=True)
+            sized.append((compact_count(size), final, size, shape))
+    models = []
+    for label, config, size, *shape in sized:
+        if shape and shape[0]:  # a member with its own shape (the paper's GPT-style family)
+            section = baseline.model_copy(update={"size": size, **shape[0]})
+            solve = baseline_config if "n_layers" in shape[0] else shaped_config
+            models.append((label, solve(recipe, section, config)))
+        elif baseline.family == "tokenformer":
+            if size is not None:
+                config = solve_tokens(config, size, token_ratios(recipe), config.n_layers)
+            models.append((label, dataclasses.replace(config, scale_mode=first_scale_mode(recipe))))
+        else:
+            section = baseline.model_copy(update={"size": size})
+            if baseline.n_layers or baseline.sizes == "final":
+                models.append((label, baseline_config(recipe, section, config)))
+            else:  # a family spans sizes one depth cannot hold: each member in the usual shape
+                models.append((label, shaped_config(recipe, section, config)))
+    return models
+
+
+def plan_scratch(
+    recipe: Recipe, baseline: BaselineSection, config: TokenformerConfig | TransformerConfig, tokens: int
 ) -> StagePlan:
-    tokens = growth_tokens if baseline.tokens == "match" else baseline.tokens
-    return resolved_plan(
-        recipe, baseline.name, baseline_config(recipe, baseline, final), baseline, tokens, None
-    )
+    """One from-scratch run: a single stage named after the baseline, one warmup+cosine over `tokens`."""
+    return resolved_plan(recipe, baseline.name, config, baseline, tokens, None)
 
 
 def plan_stages(recipe: Recipe, vocab_size: int) -> list[StagePlan]:
@@ -210,16 +301,23 @@ def plan_recipe(recipe: Recipe, vocab_size: int | None = None, flops_per_second:
     A baseline that cannot be sized on this backbone is a UserError naming it."""
     vocab_size = vocab_size or estimated_vocab_size(recipe)
     stages = plan_stages(recipe, vocab_size)
-    growth_tokens = sum(s.tokens for s in stages)
+    configs = [s.config for s in stages]
     baselines = []
     for baseline in recipe.baseline:
         try:
-            baselines.append(plan_baseline(recipe, baseline, stages[-1].config, growth_tokens))
+            models = (
+                scratch_models(recipe, baseline, configs)
+                if baseline.kind == "scratch"
+                else [("", baseline_config(recipe, baseline, configs[-1]))]
+            )
         except ValueError as error:
             raise UserError(
                 f"baseline {baseline.name}: {error}; give it a size, d_model or n_layers that fit "
                 f"(or `baseline: []` for none)"
             ) from None
+        for label, model in models:
+            plan = plan_scratch(recipe, baseline, model, baseline_tokens(baseline, stages))
+            baselines.append(dataclasses.replace(plan, name="-".join(p for p in (baseline.name, label) if p)))
     return Plan(
         stages=stages,
         baselines=baselines,

@@ -51,6 +51,17 @@ class DataSection(Section):
         0.05, gt=0, lt=1, description="Fraction of documents held out for validation."
     )
     text_field: str = Field("text", description="Field holding the text in JSONL / HF datasets.")
+    seed: int | None = Field(
+        None,
+        ge=0,
+        lt=2**31,
+        description="Seed of the validation split; default: the recipe's seed (a seed sibling keeps its "
+        "run's split).",
+    )
+
+    def fingerprint(self) -> dict:
+        """What the prepared data depends on, as in a stage fingerprint (an unset `seed` leaves it as before)."""
+        return self.model_dump(mode="json", exclude={"seed"} if self.seed is None else set())
 
 
 class TokenRatiosSection(Section):
@@ -74,10 +85,11 @@ class ModelSection(Section):
     norm: Literal["l2_norm_gelu", "gelu_l2_norm", "softmax"] = Field(
         "l2_norm_gelu", description="Pattention Θ."
     )
-    scale_mode: Literal["sqrt_n", "fixed"] = Field(
+    scale_mode: Literal["sqrt_n", "fixed", "anneal"] = Field(
         "sqrt_n",
-        description="τ = sqrt(n) (the paper) or fixed at "
-        "the first stage's value. `preserve` growth fixes τ either way.",
+        description="τ = sqrt(n) (the paper), fixed at the first stage's value, or `anneal`: after a "
+        "`preserve` growth (τ held, exact) τ moves to sqrt(n) over the stage's warmup, so each stage ends as "
+        "the paper's architecture. `preserve` growth fixes τ at the growth step in every mode.",
     )
     token_ratios: TokenRatiosSection = Field(
         default_factory=TokenRatiosSection,
@@ -213,26 +225,61 @@ class WandbSection(Section):
     tags: list[str] = Field(default_factory=list, description="W&B tags.")
 
 
+class BaselineShape(Section):
+    size: ParamCount = Field(description="Parameters of this member of the family.")
+    d_model: int | None = Field(None, gt=0, description="Default: the baseline's (or the Tokenformer's).")
+    n_layers: int | None = Field(None, gt=0, description="Default: solved for the usual 4× MLP shape.")
+    n_heads: int | None = Field(None, gt=0, description="Default: the baseline's (or the Tokenformer's).")
+
+
 class BaselineSection(Section):
     name: str = Field(
         "scratch", pattern=r"^[A-Za-z0-9_-]+$", description="Baseline name (`tfctl compare --baseline NAME`)."
     )
     kind: Literal["scratch", "net2net"] = Field(
         "scratch",
-        description="`scratch`: a Transformer trained from "
-        "scratch; `net2net`: a Transformer grown on the same schedule.",
+        description="`scratch`: trained from scratch; `net2net`: a Transformer grown on the same schedule.",
+    )
+    family: Literal["transformer", "tokenformer"] = Field(
+        "transformer",
+        description="What a scratch baseline is: a Transformer, or a Tokenformer (the control that isolates "
+        "growth from the architecture).",
+    )
+    sizes: Literal["final", "stages"] | list[ParamCount | BaselineShape | str] = Field(
+        "final",
+        description="`final` (the final stage's size), `stages` (one run per stage size: a from-scratch "
+        "family whose frontier the growth run is measured against) or a list of stage names, counts, or "
+        "shapes `{size, d_model, n_layers, n_heads}` (the paper's GPT-style family).",
     )
     size: ParamCount | None = Field(None, description="Parameters; default: the final stage's size.")
     n_layers: int | None = Field(None, gt=0, description="Default: the final stage's layers.")
     d_model: int | None = Field(None, gt=0, description="Default: the Tokenformer's d_model.")
     n_heads: int | None = Field(None, gt=0, description="Default: the Tokenformer's heads.")
-    tokens: TokenCount | Literal["match"] = Field(
-        "match", description="Budget: `match` (the growth run's total tokens) or a count like 30b."
+    tokens: TokenCount | Literal["match", "base"] = Field(
+        "match",
+        description="Budget per run: `match` (the growth run's total tokens), `base` (the first stage's, the "
+        "paper's choice) or a count like 30b.",
+    )
+    seeds: int | None = Field(
+        None, gt=0, description="Seeds of this baseline; default: the recipe's `seeds`."
     )
     global_batch: int | None = Field(None, gt=0, description="Default: train's.")
     lr: float | None = Field(None, gt=0, description="Default: train's.")
     min_lr: float | None = Field(None, ge=0, description="Default: train's.")
     warmup: float | None = Field(None, ge=0, description="Default: train's.")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.kind == "net2net" and self.family != "transformer":
+            raise ValueError("a net2net baseline is a Transformer (family: transformer)")
+        if self.size is not None and self.sizes != "final":
+            raise ValueError("give either size or sizes, not both")
+        shaped = isinstance(self.sizes, list) and any(isinstance(s, BaselineShape) for s in self.sizes)
+        if self.family == "tokenformer" and (self.n_layers or self.d_model or self.n_heads or shaped):
+            raise ValueError(
+                "a Tokenformer baseline uses the recipe's backbone (no n_layers/d_model/n_heads)"
+            )
+        return self
 
 
 def _as_list(value):
@@ -242,6 +289,13 @@ def _as_list(value):
 class Recipe(Section):
     name: str = Field(description="Run name: the run directory is runs/<name>.", pattern=STAGE_NAME_PATTERN)
     seed: int = Field(1337, ge=0, lt=2**31, description="Seeds init, data order and growth (0 to 2^31 - 1).")
+    seeds: int = Field(
+        1,
+        gt=0,
+        le=100,
+        description="Seeds `tfctl compare` trains the growth run and each baseline with (seed, seed+1000, "
+        "...), each a sibling run; the report gives mean ± std.",
+    )
     data: DataSection = Field(default_factory=DataSection, description="The corpus and its tokenization.")
     model: ModelSection = Field(default_factory=ModelSection, description="The Tokenformer backbone.")
     stages: list[StageSection] = Field(min_length=1, description="Ordered growth stages.")

@@ -74,8 +74,14 @@ def _log(report, figure, mode, project, entity, group, directory, tags) -> None:
             for field in ("val_ppl", "val_loss", "flops", "device_hours", "params", "tokens"):
                 summary[f"{r['name']}/{field}"] = r[field]
         for h in report["headline"]:
-            summary[f"flops_ratio/{h['against']}"] = h["flops_ratio"]
-            summary[f"ppl_gap_pct/{h['against']}"] = h["ppl_gap_pct"]
+            for key in (
+                "flops_ratio",
+                "ppl_gap_pct",
+                "device_hours_ratio",
+                "frontier_flops_ratio",
+                "n_seeds",
+            ):
+                summary[f"{key}/{h['against']}"] = h.get(key)
         if report["flops_to_reach"] and report["reference"]:
             summary["speedup_to_reference_ppl"] = report["flops_to_reach"][0]["speedup"].get(report["run"])
         run.summary.update(summary)

@@ -23,6 +23,7 @@ from tfctl.worker.export import export_final, is_plain_engine, load_moments, ran
 from tfctl.worker.optimizer import build_optimizer, load_moments_file, set_lr
 from tfctl.worker.progress import RunAxes, StageProgress
 from tfctl.worker.schedule import CosineSchedule
+from tfctl.worker.tau_anneal import TauAnneal
 from tfctl.worker.throughput import mfu, peak_flops_per_device
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,11 @@ class StageTrainer:
             load_moments(self.engine, moments, step)
             self.progress.optimizer_step_offset = step
 
+        self.anneal = TauAnneal(self.engine.module, spec.tau_anneal_steps) if spec.tau_anneal_steps else None
+        if self.anneal is not None:
+            if spec.train.compile:
+                raise UserError("model.scale_mode anneal changes τ every step: train.compile must be false")
+            self.anneal.set(self.progress.step)  # a resumed stage: τ of the step it stopped at
         self.sampler = TokenSampler(
             self.data.tokens("train"), spec.seq_len, spec.global_batch, spec.seed, self.rank, self.world_size
         )
@@ -168,6 +174,8 @@ class StageTrainer:
     def _train_step(self, step: int) -> tuple[float, float, float]:
         started = time.perf_counter()
         set_lr(self.optimizer, self.schedule(step))
+        if self.anneal is not None:
+            self.anneal.set(step)
         x, y = next(self.sampler)  # batch(step - 1): a pure function of (seed, step), whatever the world size
         x, y = torch.as_tensor(x, device=self.device), torch.as_tensor(y, device=self.device)
         micro, accumulation = self.geometry.micro_batch, self.geometry.accumulation
@@ -261,9 +269,10 @@ class StageTrainer:
             else None,
             "param_checksums": rank_param_checksums(self.engine, self.world_size),
         }
+        annealed = self.anneal is not None and self.anneal.done(progress.step)
         export_final(
             self.engine,
-            self.config,
+            TauAnneal.final_config(self.config) if annealed else self.config,
             self.out_dir / "final",
             self.data.path / "tokenizer.json",
             step=progress.optimizer_step_offset + progress.step,

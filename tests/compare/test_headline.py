@@ -1,0 +1,161 @@
+"""The headline on synthetic runs: finished runs only, final against final, seeds aggregated, the frontier."""
+
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+
+from tfctl.compare.curves import Curve
+from tfctl.compare.frontier import Point, frontier_flops
+from tfctl.compare.report import build_report, to_markdown
+from tfctl.compare.runs import RunGroup, RunSummary
+
+
+def run(name, kind, flops, ppl, seed=None, complete=True, curve=None, hours=1.0, ends=None):
+    curve = curve or Curve(
+        flops=[0, flops / 2, flops], ppl=[300, ppl * 1.5, ppl], device_hours=[0, hours / 2, hours]
+    )
+    return RunSummary(
+        name=name,
+        path=Path("runs") / name,
+        kind=kind,
+        stages=["s1"],
+        val_loss=math.log(ppl),
+        val_ppl=ppl,
+        params=1000,
+        tokens=100,
+        flops=flops,
+        device_hours=hours,
+        wall_hours=hours,
+        mfu=None,
+        world_size=1,
+        curve=curve,
+        stage_ends=ends or [{"stage": "s1", "flops": flops, "val_ppl": ppl, "device_hours": hours}],
+        seed=seed,
+        complete=complete,
+    )
+
+
+def test_a_mid_schedule_point_never_enters_the_headline():
+    # the growth run's curve dips to 20 mid-schedule; its final (LR decayed) stage end is 40
+    dip = Curve(flops=[0, 10, 20, 30], ppl=[300, 20, 35, 40], device_hours=[0, 0.1, 0.2, 0.3])
+    growth = run("tiny", "growth", 30, 40.0, curve=dip)
+    scratch = run("tiny.baseline-scratch", "scratch", 90, 42.0)
+    better_but_unfinished = run("tiny.baseline-long", "scratch", 50, 10.0, complete=False)
+    report = build_report(growth, [scratch, better_but_unfinished])
+    head, unfinished = report["headline"]
+    assert head["ppl_growth"] == 40.0 and head["ppl_reference"] == 42.0
+    assert head["ppl_gap_pct"] == pytest.approx((40 / 42 - 1) * 100)
+    assert head["flops_ratio"] == pytest.approx(30 / 90)
+    assert unfinished["n_seeds"] == 0 and unfinished["ppl_reference"] is None  # never a headline
+    assert "no finished pair" in unfinished["verdict"]
+    race = report["flops_to_reach"][0]
+    assert race["flops"]["tiny"] is not None  # the mid-schedule race still sees the dip, labelled below
+    assert "Mid-schedule" in to_markdown(report)
+
+
+def test_seeds_are_paired_and_aggregated():
+    growth_ppl, scratch_ppl = [40.0, 41.0, 39.5], [42.0, 42.5, 41.0]
+    growth = RunGroup(
+        "tiny",
+        "growth",
+        [run("tiny", "growth", 30, p, seed=s) for s, p in zip((1, 2, 3), growth_ppl, strict=False)],
+    )
+    scratch = RunGroup(
+        "baseline-scratch",
+        "scratch",
+        [
+            run(f"scratch{s}", "scratch", 90, p, seed=s, hours=2.0)
+            for s, p in zip((1, 2, 3), scratch_ppl, strict=False)
+        ],
+    )
+    (head,) = build_report(growth, [scratch])["headline"]
+    assert head["n_seeds"] == 3 and head["seeds"] == [1, 2, 3]
+    assert head["ppl_growth"] == pytest.approx(statistics.fmean(growth_ppl))
+    assert head["std"]["ppl_growth"] == pytest.approx(statistics.stdev(growth_ppl))
+    assert head["std"]["ppl_reference"] == pytest.approx(statistics.stdev(scratch_ppl))
+    gaps = [(g / s - 1) * 100 for g, s in zip(growth_ppl, scratch_ppl, strict=False)]
+    assert head["ppl_gap_pct"] == pytest.approx(statistics.fmean(gaps))
+    assert head["std"]["ppl_gap_pct"] == pytest.approx(statistics.stdev(gaps))
+    assert head["device_hours_ratio"] == pytest.approx(0.5)
+    assert head["within_noise"] is False  # 2.0 apart, spreads ≈ 0.76
+    assert "beyond noise" in head["verdict"]
+
+
+def test_unpaired_seeds_are_left_out():
+    growth = RunGroup(
+        "tiny", "growth", [run("tiny", "growth", 30, 40, seed=1), run("t2", "growth", 30, 41, seed=2)]
+    )
+    scratch = RunGroup("scratch", "scratch", [run("b", "scratch", 90, 42, seed=1)])
+    (head,) = build_report(growth, [scratch])["headline"]
+    assert head["n_seeds"] == 1 and head["seeds"] == [1] and head["ppl_growth"] == 40
+    assert head["within_noise"] is None and head["std"]["ppl_growth"] is None
+
+
+def test_a_family_is_judged_by_its_largest_member_and_its_frontier():
+    family = [
+        RunGroup(
+            f"baseline-scratch-{n}",
+            "scratch",
+            [run(f"tiny.baseline-scratch-{n}", "scratch", f, p)],
+            "scratch",
+        )
+        for n, f, p in (("s1", 10.0, 60.0), ("s2", 40.0, 45.0), ("s3", 160.0, 35.0))
+    ]
+    family[2].runs[0].params = 5000  # the largest
+    ends = [
+        {"stage": "s1", "flops": 10.0, "val_ppl": 60.0, "device_hours": 0.1},
+        {"stage": "s2", "flops": 30.0, "val_ppl": 44.0, "device_hours": 0.3},
+    ]
+    growth = run("tiny", "growth", 30.0, 44.0, ends=ends)
+    report = build_report(growth, family)
+    (head,) = report["headline"]
+    assert head["against_label"] == "baseline-scratch-s3"
+    assert head["family"] == ["baseline-scratch-s1", "baseline-scratch-s2", "baseline-scratch-s3"]
+    points = [Point(10.0, 60.0), Point(40.0, 45.0), Point(160.0, 35.0)]
+    assert head["frontier_flops"] == pytest.approx(frontier_flops(points, 44.0))
+    assert head["frontier_flops_ratio"] == pytest.approx(30.0 / frontier_flops(points, 44.0))
+    assert head["frontier_in_range"] == 1
+    s1, s2 = report["stage_ends"]
+    assert s1["frontier_flops_ratio"]["scratch"] == pytest.approx(1.0)  # the base is the s1 member's twin
+    assert s2["frontier_flops_ratio"]["scratch"] == pytest.approx(head["frontier_flops_ratio"])
+    out_of_range = build_report(run("tiny", "growth", 30.0, 30.0), family)["headline"][0]
+    assert out_of_range["frontier_flops_ratio"] is None  # better than the best member: not extrapolated
+    assert "outside the from-scratch family's range" in out_of_range["verdict"]
+
+
+def test_other_growth_runs_are_variants_against_the_frontier_not_references():
+    family = [
+        RunGroup(
+            f"baseline-scratch-{n}",
+            "scratch",
+            [run(f"tiny.baseline-scratch-{n}", "scratch", f, p)],
+            "scratch",
+            f,
+        )
+        for n, f, p in (("s1", 10.0, 60.0), ("s2", 40.0, 45.0))
+    ]
+    ablation = RunGroup("tiny-paper", "growth", [run("tiny-paper", "growth", 20.0, 50.0)])
+    report = build_report(run("tiny", "growth", 30.0, 44.0), [*family, ablation])
+    assert [h["against_label"] for h in report["headline"]] == ["baseline-scratch-s2"]
+    (variant,) = report["variants"]
+    assert variant["label"] == "tiny-paper" and variant["val_ppl"] == 50.0
+    points = [Point(10.0, 60.0), Point(40.0, 45.0)]
+    assert variant["frontier_flops_ratio"]["scratch"] == pytest.approx(20.0 / frontier_flops(points, 50.0))
+    assert "## Other growth runs against the from-scratch frontier" in to_markdown(report)
+    assert "tiny-paper" not in report["flops_to_reach"][0]["flops"]  # the mid-schedule race leaves it out
+
+
+def test_a_planned_reference_with_no_finished_run_has_no_headline_numbers():
+    pending = RunGroup("baseline-scratch-s2", "scratch", [], "scratch", 5000)
+    done = RunGroup(
+        "baseline-scratch-s1",
+        "scratch",
+        [run("tiny.baseline-scratch-s1", "scratch", 10.0, 60.0)],
+        "scratch",
+        100,
+    )
+    (head,) = build_report(run("tiny", "growth", 30.0, 44.0), [done, pending])["headline"]
+    assert head["against_label"] == "baseline-scratch-s2" and head["n_seeds"] == 0
+    assert head["ppl_growth"] is None and head["frontier_flops_ratio"] is None
