@@ -5,13 +5,9 @@ The mode follows the stage runs (WANDB_MODE wins; online without an API key fall
 stops a comparison: any failure is a warning, the report files stay the record. Returns what happened.
 """
 
-import logging
-import os
 from pathlib import Path
 
-from tfctl.tracking.wandb_run import resolve_mode
-
-log = logging.getLogger(__name__)
+from tfctl.tracking.wandb_run import log_side_run
 
 
 def log_comparison(
@@ -28,38 +24,10 @@ def log_comparison(
 
     Returns the mode it logged in ("online", "offline", "disabled"), or "failed: <why>".
     """
-    mode = resolve_mode(mode)
-    if mode == "disabled":
-        return mode
-    try:
-        _log(report, figure, mode, project, entity, group, directory, tags)
-        return mode
-    except Exception as error:  # noqa: BLE001 — W&B must never stop a comparison
-        log.warning("W&B logging of the comparison failed, the report files are complete: %s", error)
-        return f"failed: {error}"
 
+    def fill(wandb, run) -> None:
+        from tfctl.compare.report import run_values, target_values
 
-def _log(report, figure, mode, project, entity, group, directory, tags) -> None:
-    os.environ.setdefault("WANDB_SILENT", "true")
-    import wandb
-
-    from tfctl.compare.report import run_values, target_values
-
-    directory = Path(directory or ".")
-    directory.mkdir(parents=True, exist_ok=True)
-    run = wandb.init(
-        project=project,
-        entity=entity,
-        group=group or report["run"],
-        name=f"{report['run']}/compare",
-        job_type="compare",
-        tags=list(tags or []),
-        dir=str(directory),
-        mode=mode,
-        config={"reference": report["reference"], "runs": [r["name"] for r in report["runs"]]},
-        settings=wandb.Settings(console="off", quiet=True),
-    )
-    try:
         values = {}
         for key, (columns, rows) in (
             ("compare/runs", run_values(report)),  # numbers, not formatted strings: W&B sorts them
@@ -85,5 +53,17 @@ def _log(report, figure, mode, project, entity, group, directory, tags) -> None:
         if report["flops_to_reach"] and report["reference"]:
             summary["speedup_to_reference_ppl"] = report["flops_to_reach"][0]["speedup"].get(report["run"])
         run.summary.update(summary)
-    finally:
-        run.finish()
+
+    return log_side_run(
+        report["run"],
+        "compare",
+        mode,
+        fill,
+        "W&B logging of the comparison failed, the report files are complete",
+        project=project,
+        entity=entity,
+        group=group,
+        directory=directory,
+        tags=tags,
+        config={"reference": report["reference"], "runs": [r["name"] for r in report["runs"]]},
+    )

@@ -107,3 +107,52 @@ class WandbRun:
         except Exception as error:  # noqa: BLE001
             log.warning("W&B call failed, continuing without W&B: %s", error)
             self._run = None
+
+
+def log_side_run(
+    base: str,
+    job_type: str,
+    mode: str,
+    fill,
+    failure: str,
+    project: str = "tfctl",
+    entity: str | None = None,
+    group: str | None = None,
+    directory: str | Path | None = None,
+    tags: list[str] | None = None,
+    config: dict | None = None,
+) -> str:
+    """One short W&B run beside the stage runs, named "<base>/<job_type>" in the group (default: `base`):
+    the end-of-train summary, a comparison, the downstream table. `fill(wandb, run)` logs into it.
+
+    W&B never stops the command: a failure is a warning ("`failure`: why") and returns "failed: <why>";
+    otherwise the mode it logged in ("online", "offline", "disabled")."""
+    mode = resolve_mode(mode)
+    if mode == "disabled":
+        return mode
+    try:
+        os.environ.setdefault("WANDB_SILENT", "true")
+        import wandb
+
+        directory = Path(directory or ".")
+        directory.mkdir(parents=True, exist_ok=True)
+        run = wandb.init(
+            project=project,
+            entity=entity,
+            group=group or base,
+            name=f"{base}/{job_type}",
+            job_type=job_type,
+            tags=list(tags or []),
+            dir=str(directory),
+            mode=mode,
+            config=config or {},
+            settings=wandb.Settings(console="off", quiet=True),
+        )
+        try:
+            fill(wandb, run)
+        finally:
+            run.finish()
+        return mode
+    except Exception as error:  # noqa: BLE001 — W&B must never stop a command whose files are complete
+        log.warning("%s: %s", failure, error)
+        return f"failed: {error}"

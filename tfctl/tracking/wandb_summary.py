@@ -3,13 +3,9 @@
 Like every W&B call in tfctl, a failure is a warning: metrics.jsonl and state.json stay the record.
 """
 
-import logging
-import os
 from pathlib import Path
 
-from tfctl.tracking.wandb_run import resolve_mode
-
-log = logging.getLogger(__name__)
+from tfctl.tracking.wandb_run import log_side_run
 
 COLUMNS = ("stage", "params", "stage_tokens", "tokens", "flops", "val_loss", "val_ppl", "wall_seconds", "mfu")
 
@@ -26,70 +22,58 @@ def log_run_summary(
     tags: list[str] | None = None,
 ) -> str:
     """Log the stage table (`results`: stage → stage_end record) and each growth's check as "<name>/summary"."""
-    mode = resolve_mode(mode)
-    if mode == "disabled":
-        return mode
-    try:
-        os.environ.setdefault("WANDB_SILENT", "true")
-        import wandb
 
-        run = wandb.init(
-            project=project,
-            entity=entity,
-            group=group or name,
-            name=f"{name}/summary",
-            job_type="summary",
-            tags=list(tags or []),
-            dir=str(directory or "."),
-            mode=mode,
-            settings=wandb.Settings(console="off", quiet=True),
+    def fill(wandb, run) -> None:
+        rows = [[stage, *(result.get(column) for column in COLUMNS[1:])] for stage, result in results.items()]
+        growth_rows = [
+            [
+                stage,
+                g.get("init"),
+                g.get("params_before"),
+                g.get("params_after"),
+                g.get("max_abs_logit_diff"),
+                g.get("loss_before"),
+                g.get("loss_after"),
+            ]
+            for stage, g in growth.items()
+        ]
+        run.log(
+            {
+                "summary/stages": wandb.Table(columns=list(COLUMNS), data=rows),
+                "summary/growth": wandb.Table(
+                    columns=[
+                        "stage",
+                        "init",
+                        "params_before",
+                        "params_after",
+                        "max_abs_logit_diff",
+                        "loss_before",
+                        "loss_after",
+                    ],
+                    data=growth_rows,
+                ),
+            }
         )
-        try:
-            rows = [
-                [stage, *(result.get(column) for column in COLUMNS[1:])] for stage, result in results.items()
-            ]
-            growth_rows = [
-                [
-                    stage,
-                    g.get("init"),
-                    g.get("params_before"),
-                    g.get("params_after"),
-                    g.get("max_abs_logit_diff"),
-                    g.get("loss_before"),
-                    g.get("loss_after"),
-                ]
-                for stage, g in growth.items()
-            ]
-            run.log(
-                {
-                    "summary/stages": wandb.Table(columns=list(COLUMNS), data=rows),
-                    "summary/growth": wandb.Table(
-                        columns=[
-                            "stage",
-                            "init",
-                            "params_before",
-                            "params_after",
-                            "max_abs_logit_diff",
-                            "loss_before",
-                            "loss_after",
-                        ],
-                        data=growth_rows,
-                    ),
-                }
-            )
-            last = list(results.values())[-1]
-            run.summary.update(
-                {
-                    "final/val_ppl": last.get("val_ppl"),
-                    "final/val_loss": last.get("val_loss"),
-                    "final/params": last.get("params"),
-                    "total/flops": last.get("flops"),
-                    "total/tokens": last.get("tokens"),
-                }
-            )
-        finally:
-            run.finish()
-        return mode
-    except Exception as error:  # noqa: BLE001 — W&B must never fail a finished run
-        log.warning("W&B summary of the run failed, metrics.jsonl is complete: %s", error)
-        return f"failed: {error}"
+        last = list(results.values())[-1]
+        run.summary.update(
+            {
+                "final/val_ppl": last.get("val_ppl"),
+                "final/val_loss": last.get("val_loss"),
+                "final/params": last.get("params"),
+                "total/flops": last.get("flops"),
+                "total/tokens": last.get("tokens"),
+            }
+        )
+
+    return log_side_run(
+        name,
+        "summary",
+        mode,
+        fill,
+        "W&B summary of the run failed, metrics.jsonl is complete",
+        project=project,
+        entity=entity,
+        group=group,
+        directory=directory,
+        tags=tags,
+    )
