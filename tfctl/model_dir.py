@@ -1,5 +1,7 @@
 """A model directory: `model.safetensors` + `config.json` (+ `tokenizer.json`), self-contained.
 
+Its file names and config (no torch) are in `model_dir_config.py`; the tensors are read and written here.
+
 What a stage exports, what `tfctl grow` reads and writes, what `tfctl eval` and `generate` load.
 Written to a temporary sibling and renamed into place, so a model directory is complete or absent.
 Safetensors and JSON only: loading a model directory can never run code.
@@ -17,30 +19,12 @@ from safetensors.torch import load_file, save_file
 
 from tfctl.errors import UserError
 from tfctl.files import fsync_dir, fsync_file
-from tfctl.model import build_model, config_from_dict, config_to_dict
+from tfctl.model import build_model, config_to_dict
 from tfctl.model.layers import Rotary
+from tfctl.model_dir_config import CONFIG, TOKENIZER, WEIGHTS
+from tfctl.model_dir_config import is_model_dir as is_model_dir  # re-exported beside the loaders
+from tfctl.model_dir_config import load_model_config as load_model_config
 from tfctl.safetensors_io import SafetensorsFormatError, map_tensors
-
-WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
-
-
-def is_model_dir(path: str | Path) -> bool:
-    path = Path(path)
-    return (path / WEIGHTS).is_file() and (path / CONFIG).is_file()
-
-
-def load_model_config(path: str | Path):
-    """The config of a model directory, or a one-line UserError naming what is wrong."""
-
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such model directory")
-    if not is_model_dir(path):
-        raise UserError(f"{path}: not a model directory (expected {WEIGHTS} and {CONFIG})")
-    try:
-        return config_from_dict(json.loads((path / CONFIG).read_text()))
-    except (ValueError, TypeError) as error:
-        raise UserError(f"{path / CONFIG}: {error}") from None
 
 
 def load_state_dict(path: str | Path) -> dict:

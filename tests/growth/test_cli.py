@@ -115,7 +115,7 @@ def test_every_refusal_is_a_user_error(case, model_dir, transformer_dir, tmp_pat
 
 
 def test_run_directory_needs_the_orchestrator(tmp_path, monkeypatch):
-    (tmp_path / "state.json").write_text("{}")
+    (tmp_path / "state.json").write_text('{"stages": {}}')  # a valid, empty run state
     monkeypatch.setitem(
         sys.modules, "tfctl.run.append_stage", None
     )  # as if tfctl.run.append_stage did not exist

@@ -39,8 +39,10 @@ def test_downstream_table_covers_every_stage_and_baseline(make_model_dir, local_
     assert "| baseline-scratch |" in markdown and "shakespeare_mc acc" in markdown
 
 
-def test_compare_with_an_unknown_task_fails_before_training(tfctl, local_tasks, tmp_path):
-    result = tfctl("compare", tmp_path / "runs" / "tiny", "--tasks", "nope", "--include-path", local_tasks)
+def test_compare_with_an_unknown_task_fails_before_training(tfctl, make_run, local_tasks, tmp_path):
+    run = make_run(tmp_path / "tiny", {"s1": "tokenformer"})  # a finished run: the tasks are what is wrong
+    result = tfctl("compare", run, "--tasks", "nope", "--include-path", local_tasks)
     assert (
         result.returncode == 2 and result.stderr.count("\n") == 1 and "unknown task(s) nope" in result.stderr
-    )
+    ), result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny"] and not (run / "compare").exists()  # no baseline

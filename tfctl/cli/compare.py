@@ -81,12 +81,16 @@ def compare(
     import contextlib
     import sys
 
-    from tfctl.compare import compare_run
-    from tfctl.tracking.live import RunDisplay
+    from tfctl.compare.runs import finished_run_state
 
+    for path in (run, *with_runs):
+        finished_run_state(path)  # a wrong run directory is refused before torch loads
     # with --json, stdout carries the report only: progress goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext()
     downstream = _downstream_tasks(tasks, include_path) if tasks else None  # fails before any training
+    from tfctl.compare import compare_run
+    from tfctl.tracking.live import RunDisplay
+
     with redirect:
         display = RunDisplay(interactive=False if json_output else None, verbose=verbose)
         report = compare_run(

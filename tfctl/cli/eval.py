@@ -47,7 +47,7 @@ def eval_command(
 ) -> None:
     """Evaluate loss and perplexity (or, with --tasks, lm-eval downstream tasks) of a model or a run's latest model."""
     from tfctl.errors import UserError
-    from tfctl.run.inspect import evaluate_model
+    from tfctl.run.targets import resolve_target
 
     if text is not None and data is not None:
         raise UserError("give --text or --data, not both")
@@ -58,7 +58,10 @@ def eval_command(
         return
     if include_path is not None or limit is not None or all_stages:
         raise UserError("--include-path, --limit and --all-stages go with --tasks")
-    result = evaluate_model(target, text=text, data=data, batches=batches, batch_size=batch_size)
+    model = resolve_target(target)  # a wrong path is refused before torch loads
+    from tfctl.run.inspect import evaluate_model
+
+    result = evaluate_model(model, text=text, data=data, batches=batches, batch_size=batch_size)
     if json_output:
         print(json.dumps(result))
     else:

@@ -21,6 +21,9 @@ def generate(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Sample a continuation of a prompt from a model directory."""
+    from tfctl.run.targets import generation_target
+
+    model = generation_target(target, max_new_tokens, seed, temperature)  # refused before torch loads
     from tfctl.run.inspect import generate as sample
 
-    typer.echo(sample(target, prompt, max_new_tokens, temperature, top_k, seed))
+    typer.echo(sample(model, prompt, max_new_tokens, temperature, top_k, seed))

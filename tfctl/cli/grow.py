@@ -8,7 +8,9 @@ import typer
 from rich.console import Console
 
 from tfctl.errors import UserError
+from tfctl.model_dir_config import load_model_config
 from tfctl.run.layout import RunDir
+from tfctl.run.state import RunState
 
 EPILOG = """\
 Examples:
@@ -101,6 +103,7 @@ def grow(
     if RunDir(source).is_run():
         if out is not None or placement != "append":
             raise UserError("-o and --placement are for model directories; a run directory grows in place")
+        RunState.load(RunDir(source).state, source.name)  # damaged: refused before torch loads
         try:
             from tfctl.run.append_stage import grow_run
         except ImportError as error:
@@ -113,6 +116,7 @@ def grow(
         raise UserError(
             "--tokens and --steps are for run directories; a model directory is grown, not trained"
         )
+    load_model_config(source)  # not a model directory, or a damaged config: refused before torch loads
 
     from tfctl.growth import grow_model_dir
     from tfctl.tracking.live import RunDisplay

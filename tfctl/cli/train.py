@@ -38,8 +38,10 @@ def train(
 ) -> None:
     """Train every stage of a growth recipe, growing the model between stages, resuming what an earlier call left."""
     from tfctl.recipe import load_recipe
+    from tfctl.run.state import checked_run_dir
 
     loaded = load_recipe(recipe, overrides)  # every user error in the recipe surfaces here, in a moment
+    output = checked_run_dir(output, loaded.name)  # and in -o's state.json
     from tfctl.run.orchestrate import train_recipe  # torch, deepspeed launch, data: only for a valid recipe
     from tfctl.tracking.live import RunDisplay
 

@@ -2,8 +2,17 @@
 
 `compare_run` is the command; `baselines` trains the sibling runs, `runs` reads a run's numbers, `curves`
 finds the FLOPs to reach a perplexity, `report` and `plot` write the results.
+
+`compare_run` (which trains, so imports torch) is loaded on first use (PEP 562), as `tfctl.model` does, so
+`runs` checks a wrong run directory in a moment.
 """
 
-from tfctl.compare.pipeline import compare_run
-
 __all__ = ["compare_run"]
+
+
+def __getattr__(name: str):
+    if name == "compare_run":
+        from tfctl.compare.pipeline import compare_run
+
+        return compare_run
+    raise AttributeError(f"module 'tfctl.compare' has no attribute {name!r}")

@@ -108,8 +108,6 @@ def compare_run(
     run_dir = Path(run_dir)
     baselines, tokens = list(baselines or []), list(tokens or [])
     with_runs, targets = [Path(p) for p in with_runs or []], list(targets or [])
-    if not run_dir.exists():
-        raise UserError(f"{run_dir}: no such run directory")
     main = summarize_run(run_dir)
     others = [summarize_run(path) for path in with_runs]  # before any training: fail fast
     for other in others:

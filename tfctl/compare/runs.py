@@ -126,19 +126,29 @@ def data_identity(run_dir: Path) -> dict:
     }
 
 
+def finished_run_state(path: str | Path) -> RunState:
+    """The state of a run directory with at least one finished stage; otherwise a one-line UserError."""
+    run_dir = Path(path)
+    if not run_dir.exists():
+        raise UserError(f"{run_dir}: no such run directory")
+    dirs = RunDir(run_dir)
+    if not dirs.is_run():
+        raise UserError(f"{run_dir}: not a run directory (no state.json)")
+    state = RunState.load(dirs.state, run_dir.name)
+    if not state.finished():
+        raise UserError(f"{run_dir}: no finished stage yet (run `tfctl train` first)")
+    return state
+
+
 def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
     """The numbers of a run directory's finished stages; a UserError when there are none."""
 
     run_dir = Path(path)
     dirs = RunDir(run_dir)
-    if not dirs.is_run():
-        raise UserError(f"{run_dir}: not a run directory (no state.json)")
-    state = RunState.load(dirs.state, run_dir.name)
+    state = finished_run_state(run_dir)
     stages = state.finished()
     ends = [state.stage(name)["result"] for name in stages]
     records = read_metrics(dirs.metrics)
-    if not ends:
-        raise UserError(f"{run_dir}: no finished stage yet (run `tfctl train` first)")
     last = ends[-1]
     device_seconds = sum(r["wall_seconds"] * r.get("world_size", 1) for r in ends)
     flops = sum(float(r["stage_flops"]) for r in ends)

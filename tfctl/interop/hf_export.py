@@ -20,7 +20,7 @@ from tfctl.errors import UserError
 from tfctl.interop.source import model_dir_of
 from tfctl.model.config import TokenformerConfig
 from tfctl.model.sizes import count_params, format_count
-from tfctl.model_dir import CONFIG, TOKENIZER, WEIGHTS, load_model_config
+from tfctl.model_dir_config import CONFIG, TOKENIZER, WEIGHTS, load_model_config
 from tfctl.run.layout import RunDir
 from tfctl.run.state import DONE, RunState
 

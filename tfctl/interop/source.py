@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from tfctl.errors import UserError
-from tfctl.model_dir import is_model_dir
-from tfctl.run.inspect import latest_model
+from tfctl.model_dir_config import is_model_dir
 from tfctl.run.layout import RunDir
+from tfctl.run.targets import latest_model
 
 
 def model_dir_of(path: str | Path) -> Path:

@@ -1,10 +1,9 @@
-"""Using what a run produced: find a run's latest model, evaluate a model directory, sample from it."""
+"""Using what a run produced: evaluate a model directory (or a run's latest model), sample from it.
+Which model a path means is `targets.py` (no torch), so a wrong one is refused before torch loads."""
 
-import json
 import math
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -14,79 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from tfctl.data import eval_batches, load_prepared, load_tokenizer
 from tfctl.data.tokenizer import encode_text_file
 from tfctl.errors import UserError
-from tfctl.model_dir import TOKENIZER, is_model_dir, load_model
-from tfctl.run.layout import RunDir
-from tfctl.run.state import DONE, RunState
+from tfctl.model_dir import TOKENIZER, load_model
+from tfctl.run.targets import ModelTarget, generation_target, resolve_target
 from tfctl.worker.evaluate import perplexity
-from tfctl.worker.spec import StageSpec
-
-MAX_NEW_TOKENS = 20_000  # beyond this, sampling on a CPU takes hours: a typo
-
-
-@dataclass
-class ModelTarget:
-    """A model directory, and (when it came from a run) the data and eval settings it was trained with."""
-
-    model_dir: Path
-    data_dir: Path | None = None
-    eval_batches: int = 8
-    eval_batch_size: int = 8
-
-
-def read_export_info(model_dir: Path) -> dict:
-    """A model directory's export.json (provenance, eval settings): {} when missing; damaged is a UserError."""
-    export = model_dir / "export.json"
-    if not export.is_file():
-        return {}
-    try:
-        info = json.loads(export.read_bytes())
-    except (OSError, ValueError) as error:
-        raise UserError(f"{export}: unreadable ({error}); delete it to use the model without it") from None
-    if not isinstance(info, dict):
-        raise UserError(f"{export}: not a JSON object; delete it to use the model without it")
-    return info
-
-
-def latest_model(run_dir: Path) -> tuple[str, Path]:
-    """(stage, final model dir) of the last finished stage of a run directory."""
-    dirs = RunDir(run_dir)
-    state = RunState.load(dirs.state, run_dir.name)
-    finished = [name for name, entry in state.data["stages"].items() if entry.get("status") == DONE]
-    if not finished:
-        raise UserError(f"{run_dir}: no finished stage yet (run `tfctl train` first)")
-    return finished[-1], dirs.final(finished[-1])
-
-
-def _from_spec(model_dir: Path, spec_path: Path) -> ModelTarget:
-    spec = StageSpec.load(spec_path)
-    return ModelTarget(model_dir, Path(spec.data_dir), spec.train.eval_batches, spec.train.eval_batch_size)
-
-
-def resolve_target(path: str | Path) -> ModelTarget:
-    """A model directory as is, or a run directory's latest export with that stage's eval settings. A model
-    directory inside a run (RUN/stages/<stage>/final or init) gets its stage's data and eval settings."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such model or run directory")
-    if RunDir(path).is_run():
-        stage, model_dir = latest_model(path)
-        return _from_spec(model_dir, RunDir(path).spec(stage))
-    if is_model_dir(path):
-        info = read_export_info(path)
-        target = ModelTarget(path)
-        if (path.parent / "spec.json").is_file():  # a stage's final/ or init/
-            target = _from_spec(path, path.parent / "spec.json")
-        if isinstance(info.get("data_dir"), str) and info["data_dir"]:
-            target.data_dir = Path(info["data_dir"])
-        for key in ("eval_batches", "eval_batch_size"):
-            value = info.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                setattr(target, key, value)
-        return target
-    raise UserError(
-        f"{path}: neither a model directory (model.safetensors + config.json) nor a run directory "
-        "(state.json)"
-    )
 
 
 def text_windows(tokens, seq_len: int, batch_size: int) -> list:
@@ -103,7 +32,7 @@ def text_windows(tokens, seq_len: int, batch_size: int) -> list:
 
 
 def evaluate_model(
-    path: str | Path,
+    path: str | Path | ModelTarget,
     text: Path | None = None,
     data: Path | None = None,
     batches: int | None = None,
@@ -153,7 +82,7 @@ def evaluate_model(
 
 
 def generate(
-    path: str | Path,
+    path: str | Path | ModelTarget,
     prompt: str,
     max_new_tokens: int = 100,
     temperature: float = 0.8,
@@ -161,15 +90,7 @@ def generate(
     seed: int = 0,
 ) -> str:
     """A sampled continuation of `prompt`; a long one shows a progress bar on a terminal (stderr)."""
-    if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
-        raise UserError(f"--max-new-tokens {max_new_tokens}: must be from 1 to {MAX_NEW_TOKENS:,}")
-    if not 0 <= seed < 2**63:
-        raise UserError(f"--seed {seed}: must be from 0 to 2^63 - 1")
-    if not math.isfinite(temperature) or temperature < 0:
-        raise UserError(f"--temperature {temperature}: must be a finite number >= 0")
-    target = resolve_target(path)
-    if not (target.model_dir / TOKENIZER).is_file():
-        raise UserError(f"{target.model_dir}: has no {TOKENIZER}; cannot encode a prompt")
+    target = generation_target(path, max_new_tokens, seed, temperature)
     tokenizer = load_tokenizer(target.model_dir)
     model, _ = load_model(target.model_dir)
     model.eval()

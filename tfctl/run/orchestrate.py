@@ -24,7 +24,7 @@ from tfctl.run.stage_loop import (
     fingerprinted_train,
     locked_run,
 )
-from tfctl.run.state import RunState
+from tfctl.run.state import RunState, checked_run_dir
 from tfctl.tracking.live import RunDisplay
 from tfctl.tracking.wandb_run import resolve_mode
 from tfctl.tracking.wandb_summary import log_run_summary
@@ -160,11 +160,8 @@ def train_recipe(
     display: RunDisplay | None = None,
 ) -> dict:
     """`tfctl train`: every stage of a (loaded, validated) recipe, resuming what an earlier call left."""
-    run_dir = Path(run_dir) if run_dir else Path("runs") / recipe.name
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"{run_dir}: not a directory; give -o a run directory (new or existing)")
+    run_dir = checked_run_dir(run_dir, recipe.name)  # refused before anything is written
     dirs = RunDir(run_dir)
-    RunState.load(dirs.state, recipe.name)  # a damaged state.json is refused before anything is written
     display = display or RunDisplay(interactive=False)
     with display.activity("preparing the data (cached after the first time)"):
         data_dir = prepare_data(recipe)

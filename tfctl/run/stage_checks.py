@@ -11,7 +11,7 @@ import os
 
 from tfctl.errors import TrainingError, UserError
 from tfctl.files import remove_tree
-from tfctl.model_dir import is_model_dir
+from tfctl.model_dir_config import is_model_dir
 from tfctl.run.layout import RunDir
 from tfctl.run.state import FAILED, RunState
 from tfctl.worker.manifest import manifest_fingerprint

@@ -111,3 +111,14 @@ class RunState:
         for name in names:
             self.data["stages"].pop(name, None)
         self.save()
+
+
+def checked_run_dir(run_dir: str | Path | None, name: str) -> Path:
+    """The run directory a recipe named `name` trains in (default runs/<name>): new, or a directory whose
+    state.json (if any) is readable and valid. Otherwise a one-line UserError, before anything is written
+    (and before `tfctl train` loads torch)."""
+    run_dir = Path(run_dir) if run_dir else Path("runs") / name
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir}: not a directory; give -o a run directory (new or existing)")
+    RunState.load(run_dir / "state.json", name)
+    return run_dir

@@ -1,0 +1,32 @@
+"""What a model directory is, before any of its weights are read: its file names and its `config.json`.
+
+Plain Python (no torch), so the commands that take a model directory refuse a wrong one in a moment;
+loading and writing the tensors is `tfctl/model_dir.py`.
+"""
+
+import json
+from pathlib import Path
+
+from tfctl.errors import UserError
+from tfctl.model import config_from_dict
+
+WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
+
+
+def is_model_dir(path: str | Path) -> bool:
+    path = Path(path)
+    return (path / WEIGHTS).is_file() and (path / CONFIG).is_file()
+
+
+def load_model_config(path: str | Path):
+    """The config of a model directory, or a one-line UserError naming what is wrong."""
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such model directory")
+    if not is_model_dir(path):
+        raise UserError(f"{path}: not a model directory (expected {WEIGHTS} and {CONFIG})")
+    try:
+        return config_from_dict(json.loads((path / CONFIG).read_text()))
+    except (ValueError, TypeError) as error:
+        raise UserError(f"{path / CONFIG}: {error}") from None
