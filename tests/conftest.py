@@ -25,3 +25,17 @@ def run_tfctl(*args, cwd=None, timeout=600, env=None):
 @pytest.fixture
 def tfctl():
     return run_tfctl
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_error_table(request, tmp_path_factory):
+    """The bad-input table of tests/reliability/test_user_errors.py (~60 CLI runs, one subprocess each), started
+    with the session when that file is selected: it runs in the background on the core the test process
+    leaves idle, so its tests find it done. Alone, it runs two cases at a time."""
+    items = request.session.items
+    cases = [item for item in items if item.module.__name__.endswith("test_user_errors")]
+    if not cases:
+        return None
+    from tests.reliability.user_error_table import Table
+
+    return Table(tmp_path_factory.mktemp("user-errors"), jobs=2 if len(cases) == len(items) else 1)

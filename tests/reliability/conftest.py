@@ -115,14 +115,3 @@ def reference(recipe_file, tmp_path_factory) -> Path:
     result = run_tfctl("train", recipe_file, "-o", run_dir, env=ENV)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return run_dir
-
-
-@pytest.fixture(scope="session", autouse=True)
-def user_error_table(request, tmp_path_factory):
-    """Started at the first reliability test when test_user_errors.py is collected, so its ~30 CLI runs use
-    the core the training tests leave idle (they run with OMP_NUM_THREADS=1)."""
-    if not any(item.module.__name__.endswith("test_user_errors") for item in request.session.items):
-        return None
-    from tests.reliability.user_error_table import Table
-
-    return Table(tmp_path_factory.mktemp("user-errors"))

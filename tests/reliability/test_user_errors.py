@@ -1,6 +1,6 @@
 """Every command, given a missing path, the wrong kind of directory or a malformed file: one line on stderr,
 exit 2, nothing written. Through the real CLI, one subprocess per case (run in the background while the
-training tests use the other core: see user_error_table.py)."""
+other tests run: see user_error_table.py and the `user_error_table` fixture in tests/conftest.py)."""
 
 import pytest
 

@@ -1,11 +1,12 @@
-"""The bad-input table of test_user_errors.py: its inputs, and a runner that works through it in a background
-thread (started by conftest.py at the first reliability test, so it overlaps the training tests)."""
+"""The bad-input table of test_user_errors.py: its inputs, and a runner that works through it in background
+threads (started by tests/conftest.py with the session, so it overlaps the other tests)."""
 
 import json
 import os
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -147,10 +148,10 @@ def snapshot(root: Path) -> dict:
 
 
 class Table:
-    """Runs every case in a background thread while the test session goes on."""
+    """Runs every case in the background while the test session goes on, `jobs` subprocesses at a time."""
 
-    def __init__(self, root: Path):
-        self.root, self.results, self.done = root, {}, threading.Event()
+    def __init__(self, root: Path, jobs: int = 1):
+        self.root, self.jobs, self.results, self.done = root, jobs, {}, threading.Event()
         make_inputs(root)
         self.lock = RunLock(root / "busy" / ".lock").__enter__()  # a run directory in use by someone else
         self.before = snapshot(root)
@@ -176,8 +177,8 @@ class Table:
 
     def run(self) -> None:
         try:
-            for case in CASES:  # one at a time: the training tests have the other core
-                self.run_case(case)
+            with ThreadPoolExecutor(self.jobs) as pool:
+                list(pool.map(self.run_case, CASES))  # list(): a case that raised fails the whole table
             self.after = snapshot(self.root)
         finally:
             self.lock.__exit__()
