@@ -153,14 +153,12 @@ def test_malformed_checkpoint_is_one_line(official_state, tmp_path, tfctl, token
     assert not (tmp_path / "tf").exists()
 
 
-def test_a_recipe_stage_trains_from_an_imported_model(official_state, tmp_path, tokenizer_path, monkeypatch):
-    """`from: DIR` on the first stage: the imported weights are its init (grown to its size: here the same)."""
+def imported_recipe(official_state, tmp_path, tokenizer_path, n_heads: int = HEADS):
+    """The official checkpoint imported to tmp_path/tf, and a one-stage recipe that starts `from:` it."""
     import yaml
 
-    from tfctl.errors import UserError
     from tfctl.interop.official import import_official
     from tfctl.recipe import load_recipe
-    from tfctl.run.orchestrate import train_recipe
 
     torch.save(official_state, tmp_path / "pytorch_model.bin")
     imported = tmp_path / "tf"
@@ -170,7 +168,7 @@ def test_a_recipe_stage_trains_from_an_imported_model(official_state, tmp_path, 
     recipe = {
         "name": "from-official",
         "data": {"source": "shakespeare", "tokenizer": str(tokenizer_path), "seq_len": 16},
-        "model": {"d_model": D, "n_layers": L, "n_heads": HEADS, "rotary_pct": ROTARY_PCT,
+        "model": {"d_model": D, "n_layers": L, "n_heads": n_heads, "rotary_pct": ROTARY_PCT,
                   "token_ratios": {"qkv": QKV, "proj": PROJ, "ffn": FFN}},
         "stages": [{"name": "s1", "param_tokens": QKV, "steps": 2, "from": str(imported)}],
         "train": {"global_batch": 4, "eval_interval": 2, "eval_batches": 1, "eval_batch_size": 2,
@@ -179,13 +177,30 @@ def test_a_recipe_stage_trains_from_an_imported_model(official_state, tmp_path, 
     }  # fmt: skip
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
+    return imported, load_recipe(path)
+
+
+@pytest.mark.slow
+def test_a_recipe_stage_trains_from_an_imported_model(official_state, tmp_path, tokenizer_path, monkeypatch):
+    """`from: DIR` on the first stage: the imported weights are its init (grown to its size: here the same)."""
+    from tfctl.run.orchestrate import train_recipe
+
+    imported, recipe = imported_recipe(official_state, tmp_path, tokenizer_path)
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    results = train_recipe(load_recipe(path), run_dir=tmp_path / "run", say=lambda line: None)
+    results = train_recipe(recipe, run_dir=tmp_path / "run", say=lambda line: None)
     assert results["s1"]["steps"] == 2
     growth = json.loads((tmp_path / "run" / "state.json").read_text())["stages"]["s1"]["growth"]
     assert growth["source"] == str(imported) and growth["max_abs_logit_diff"] < 1e-5
 
-    recipe["model"]["n_heads"] = 8
-    path.write_text(yaml.safe_dump(recipe))
+
+def test_a_recipe_stage_from_an_imported_model_of_another_backbone_is_refused(
+    official_state, tmp_path, tokenizer_path, monkeypatch
+):
+    from tfctl.errors import UserError
+    from tfctl.run.orchestrate import train_recipe
+
+    _, recipe = imported_recipe(official_state, tmp_path, tokenizer_path, n_heads=8)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
     with pytest.raises(UserError, match=r"stages\[0\].from .*n_heads 4 \(recipe: 8\)"):
-        train_recipe(load_recipe(path), run_dir=tmp_path / "run8", say=lambda line: None)
+        train_recipe(recipe, run_dir=tmp_path / "run8", say=lambda line: None)
+    assert not (tmp_path / "run8" / "stages").exists()  # refused before any stage started

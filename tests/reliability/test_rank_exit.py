@@ -40,6 +40,7 @@ def test_verified_stage_end_needs_the_record_and_an_intact_export(tmp_path):
     assert verified_stage_end(final, metrics, "s1") is None  # never completely written
 
 
+@pytest.mark.slow
 def test_a_rank_dying_after_the_export_does_not_fail_the_stage(tmp_path):
     recipe = write_recipe(tmp_path / "exit.yaml", ONE_STAGE)
     run_dir = tmp_path / "run"
