@@ -29,7 +29,8 @@ demo: setup
 test: setup
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python -m pytest -q
 
-# everything but the `slow` tests (real stages, tfctl train end to end, compile, kill tests, the bench suite)
+# everything but the `slow` tests (real stages, tfctl train end to end, compile, kill tests, the bench suite,
+# lm-eval's full task index)
 test-fast: setup
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python -m pytest -q -m "not slow"
 

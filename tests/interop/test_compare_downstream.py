@@ -3,6 +3,8 @@
 import json
 import shutil
 
+import pytest
+
 from tfctl.evaluate.compare_table import add_downstream, prepare_tasks
 
 
@@ -39,6 +41,7 @@ def test_downstream_table_covers_every_stage_and_baseline(make_model_dir, local_
     assert "| baseline-scratch |" in markdown and "shakespeare_mc acc" in markdown
 
 
+@pytest.mark.slow  # an unknown name is only known unknown once lm-eval has indexed its whole registry: ~20 s CPU
 def test_compare_with_an_unknown_task_fails_before_training(tfctl, make_run, local_tasks, tmp_path):
     run = make_run(tmp_path / "tiny", {"s1": "tokenformer"})  # a finished run: the tasks are what is wrong
     result = tfctl("compare", run, "--tasks", "nope", "--include-path", local_tasks)
