@@ -108,6 +108,21 @@ def test_resume_matches_uninterrupted_run(reference, tmp_path, make_spec):
     assert stage_end(tmp_path)["val_loss"] == pytest.approx(stage_end(reference)["val_loss"], abs=1e-6)
 
 
+def test_mfu_never_passes_100_percent_when_the_peak_given_is_too_low(tmp_path, make_spec):
+    """A peak measured on a busy machine is too low: the first step faster than it raises it, and says so."""
+    spec = make_spec(tmp_path, steps=3, peak_flops=1.0, eval_interval=3, checkpoint_interval=3)
+    assert launch(spec) == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    mfus = [r["mfu"] for r in records(tmp_path, "train")]
+    end = stage_end(tmp_path)
+    assert len(mfus) == 3 and all(0 < m <= 1.0 for m in mfus) and mfus[0] == pytest.approx(1.0)
+    assert 0 < end["mfu"] <= 1.0
+    assert end["peak_flops"] > 1e6 and end["peak_source"].endswith(
+        "rate, above the 1 FLOP/s of train.peak_flops"
+    )
+    log = (tmp_path / "worker.log").read_text()
+    assert "step 1 ran at " in log and "above the peak MFU divides by (1)" in log
+
+
 def test_non_finite_loss_stops_with_exit_3(tmp_path, make_spec):
     # an LR this large sends the weights to ~1e37: the next forward overflows for real
     spec = make_spec(
