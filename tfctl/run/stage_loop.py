@@ -296,6 +296,7 @@ class StageLoop:
 
     def train_stage(self, index: int) -> dict:
         job, plan = self.job, self.job.plans[index]
+        started = time.perf_counter()  # the stage's elapsed time, growth to verified export: plan's estimates
         growth = None
         if self.starts_grown(index):
             growth = self.initial_weights(index)
@@ -342,7 +343,9 @@ class StageLoop:
             )
         if code != 0:
             self.say(f"[{plan.name}] a rank exited with {code} after the export was complete and verified")
-        self.state.update(plan.name, status=DONE, result=result)
+        self.state.update(
+            plan.name, status=DONE, result=result, elapsed_seconds=time.perf_counter() - started
+        )
         if not job.train.peak_flops:  # a stage faster than the measured peak raised it: keep the higher one
             raise_run_cpu_peak(self.state, job.launch, plan.name, result)
         self.display.stage_done(plan.name, result)
