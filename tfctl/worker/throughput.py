@@ -109,7 +109,3 @@ def peak_flops_per_device(configured: float | None, device_type: str, source: st
             return Peak(peak, f"the vendor's dense bf16 peak of {name}")
         return Peak(GPU_PEAK_BF16["A100"], f"the A100's dense bf16 peak ({name} is not in the table)")
     return Peak(measure_cpu_peak(), f"measured by the worker: {cpu_peak_method(None)}")
-
-
-def mfu(flops_per_token: float, tokens_per_second: float, peak_per_device: float, world_size: int) -> float:
-    return flops_per_token * tokens_per_second / (peak_per_device * world_size)
