@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -73,6 +75,15 @@ def test_solve_ffn_hidden_matches_target():
     config = solve_ffn_hidden(TransformerConfig(vocab_size=512, d_model=64, n_heads=4, n_layers=2), 400_000)
     assert abs(count_params(config) - 400_000) / 400_000 < 0.01
     assert sum(p.numel() for p in build_model(config).parameters()) == count_params(config)
+
+
+def test_solve_ffn_hidden_takes_a_multiple_of_64_when_the_size_allows():
+    backbone = TransformerConfig(vocab_size=8192, seq_len=256, n_layers=6, d_model=384, n_heads=6)
+    target = count_params(dataclasses.replace(backbone, ffn_hidden=1537))  # exactly 1537 units
+    assert solve_ffn_hidden(backbone, target).ffn_hidden == 1536  # 0.01 % fewer parameters
+    # a tiny model: the nearest multiple (1280) would miss 400k by 1.7 %, so the exact width stays
+    small = solve_ffn_hidden(TransformerConfig(vocab_size=512, d_model=64, n_heads=4, n_layers=2), 400_000)
+    assert small.ffn_hidden == 1306
 
 
 def test_solve_tokens_below_embedding_is_refused():

@@ -4,6 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tfctl.model.loss import linear_cross_entropy
+
 
 def layer_norm(x: torch.Tensor) -> torch.Tensor:
     """The non-parametric LayerNorm of the Tokenformer block (no weight, no bias)."""
@@ -14,7 +16,7 @@ class Rotary(nn.Module):
     """GPT-NeoX rotary embeddings on the first `rotary_pct` of each head's dims.
 
     The rotated dims are two halves (x1, x2) turned by the angle of each position:
-    (x1·cos - x2·sin, x2·cos + x1·sin), the other dims pass through; one concatenation builds the result.
+    (x1·cos - x2·sin, x2·cos + x1·sin); the other dims pass through (`Rotate`).
     """
 
     def __init__(self, head_dim: int, rotary_pct: float, seq_len: int, base: float = 10000.0):
@@ -41,10 +43,33 @@ class Rotary(nn.Module):
         seq_len = x.shape[-2]
         if seq_len > self._cache_len or self.cos.device != x.device:
             self._extend(max(seq_len, self._cache_len))
-        cos, sin = self.cos[:seq_len].to(x.dtype), self.sin[:seq_len].to(x.dtype)
-        half = self.rot_dim // 2
-        x1, x2, passed = x.split((half, half, x.shape[-1] - self.rot_dim), dim=-1)
-        return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin, passed), dim=-1)
+        return Rotate.apply(x, self.cos[:seq_len].to(x.dtype), self.sin[:seq_len].to(x.dtype))
+
+
+def _rotate_(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Turns the first 2·half dims of x in place by the angles (cos, sin of shape (seq, half)); returns x."""
+    half = cos.shape[-1]
+    x1, x2 = x[..., :half], x[..., half : 2 * half]
+    x1_before = x1.clone()
+    x1.mul_(cos).addcmul_(x2, sin, value=-1)
+    x2.mul_(cos).addcmul_(x1_before, sin)
+    return x
+
+
+class Rotate(torch.autograd.Function):
+    """The rotation as one copy plus in-place updates of the rotated dims (a quarter of them at rotary_pct
+    0.25); backward turns the gradient back by the same angles. Autograd's split/mul/cat chain took a
+    full-size concatenation forward and a zero-filled full-size gradient backward per call."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(cos, sin)
+        return _rotate_(x.clone(), cos, sin)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        cos, sin = ctx.saved_tensors
+        return _rotate_(grad.clone(), cos, -sin), None, None
 
 
 def causal_attention(
@@ -76,11 +101,9 @@ class CausalLM(nn.Module):
         x = self.embedding(idx)
         for block in self.blocks:
             x = block(x, self.rotary)
-        logits = F.linear(self.final_norm(x), self.embedding.weight)
         if targets is None:
-            return logits, None
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
-        return logits, loss
+            return F.linear(self.final_norm(x), self.embedding.weight), None
+        return linear_cross_entropy(self.final_norm(x), self.embedding.weight, targets)
 
     def get_num_params(self, non_embedding: bool = False) -> int:
         """Parameters counted once (the output head is tied to the embedding)."""

@@ -21,29 +21,30 @@ class L2NormGelu(torch.autograd.Function):
     """GeLU(A · τ / ‖A‖₂) over the last dim, with a hand-written backward.
 
     Autograd's version of the three-op chain saves A, A², the scaled scores and takes ~8 passes over the
-    score tensor backward. This one saves only A and the per-row 1/‖A‖₂, recomputes the scaled scores, and
-    takes 4 passes over one buffer (scale, GeLU' in place, one dot product per row, one fused update):
+    score tensor backward. This one saves only the scaled scores S = A·c (c = τ/‖A‖₂ per row) and takes
+    4 passes backward (GeLU', one dot product per row, one fused update, the scale). Where ‖A‖₂ is not
+    clamped, ‖S‖₂ = τ, so with G = dL/dS = g ⊙ GeLU'(S):
 
-        S = A·c with c = τ/‖A‖₂,   G = dL/dS = g ⊙ GeLU'(S),
-        dL/dA = c · (G - A · (G·A) / ‖A‖₂²)      (the second term is zero where ‖A‖₂² is clamped at EPS)
+        dL/dA = c · (G - A · (G·A) / ‖A‖₂²) = c · (G - S · (G·S) / τ²)
+
+    (the second term is zero where ‖A‖₂² is clamped at EPS: c is then a constant).
     """
 
     @staticmethod
     def forward(ctx, scores: torch.Tensor, tau: float) -> torch.Tensor:
         squared_norm = torch.linalg.vector_norm(scores, dim=-1, keepdim=True).square_()
-        inverse_norm = squared_norm.clamp_min(EPS).rsqrt_()
-        ctx.save_for_backward(scores, inverse_norm, squared_norm >= EPS)
+        scale = squared_norm.clamp_min(EPS).rsqrt_().mul_(tau)
+        scaled = scores * scale
+        ctx.save_for_backward(scaled, scale, squared_norm >= EPS)
         ctx.tau = tau
-        return torch.ops.aten.gelu_(scores * (inverse_norm * tau))  # in place: one buffer, not two
+        return F.gelu(scaled)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        scores, inverse_norm, unclamped = ctx.saved_tensors
-        scale = inverse_norm * ctx.tau
-        scaled = scores * scale
-        grad_scaled = torch.ops.aten.gelu_backward.grad_input(grad, scaled, grad_input=scaled)  # in place
-        row_dot = torch.linalg.vecdot(grad_scaled, scores).unsqueeze(-1) * inverse_norm.square() * unclamped
-        return grad_scaled.addcmul_(scores, row_dot, value=-1).mul_(scale), None
+        scaled, scale, unclamped = ctx.saved_tensors
+        grad_scaled = torch.ops.aten.gelu_backward(grad, scaled)
+        row_dot = torch.linalg.vecdot(grad_scaled, scaled).unsqueeze(-1).div_(ctx.tau**2).mul_(unclamped)
+        return grad_scaled.addcmul_(scaled, row_dot, value=-1).mul_(scale), None
 
 
 def theta(scores: torch.Tensor, norm: str, tau: float) -> torch.Tensor:
