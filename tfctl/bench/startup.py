@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from tfctl.launch import run_stage
+from tfctl.launch import build_env, run_stage
 from tfctl.recipe.schema import LaunchSection
 
 TINY_MODEL = dict(
@@ -153,7 +153,7 @@ def run_phases(spec: Path) -> dict:
         "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
     )
     command = [sys.executable, "-c", run_as_script, __file__, "--phases", str(spec)]
-    env = {**os.environ, "WANDB_MODE": "disabled"}  # as the launches: W&B is not part of the start-up
+    env = build_env(LaunchSection(launcher="local"), {"WANDB_MODE": "disabled"}, gpu=False)  # as launched
     result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
