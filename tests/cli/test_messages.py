@@ -61,7 +61,7 @@ def test_plan_table_at_80_columns_keeps_every_number():
     for stage in plan.stages:
         assert f"{stage.flops:.3g}" in text and str(stage.steps) in text
     assert "9232/9232/36928" in text and "300.00B" in text
-    assert "est. time: known once this recipe has trained a stage" in text
+    assert "est. time —: no finished stage yet\n  (a stage's start-up, evals and export" in text
     wide = render(print_plan, recipe.name, plan, width=160)
     assert "cumulative" in wide and "batch" in wide  # dropped only when narrow
 

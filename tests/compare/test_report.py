@@ -6,7 +6,7 @@ import pytest
 
 from tfctl.compare.curves import Curve
 from tfctl.compare.plot import plot_ppl_vs_flops
-from tfctl.compare.report import build_report, to_markdown
+from tfctl.compare.report import RUN_COLUMNS, build_report, to_markdown
 from tfctl.compare.runs import RunSummary
 
 
@@ -92,7 +92,7 @@ def test_figure_has_one_line_per_run(tmp_path):
 def test_wandb_failure_is_a_warning(monkeypatch, tmp_path):
     import wandb
 
-    from tfctl.tracking.wandb_compare import log_comparison
+    from tfctl.compare.pipeline import log_comparison
 
     def broken(*args, **kwargs):
         raise RuntimeError("no network")
@@ -100,6 +100,39 @@ def test_wandb_failure_is_a_warning(monkeypatch, tmp_path):
     monkeypatch.setattr(wandb, "init", broken)
     monkeypatch.delenv("WANDB_MODE", raising=False)
     report = build_report(GROWTH, [SCRATCH])
-    assert log_comparison(report, None, mode="offline", directory=tmp_path) == "failed: no network"
+    assert log_comparison(report, None, None, tmp_path) == "failed: no network"  # no recipe: offline
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    assert log_comparison(report, None, mode="online", directory=tmp_path) == "disabled"
+    assert log_comparison(report, None, None, tmp_path) == "disabled"
+
+
+def test_wandb_gets_the_tables_and_headline_numbers_compare_built(monkeypatch, tmp_path):
+    import wandb
+
+    from tfctl.compare.pipeline import log_comparison
+
+    logged = {}
+
+    class Run:
+        summary = {}
+
+        def log(self, values):
+            logged.update(values)
+
+        def finish(self):
+            pass
+
+    def init(**options):
+        logged["name"] = options["name"]
+        return Run()
+
+    monkeypatch.setattr(wandb, "init", init)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    report = build_report(GROWTH, [SCRATCH])
+    assert log_comparison(report, tmp_path / "absent.png", None, tmp_path) == "offline"
+    assert logged.keys() == {"name", "compare/runs", "compare/flops_to_reach"}  # no figure file: no image
+    assert logged["name"] == f"{report['run']}/compare"
+    table = logged["compare/runs"]
+    assert table.columns == RUN_COLUMNS and [row[0] for row in table.data] == [
+        r["label"] for r in report["runs"]
+    ]
+    assert Run.summary[f"{report['runs'][0]['name']}/val_ppl"] == report["runs"][0]["val_ppl"]

@@ -44,3 +44,34 @@ def test_compare_with_an_unknown_task_fails_before_training(tfctl, local_tasks, 
     assert (
         result.returncode == 2 and result.stderr.count("\n") == 1 and "unknown task(s) nope" in result.stderr
     )
+
+
+def test_downstream_table_on_wandb(monkeypatch, tmp_path):
+    import wandb
+
+    from tfctl.evaluate.compare_table import log_wandb
+
+    logged, summary = {}, {}
+
+    class Run:
+        def __init__(self):
+            self.summary = summary
+
+        def log(self, values):
+            logged.update(values)
+
+        def finish(self):
+            pass
+
+    monkeypatch.setattr(wandb, "init", lambda **options: logged.update(name=options["name"]) or Run())
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    table = {
+        "tasks": ["hellaswag"],
+        "limit": None,
+        "rows": [{"label": "tiny/s1", "results": {"hellaswag": {"acc": 0.25, "acc_norm": 0.3}}}],
+    }
+    assert log_wandb(tmp_path / "tiny", table) == "offline"  # no recipe.yaml: offline
+    assert logged["name"] == "tiny/downstream"
+    assert logged["downstream"].columns == ["model", "hellaswag/acc", "hellaswag/acc_norm"]
+    assert logged["downstream"].data == [["tiny/s1", 0.25, 0.3]]
+    assert summary == {"tiny/s1/hellaswag/acc": 0.25, "tiny/s1/hellaswag/acc_norm": 0.3}

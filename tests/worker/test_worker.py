@@ -108,6 +108,21 @@ def test_resume_matches_uninterrupted_run(reference, tmp_path, make_spec):
     assert stage_end(tmp_path)["val_loss"] == pytest.approx(stage_end(reference)["val_loss"], abs=1e-6)
 
 
+def test_mfu_never_passes_100_percent_when_the_peak_given_is_too_low(tmp_path, make_spec):
+    """A peak measured on a busy machine is too low: the first step faster than it raises it, and says so."""
+    spec = make_spec(tmp_path, steps=3, peak_flops=1.0, eval_interval=3, checkpoint_interval=3)
+    assert launch(spec) == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    mfus = [r["mfu"] for r in records(tmp_path, "train")]
+    end = stage_end(tmp_path)
+    assert len(mfus) == 3 and all(0 < m <= 1.0 for m in mfus) and mfus[0] == pytest.approx(1.0)
+    assert 0 < end["mfu"] <= 1.0
+    assert end["peak_flops"] > 1e6 and end["peak_source"].endswith(
+        "rate, above the 1 FLOP/s of train.peak_flops"
+    )
+    log = (tmp_path / "worker.log").read_text()
+    assert "step 1 ran at " in log and "above the peak MFU divides by (1)" in log
+
+
 def test_non_finite_loss_stops_with_exit_3(tmp_path, make_spec):
     # an LR this large sends the weights to ~1e37: the next forward overflows for real
     spec = make_spec(
@@ -128,18 +143,29 @@ def test_non_finite_loss_stops_with_exit_3(tmp_path, make_spec):
     assert not (tmp_path / "final").exists()
 
 
-def test_initial_weights_and_carried_moments(reference, tmp_path, make_spec):
+def launch_carried(reference: Path, out: Path, make_spec, **settings) -> Path:
+    """One step from the reference's final weights and moments (a grown stage with `optimizer: carry`)."""
     final = reference / "final"
     spec = make_spec(
-        tmp_path, steps=1, init_weights=str(final), init_optimizer=str(final / "optimizer.safetensors")
+        out, steps=1, init_weights=str(final), init_optimizer=str(final / "optimizer.safetensors"), **settings
     )
-    assert launch(spec) == 0
-    (start, *_) = records(tmp_path, "eval")
+    assert launch(spec) == 0, (out / "worker.log").read_text()[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def carried(reference, tmp_path_factory, make_spec) -> Path:
+    return launch_carried(reference, tmp_path_factory.mktemp("carried"), make_spec)
+
+
+def test_initial_weights_and_carried_moments(reference, carried):
+    final = reference / "final"
+    (start, *_) = records(carried, "eval")
     assert start["step"] == 0 and start["val_loss"] == pytest.approx(
         stage_end(reference)["val_loss"], abs=1e-6
     )
     with (
-        safe_open(str(tmp_path / "final" / "optimizer.safetensors"), "pt") as after,
+        safe_open(str(carried / "final" / "optimizer.safetensors"), "pt") as after,
         safe_open(str(final / "optimizer.safetensors"), "pt") as before,
     ):
         assert after.metadata()["step"] == "13"  # 12 carried + 1
@@ -148,6 +174,22 @@ def test_initial_weights_and_carried_moments(reference, tmp_path, make_spec):
             after.get_tensor(name).flatten(), before.get_tensor(name).flatten(), dim=0
         )
         assert cosine > 0.5  # 0.9·m_carried + 0.1·g: the carried moment dominates
+
+
+@pytest.mark.parametrize("zero_stage", [1, 2, 3])
+def test_carried_moments_load_at_every_zero_stage(zero_stage, reference, carried, tmp_path, make_spec):
+    """ZeRO 1/2 create their moments at the first step: carried ones must still land (issue 15's
+    `exp_avg not found in optimizer state fragment`), and the step after them is ZeRO 0's."""
+    from safetensors.torch import load_file
+
+    out = launch_carried(reference, tmp_path, make_spec, zero_stage=zero_stage)
+    after, expected = (load_file(str(d / "final" / "optimizer.safetensors")) for d in (out, carried))
+    assert after.keys() == expected.keys()
+    for name, tensor in after.items():
+        assert torch.allclose(tensor, expected[name], rtol=1e-4, atol=1e-7), name
+    with safe_open(str(out / "final" / "optimizer.safetensors"), "pt") as f:
+        assert f.metadata()["step"] == "13"
+    assert train_losses(out) == pytest.approx(train_losses(carried), abs=1e-5)
 
 
 def test_two_ranks_through_deepspeed_launcher(reference, tmp_path, make_spec, data_dir):

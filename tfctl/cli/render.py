@@ -113,13 +113,18 @@ def print_plan(name: str, plan, run_dir: str | None = None) -> None:
         rows.append(Row(cells, style="dim"))
     title = f"plan: {name}  (vocab {plan.vocab_size}, seq {plan.seq_len}, {plan.world_size} rank(s))"
     console.print(fit_table(PLAN_COLUMNS, rows, drop=("batch", "cumulative\nFLOPs", "layers"), title=title))
-    if plan.flops_per_second:
+    if plan.times:
         console.print(
-            f"est. time: the stage's FLOPs at the {plan.flops_per_second:.3g} FLOP/s that "
-            f"{run_dir or 'the earlier run'} achieved (start-up, evals and checkpoints included)"
+            f"est. time: {format_seconds(plan.times.overhead_seconds)} a stage (start-up, evals, checkpoints, "
+            f"export, growth)\n  + its FLOPs at {plan.times.flops_per_second:.3g} FLOP/s, {plan.times.source}"
         )
     else:
-        console.print("est. time: known once this recipe has trained a stage (— until then)")
+        where = f" in {run_dir}" if run_dir else ""
+        console.print(
+            f"est. time —: no finished stage{where} yet\n"
+            "  (a stage's start-up, evals and export + its FLOPs at the rate its steps ran);\n"
+            "  train the recipe, or pass --run DIR, and plan again"
+        )
     if data["baselines"]:
         largest = max(plan.baselines, key=lambda b: b.params)  # a family's final-size member
         ratio = plan.total_flops / largest.flops

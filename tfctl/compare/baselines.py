@@ -37,6 +37,7 @@ from tfctl.recipe.plan import (
 )
 from tfctl.recipe.schema import BaselineSection
 from tfctl.run.layout import RunDir
+from tfctl.run.peak import inherited_cpu_peaks
 from tfctl.run.stage_loop import (
     GrowFn,
     RunJob,
@@ -291,7 +292,7 @@ def train_baseline(
     with locked_run(run.dirs, job.name) as state:
         loop = StageLoop(run, state, say, display)
         source = RunState.load(RunDir(job.source_run).state, job.source_run.name).data
-        state.data.setdefault("cpu_peak_flops", dict(source.get("cpu_peak_flops", {})))  # one peak for MFU
+        state.data.setdefault("cpu_peak_flops", inherited_cpu_peaks(source, job.source_run.name))
         stale = changed_stages(state, run)
         if stale:
             if not retrain:

@@ -6,7 +6,7 @@ from pathlib import Path
 from tfctl.compare.baselines import train_baseline
 from tfctl.compare.plot import plot_ppl_vs_flops
 from tfctl.compare.pool import Task, run_tasks
-from tfctl.compare.report import build_report, to_markdown
+from tfctl.compare.report import build_report, to_markdown, wandb_summary, wandb_tables
 from tfctl.compare.runs import RunGroup, check_comparable, summarize_run
 from tfctl.compare.siblings import (
     baseline_groups,
@@ -23,8 +23,7 @@ from tfctl.recipe import Recipe, StagePlan, load_recipe
 from tfctl.recipe.plan import plan_stages
 from tfctl.run.layout import RunDir
 from tfctl.run.state import RunState
-from tfctl.tracking.wandb_compare import log_comparison
-from tfctl.tracking.wandb_run import resolve_mode
+from tfctl.tracking.wandb_run import log_tables, resolve_mode
 
 
 def _growth_setup(run_dir: Path) -> tuple[Recipe, Path, list[StagePlan]]:
@@ -145,7 +144,7 @@ def compare_run(
     drawn = plot_ppl_vs_flops([growth, *groups], figure, title=f"{run_dir.name}: perplexity vs cost")
     report["figure"] = {"path": figure.name, **drawn}
     if wandb:
-        report["wandb"] = _log_wandb(report, figure, recipe, run_dir)
+        report["wandb"] = log_comparison(report, figure, recipe, run_dir)
         if display is not None:
             trained = [r.path for g in groups for r in g.runs]
             display.wandb_notice(report["wandb"], [run_dir, *trained])
@@ -161,23 +160,37 @@ def _inline(task: Task, say, display) -> Task:
     return task
 
 
-def _log_wandb(report: dict, figure: Path, recipe, run_dir: Path) -> str:
-
+def log_comparison(report: dict, figure: Path | None, recipe, run_dir: Path) -> str:
+    """A "<run>/compare" W&B run in the growth run's group with the tables, the figure and the headline
+    numbers as summary values, with the recipe's W&B settings (offline without one). The mode follows the
+    stage runs (WANDB_MODE wins; online without an API key falls back to offline). W&B never stops a
+    comparison: a failure is a warning, the report files stay the record. Returns what happened: the mode
+    it logged in, or "failed: <why>"."""
     if recipe is None and RunDir(run_dir).recipe.is_file():
         try:
             recipe = load_recipe(RunDir(run_dir).recipe)
         except UserError:
             recipe = None
     if recipe is None:
-        return log_comparison(report, figure, mode="offline", group=run_dir.name, directory=run_dir)
-    w = recipe.wandb
-    return log_comparison(
-        report,
-        figure,
-        mode=resolve_mode(recipe.wandb.mode or "online"),
-        project=w.project,
-        entity=w.entity,
-        group=w.group or run_dir.name,
+        mode, options = "offline", {"group": run_dir.name}
+    else:
+        w = recipe.wandb
+        mode = resolve_mode(w.mode or "online")
+        options = {
+            "project": w.project,
+            "entity": w.entity,
+            "group": w.group or run_dir.name,
+            "tags": list(w.tags),
+        }
+    return log_tables(
+        report["run"],
+        "compare",
+        mode,
+        wandb_tables(report),
+        wandb_summary(report),
+        "W&B logging of the comparison failed, the report files are complete",
+        images={"compare/ppl_vs_flops": figure},
         directory=run_dir,
-        tags=list(w.tags),
+        config={"reference": report["reference"], "runs": [r["name"] for r in report["runs"]]},
+        **options,
     )

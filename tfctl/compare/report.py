@@ -292,6 +292,25 @@ def target_values(report: dict) -> tuple[list[str], list[list]]:
     return columns, rows
 
 
+def wandb_tables(report: dict) -> dict[str, tuple[list[str], list[list]]]:
+    """The comparison's W&B tables, numbers as numbers (W&B sorts them)."""
+    return {"compare/runs": run_values(report), "compare/flops_to_reach": target_values(report)}
+
+
+def wandb_summary(report: dict) -> dict:
+    """The comparison's headline numbers as W&B summary values: "<run>/<field>", "<key>/<against>"."""
+    summary = {}
+    for r in report["runs"]:
+        for field in ("val_ppl", "val_loss", "flops", "device_hours", "params", "tokens"):
+            summary[f"{r['name']}/{field}"] = r[field]
+    for h in report["headline"]:
+        for key in ("flops_ratio", "ppl_gap_pct", "device_hours_ratio", "frontier_flops_ratio", "n_seeds"):
+            summary[f"{key}/{h['against']}"] = h.get(key)
+    if report["flops_to_reach"] and report["reference"]:
+        summary["speedup_to_reference_ppl"] = report["flops_to_reach"][0]["speedup"].get(report["run"])
+    return summary
+
+
 def target_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     columns, values = target_values(report)
     speedup = bool(report["reference"])

@@ -11,6 +11,7 @@ from tfctl.evaluate.downstream import evaluate_tasks, load_tasks, parse_tasks, t
 from tfctl.files import atomic_write_text
 from tfctl.recipe import load_recipe
 from tfctl.run.layout import RunDir
+from tfctl.tracking.wandb_run import log_tables
 
 
 def downstream_models(report: dict) -> list[tuple[str, Path]]:
@@ -76,19 +77,33 @@ def add_downstream(run_dir: Path, report: dict, names: list[str], built: dict, l
 
 
 def log_wandb(run_dir: Path, table: dict) -> str:
-    """In the growth run's W&B group, with its recipe's settings (offline when it has no recipe)."""
-    from tfctl.tracking.wandb_downstream import log_downstream
-
-    if not RunDir(run_dir).recipe.is_file():
-        return log_downstream(table, run_dir.name, "offline", directory=run_dir)
-    w = load_recipe(RunDir(run_dir).recipe).wandb
-    return log_downstream(
-        table,
+    """The downstream table as a "<run>/downstream" W&B run in the growth run's group, with its recipe's
+    settings (offline when it has no recipe). Like the comparison run, W&B never stops the command: a
+    failure is a warning, report.json/md stay the record. Returns the mode, or "failed: <why>"."""
+    cols = columns(table)
+    rows = [[r["label"]] + [r["results"].get(t, {}).get(m) for t, m in cols] for r in table["rows"]]
+    summary = {
+        f"{r['label']}/{t}/{m}": r["results"].get(t, {}).get(m) for r in table["rows"] for t, m in cols
+    }
+    if RunDir(run_dir).recipe.is_file():
+        w = load_recipe(RunDir(run_dir).recipe).wandb
+        mode = w.mode or "online"
+        options = {
+            "project": w.project,
+            "entity": w.entity,
+            "group": w.group or run_dir.name,
+            "tags": list(w.tags),
+        }
+    else:
+        mode, options = "offline", {}
+    return log_tables(
         run_dir.name,
-        w.mode or "online",
-        project=w.project,
-        entity=w.entity,
-        group=w.group or run_dir.name,
+        "downstream",
+        mode,
+        {"downstream": (["model"] + [f"{t}/{m}" for t, m in cols], rows)},
+        summary,
+        "W&B logging of the downstream table failed, the report files are complete",
         directory=run_dir,
-        tags=list(w.tags),
+        config={"tasks": table["tasks"], "limit": table["limit"]},
+        **options,
     )

@@ -97,6 +97,26 @@ class StagePlan:
         return out
 
 
+# A stage's fixed cost when a run's history cannot measure it: worker start-up (DeepSpeed import, rendezvous;
+# ~3-4 s on an idle machine), the step-0 and final evaluations, checkpoints, export. What tiny stages showed
+# on a shared 2-core machine; a run's own history replaces it (tfctl/run/history.py).
+DEFAULT_STAGE_OVERHEAD_SECONDS = 15.0
+
+
+@dataclasses.dataclass(frozen=True)
+class StageTimes:
+    """How long a stage takes: a fixed part plus its FLOPs at the rate training steps run."""
+
+    flops_per_second: float  # of training steps alone
+    overhead_seconds: (
+        float  # per stage: start-up, evaluations, checkpoints, export (growth, for grown stages)
+    )
+    source: str  # where both came from, in words
+
+    def seconds(self, flops: float) -> float:
+        return self.overhead_seconds + flops / self.flops_per_second
+
+
 @dataclasses.dataclass
 class Plan:
     stages: list[StagePlan]
@@ -104,7 +124,7 @@ class Plan:
     vocab_size: int
     seq_len: int
     world_size: int
-    flops_per_second: float | None = None  # measured on earlier runs of this recipe, for the time estimate
+    times: StageTimes | None = None  # measured on an earlier run of this recipe, for the time estimates
 
     @property
     def total_tokens(self) -> int:
@@ -117,7 +137,7 @@ class Plan:
     def to_dict(self) -> dict:
         def with_time(entry: StagePlan) -> dict:
             d = entry.to_dict()
-            d["estimated_seconds"] = entry.flops / self.flops_per_second if self.flops_per_second else None
+            d["estimated_seconds"] = self.times.seconds(entry.flops) if self.times else None
             return d
 
         return {
@@ -129,7 +149,9 @@ class Plan:
             "vocab_size": self.vocab_size,
             "seq_len": self.seq_len,
             "world_size": self.world_size,
-            "flops_per_second": self.flops_per_second,
+            "flops_per_second": self.times.flops_per_second if self.times else None,
+            "stage_overhead_seconds": self.times.overhead_seconds if self.times else None,
+            "times_source": self.times.source if self.times else None,
         }
 
 
@@ -296,8 +318,8 @@ def plan_stages(recipe: Recipe, vocab_size: int) -> list[StagePlan]:
     return stages
 
 
-def plan_recipe(recipe: Recipe, vocab_size: int | None = None, flops_per_second: float | None = None) -> Plan:
-    """The plan of every stage and baseline; `flops_per_second` (achieved before) gives time estimates.
+def plan_recipe(recipe: Recipe, vocab_size: int | None = None, times: StageTimes | None = None) -> Plan:
+    """The plan of every stage and baseline; `times` (measured on an earlier run) gives time estimates.
     A baseline that cannot be sized on this backbone is a UserError naming it."""
     vocab_size = vocab_size or estimated_vocab_size(recipe)
     stages = plan_stages(recipe, vocab_size)
@@ -324,5 +346,5 @@ def plan_recipe(recipe: Recipe, vocab_size: int | None = None, flops_per_second:
         vocab_size=vocab_size,
         seq_len=recipe.data.seq_len,
         world_size=recipe.launch.world_size,
-        flops_per_second=flops_per_second,
+        times=times,
     )

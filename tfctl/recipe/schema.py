@@ -192,7 +192,9 @@ class TrainSection(Section):
     checkpoint_interval: int = Field(100, gt=0, description="Steps between checkpoints (and one at the end).")
     keep_checkpoints: int = Field(2, gt=0, description="Checkpoints kept per stage.")
     peak_flops: float | None = Field(
-        None, gt=0, description="Peak FLOP/s per device for MFU; default: a GPU table, or measured on CPU."
+        None,
+        gt=0,
+        description="Peak FLOP/s per device for MFU (default: a GPU table, or measured on CPU); a faster step raises it.",
     )
 
 

@@ -1,8 +1,14 @@
-"""One CPU peak FLOP/s per run, for every MFU of its stages and of its baselines (tfctl.worker.throughput)."""
+"""One CPU peak FLOP/s per run, for every MFU of its stages and of its baselines (tfctl.worker.throughput).
+
+state.json keeps it under `cpu_peak_flops`, one record per thread count a rank uses:
+`{"threads=1": {"flops": 2.1e10, "source": "measured before stage s1: best of 10 ..."}}`. A stage that ran
+faster than it proves it low (the worker raises its own peak and says so in `stage_end`); the record then
+takes the stage's higher peak, so the stages after it (and the baselines) divide by it too.
+"""
 
 from tfctl.launch import build_env
 from tfctl.recipe.schema import LaunchSection
-from tfctl.run.state import RunState
+from tfctl.run.state import RunState, is_number
 
 
 def _has_gpu() -> bool:
@@ -11,18 +17,58 @@ def _has_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def run_cpu_peak(state: RunState, launch: LaunchSection, display) -> float | None:
-    """Measured once per thread count a rank uses (best of several short timings), kept in state.json under
-    `cpu_peak_flops`; None on GPUs, whose peaks the worker looks up."""
-    from tfctl.worker.throughput import measure_cpu_peak
+def _key(launch: LaunchSection) -> tuple[str, int | None]:
+    threads = build_env(launch, gpu=False).get("OMP_NUM_THREADS")
+    return f"threads={threads or 'default'}", int(threads) if threads else None
+
+
+def _record(value) -> dict | None:
+    """A usable record: {"flops", "source"}; a bare number (runs before the source was kept) reads as one."""
+    if is_number(value) and value > 0:
+        return {"flops": float(value), "source": "measured (an earlier tfctl recorded no method)"}
+    if isinstance(value, dict) and is_number(value.get("flops")) and value["flops"] > 0:
+        return {"flops": float(value["flops"]), "source": str(value.get("source", ""))}
+    return None
+
+
+def run_cpu_peak(state: RunState, launch: LaunchSection, display, stage: str) -> dict | None:
+    """The run's peak record for the ranks' thread count ({"flops", "source"}): measured before the first
+    stage that needs it, then kept in state.json; None on GPUs, whose peaks the worker looks up."""
+    from tfctl.worker.throughput import cpu_peak_method, measure_cpu_peak
 
     if _has_gpu():
         return None
-    threads = build_env(launch, gpu=False).get("OMP_NUM_THREADS")
-    key = f"threads={threads or 'default'}"
+    key, threads = _key(launch)
     peaks = state.data.setdefault("cpu_peak_flops", {})
-    if key not in peaks:
+    record = _record(peaks.get(key))
+    if record is None:
         with display.activity("measuring the CPU's peak FLOP/s for MFU (once per run)"):
-            peaks[key] = measure_cpu_peak(int(threads) if threads else None)
+            flops = measure_cpu_peak(threads)
+        record = {"flops": flops, "source": f"measured before stage {stage}: {cpu_peak_method(threads)}"}
+        peaks[key] = record
         state.save()
-    return peaks[key]
+    return record
+
+
+def raise_run_cpu_peak(state: RunState, launch: LaunchSection, stage: str, result: dict) -> bool:
+    """Keep a finished stage's higher peak (its worker saw a rate above the recorded one) for the rest of
+    the run. True when the record changed."""
+    peaks = state.data.get("cpu_peak_flops", {})
+    key, _ = _key(launch)
+    record = _record(peaks.get(key))
+    observed = result.get("peak_flops")
+    if record is None or not is_number(observed) or observed <= record["flops"]:
+        return False
+    peaks[key] = {"flops": float(observed), "source": f"stage {stage}: {result.get('peak_source')}"}
+    state.save()
+    return True
+
+
+def inherited_cpu_peaks(source_state: dict, source_name: str) -> dict:
+    """A growth run's peak records for its baselines (one peak for every MFU of a comparison)."""
+    records = {key: _record(value) for key, value in source_state.get("cpu_peak_flops", {}).items()}
+    return {
+        key: {"flops": record["flops"], "source": f"{source_name}'s peak, {record['source']}"}
+        for key, record in records.items()
+        if record is not None
+    }

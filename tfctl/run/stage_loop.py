@@ -28,7 +28,7 @@ from tfctl.recipe.plan import StagePlan
 from tfctl.recipe.schema import LaunchSection, TrainSection, WandbSection
 from tfctl.run.layout import RunDir
 from tfctl.run.lock import RunLock
-from tfctl.run.peak import run_cpu_peak
+from tfctl.run.peak import raise_run_cpu_peak, run_cpu_peak
 from tfctl.run.stage_checks import ENVIRONMENT_ERRNOS, check_finished, check_resumable, stopped_by_machine
 from tfctl.run.state import DONE, FAILED, GROWING, TRAINING, RunState
 from tfctl.tracking import MetricsFile, read_metrics
@@ -223,6 +223,10 @@ class StageLoop:
         model = load_model_config(job.dirs.init(plan.name)) if self.starts_grown(index) else plan.config
         continued = job.train.lr_schedule == "continue"
         optimizer_file = job.dirs.init(plan.name) / "optimizer.safetensors"
+        if job.train.peak_flops:
+            peak = {"flops": job.train.peak_flops, "source": "the recipe's train.peak_flops"}
+        else:  # None on GPUs: the worker looks the device up
+            peak = run_cpu_peak(self.state, job.launch, self.display, plan.name)
         return StageSpec(
             run_name=job.name,
             stage=plan.name,
@@ -242,11 +246,8 @@ class StageLoop:
                 total=sum(p.steps for p in job.plans) if continued else None,
             ),
             # one measured CPU peak for every MFU of the run (and of its baselines)
-            train=job.train.model_copy(
-                update={
-                    "peak_flops": job.train.peak_flops or run_cpu_peak(self.state, job.launch, self.display)
-                }
-            ),
+            train=job.train.model_copy(update={"peak_flops": peak["flops"] if peak else None}),
+            peak_source=peak["source"] if peak else None,
             init_weights=str(job.dirs.init(plan.name)) if self.starts_grown(index) else None,
             init_optimizer=str(optimizer_file)
             if self.starts_grown(index) and optimizer_file.is_file()
@@ -295,6 +296,7 @@ class StageLoop:
 
     def train_stage(self, index: int) -> dict:
         job, plan = self.job, self.job.plans[index]
+        started = time.perf_counter()  # the stage's elapsed time, growth to verified export: plan's estimates
         growth = None
         if self.starts_grown(index):
             growth = self.initial_weights(index)
@@ -341,7 +343,11 @@ class StageLoop:
             )
         if code != 0:
             self.say(f"[{plan.name}] a rank exited with {code} after the export was complete and verified")
-        self.state.update(plan.name, status=DONE, result=result)
+        self.state.update(
+            plan.name, status=DONE, result=result, elapsed_seconds=time.perf_counter() - started
+        )
+        if not job.train.peak_flops:  # a stage faster than the measured peak raised it: keep the higher one
+            raise_run_cpu_peak(self.state, job.launch, plan.name, result)
         self.display.stage_done(plan.name, result)
         return result
 

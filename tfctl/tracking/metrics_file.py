@@ -59,13 +59,6 @@ def read_metrics(path: str | Path, kind: str | None = None, stage: str | None = 
     return list(records.values())
 
 
-def achieved_flops_per_second(path: str | Path) -> float | None:
-    """Training FLOP/s achieved over the finished stages recorded in a metrics file, if any."""
-    ends = [r for r in read_metrics(path, kind="stage_end") if r.get("wall_seconds")]
-    flops, seconds = sum(r.get("stage_flops", 0.0) for r in ends), sum(r["wall_seconds"] for r in ends)
-    return flops / seconds if flops and seconds else None
-
-
 class MetricsFile:
     def __init__(self, path: str | Path):
         self.path = Path(path)

@@ -156,3 +156,28 @@ def log_side_run(
     except Exception as error:  # noqa: BLE001 — W&B must never stop a command whose files are complete
         log.warning("%s: %s", failure, error)
         return f"failed: {error}"
+
+
+def log_tables(
+    base: str,
+    job_type: str,
+    mode: str,
+    tables: dict[str, tuple[list[str], list[list]]],
+    summary: dict,
+    failure: str,
+    images: dict[str, str | Path | None] | None = None,
+    **run_options,
+) -> str:
+    """A side run (`log_side_run`) holding tables ({key: (columns, rows)}), images ({key: PNG path}; a
+    missing file is left out) and summary values: what `compare` and `compare --tasks` log. The caller
+    builds the numbers; this only knows W&B."""
+
+    def fill(wandb, run) -> None:
+        values = {key: wandb.Table(columns=columns, data=rows) for key, (columns, rows) in tables.items()}
+        for key, path in (images or {}).items():
+            if path and Path(path).is_file():
+                values[key] = wandb.Image(str(path))
+        run.log(values)
+        run.summary.update(summary)
+
+    return log_side_run(base, job_type, mode, fill, failure, **run_options)

@@ -131,6 +131,10 @@ def load_moments(engine, moments: dict[str, torch.Tensor], step: int) -> None:
             f"init_optimizer does not match the model: missing {missing[:3]}, unexpected {extra[:3]}"
         )
     if not is_plain_engine(engine):
+        # DeepSpeed sets a parameter's moments through its flat fp32 partition's optimizer state, which
+        # torch's AdamW only creates at the first step (issue 15: "exp_avg not found in optimizer state
+        # fragment" at ZeRO 1/2, a KeyError at ZeRO 3): create it first, zero, as that step would
+        _create_moments(engine)
         _link_moment_fragments(engine)
     views = _master_views(engine)
     for name, param in params.items():
@@ -152,22 +156,42 @@ def load_moments(engine, moments: dict[str, torch.Tensor], step: int) -> None:
     _set_step(engine, step)
 
 
+def _moment_holders(engine) -> tuple[torch.optim.Optimizer, list[torch.Tensor]]:
+    """The torch optimizer that holds the moments, and the tensors it steps: our parameters (ZeRO 0, fp32),
+    or DeepSpeed's fp32 masters (flat partitions under ZeRO; ZeRO 3 lists them in no param group between
+    steps)."""
+    if is_plain_engine(engine):
+        optimizer = engine.optimizer
+    else:
+        optimizer = getattr(engine.optimizer, "optimizer", engine.optimizer)
+    flats = getattr(engine.optimizer, "fp32_partitioned_groups_flat", None)
+    return optimizer, list(flats) if flats is not None else [
+        p for group in optimizer.param_groups for p in group["params"]
+    ]
+
+
+def _create_moments(engine) -> None:
+    """Zero moments for every tensor the optimizer steps, as Adam's first step would create them."""
+    optimizer, tensors = _moment_holders(engine)
+    for tensor in tensors:
+        state = optimizer.state[tensor]
+        for key in MOMENTS:
+            if key not in state:
+                state[key] = torch.zeros_like(tensor, dtype=torch.float32)
+
+
 def _set_step(engine, step: int) -> None:
     """Adam's bias correction reads the step: carry it, or carried moments would be over-corrected."""
-    optimizer = (
-        engine.optimizer
-        if is_plain_engine(engine)
-        else getattr(engine.optimizer, "optimizer", engine.optimizer)
-    )
+    _create_moments(engine)
+    optimizer, tensors = _moment_holders(engine)
+    torch_adam = isinstance(
+        optimizer, torch.optim.Adam | torch.optim.AdamW
+    )  # a tensor step; FusedAdam an int
     for group in optimizer.param_groups:
-        if "step" in group:  # FusedAdam keeps the step per group
+        if "step" in group:  # FusedAdam also keeps the step per group
             group["step"] = step
-        for param in group["params"]:
-            state = optimizer.state[param]
-            if "exp_avg" not in state:
-                state["exp_avg"] = torch.zeros_like(param, dtype=torch.float32)
-                state["exp_avg_sq"] = torch.zeros_like(param, dtype=torch.float32)
-            state["step"] = torch.tensor(float(step))
+    for tensor in tensors:
+        optimizer.state[tensor]["step"] = torch.tensor(float(step)) if torch_adam else step
 
 
 def export_final(

@@ -58,6 +58,7 @@ class StageSpec:
     seq_len: int
     schedule: ScheduleSpec
     train: TrainSection = field(default_factory=TrainSection)  # the recipe's shared training settings
+    peak_source: str | None = None  # how train.peak_flops was obtained (recorded with the stage's MFU)
     init_weights: str | None = None  # a model dir to start from (ignored when a checkpoint exists)
     init_optimizer: str | None = None  # optimizer moments grown with the weights (carry), or None (reset)
     seed: int = 1337

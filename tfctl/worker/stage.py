@@ -24,7 +24,7 @@ from tfctl.worker.optimizer import build_optimizer, load_moments_file, set_lr
 from tfctl.worker.progress import RunAxes, StageProgress
 from tfctl.worker.schedule import CosineSchedule
 from tfctl.worker.tau_anneal import TauAnneal
-from tfctl.worker.throughput import mfu, peak_flops_per_device
+from tfctl.worker.throughput import peak_flops_per_device
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,8 @@ class StageTrainer:
             spec, self.flops_per_token, self.world_size, self.progress.wall_seconds, self.started
         )
         if self.rank == 0:
-            self.peak_flops = peak_flops_per_device(spec.train.peak_flops, self.device_type)
+            self.peak = peak_flops_per_device(spec.train.peak_flops, self.device_type, spec.peak_source)
+            self.peak_raised = False
             self._start_tracking()
 
     def _load_initial_weights(self, model) -> None:
@@ -161,6 +162,7 @@ class StageTrainer:
         while progress.step < stop_at:
             step = progress.step + 1
             loss, grad_norm, seconds = self._train_step(step)
+            self._observe_rate(self._rate_per_device(seconds), f"step {step}")
             progress.step, progress.stage_tokens = step, progress.stage_tokens + spec.tokens_per_step
             progress.sampler = self.sampler.state_dict()
             if step % spec.log_interval == 0 or step == spec.steps:
@@ -222,6 +224,24 @@ class StageTrainer:
         if self.tracker is not None:
             self.tracker.metrics.sync()
 
+    def _rate_per_device(self, step_seconds: float) -> float:
+        """Model FLOP/s per device of a step that took `step_seconds`."""
+        return self.flops_per_token * self.spec.tokens_per_step / (step_seconds * self.world_size)
+
+    def _observe_rate(self, flops_per_second: float, what: str) -> None:
+        """Rank 0: model FLOP/s per device achieved; faster than the peak, it raises the peak (MFU ≤ 100 %)."""
+        if self.rank != 0:
+            return
+        before = self.peak.flops
+        if self.peak.observe(flops_per_second, what):
+            self.say(
+                f"{what} ran at {self.peak.flops:.4g} model FLOP/s per device, above the peak MFU divides by "
+                f"({before:.4g}): that peak was low (measured while the machine was busy?), so MFU now "
+                "divides by this rate",
+                notice=not self.peak_raised,  # the console hears it once a stage, worker.log every time
+            )
+            self.peak_raised = True
+
     def _log_train(self, step: int, loss: float, grad_norm: float, seconds: float) -> None:
         if self.rank != 0:
             return
@@ -234,7 +254,7 @@ class StageTrainer:
             grad_norm=grad_norm,
             tokens_per_second=tokens_per_second,
             step_seconds=seconds,
-            mfu=mfu(self.flops_per_token, tokens_per_second, self.peak_flops, self.world_size),
+            mfu=self.peak.mfu(self._rate_per_device(seconds)),
         )
 
     def _record(self, kind: str, step: int, **values) -> None:
@@ -256,7 +276,10 @@ class StageTrainer:
         val_loss = progress.val_loss if progress.val_step == spec.steps else self._evaluate(spec.steps)
         fields = self.axes.fields(progress.stage_tokens)
         params = sum(getattr(p, "ds_numel", p.numel()) for p in self.engine.module.parameters())
-        peak = getattr(self, "peak_flops", None)  # rank 0 only
+        peak = getattr(self, "peak", None)  # rank 0 only
+        wall = fields["wall_seconds"] * self.world_size
+        stage_rate = fields["stage_flops"] / wall if wall > 0 else 0.0  # per device
+        self._observe_rate(stage_rate, "the stage's average")  # a resumed stage's steps before this process
         summary = {
             "val_loss": val_loss,
             "val_ppl": perplexity(val_loss),
@@ -264,9 +287,9 @@ class StageTrainer:
             "steps": progress.step,
             "world_size": self.world_size,
             "wandb_run_id": progress.wandb_run_id,
-            "mfu": fields["stage_flops"] / (fields["wall_seconds"] * self.world_size * peak)
-            if peak
-            else None,
+            "mfu": peak.mfu(stage_rate) if peak else None,
+            "peak_flops": peak.flops if peak else None,  # the peak per device MFU divided by, and its origin
+            "peak_source": peak.source if peak else None,
             "param_checksums": rank_param_checksums(self.engine, self.world_size),
         }
         annealed = self.anneal is not None and self.anneal.done(progress.step)

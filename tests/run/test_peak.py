@@ -1,0 +1,81 @@
+"""MFU never passes 100 %: a rate above the peak raises the peak, the stage records which peak it used, and
+the run keeps the higher one for its later stages and its baselines."""
+
+import contextlib
+
+import pytest
+
+from tfctl.recipe.schema import LaunchSection
+from tfctl.run import peak as run_peak
+from tfctl.run.state import RunState
+from tfctl.worker.throughput import Peak
+
+LAUNCH = LaunchSection(nproc_per_node=1)
+
+
+class Display:
+    def __init__(self):
+        self.activities = []
+
+    @contextlib.contextmanager
+    def activity(self, text):
+        self.activities.append(text)
+        yield
+
+
+def test_a_rate_above_the_peak_raises_it_so_mfu_stays_at_most_one():
+    peak = Peak(1e9, "measured: best of 10")  # measured on a busy machine: too low
+    rates = [0.5e9, 1.16e9, 0.9e9, 1.3e9, 1.2e9]  # model FLOP/s per device of successive steps
+    mfus = []
+    for step, rate in enumerate(rates, 1):
+        peak.observe(rate, f"step {step}")
+        mfus.append(peak.mfu(rate))
+    assert max(mfus) <= 1.0
+    assert mfus[1] == pytest.approx(1.0) and mfus[3] == pytest.approx(1.0)  # the steps that set the peak
+    assert peak.flops == 1.3e9
+    assert peak.source == "step 4's rate, above the 1e+09 FLOP/s of measured: best of 10"
+
+
+def test_a_rate_below_the_peak_leaves_it():
+    peak = Peak(2e9, "the recipe's train.peak_flops")
+    assert not peak.observe(2e9, "step 1") and peak.mfu(1e9) == 0.5
+    assert peak.source == "the recipe's train.peak_flops"
+
+
+def test_the_run_measures_once_records_how_and_keeps_a_stage_raised_peak(tmp_path, monkeypatch):
+    import tfctl.worker.throughput as throughput
+
+    calls = []
+    monkeypatch.setattr(run_peak, "_has_gpu", lambda: False)
+    monkeypatch.setattr(throughput, "measure_cpu_peak", lambda threads: calls.append(threads) or 1e9)
+    state = RunState(tmp_path / "state.json", {"name": "r", "stages": {}})
+    display = Display()
+
+    first = run_peak.run_cpu_peak(state, LAUNCH, display, "s1")
+    assert first["flops"] == 1e9 and first["source"].startswith("measured before stage s1: best of 10 fp32")
+    assert run_peak.run_cpu_peak(state, LAUNCH, display, "s2") == first and len(calls) == 1  # once per run
+
+    # s1's worker saw a step faster than 1e9: its stage_end carries the raised peak
+    raised = {"peak_flops": 1.4e9, "peak_source": "step 7's rate, above ..."}
+    assert run_peak.raise_run_cpu_peak(state, LAUNCH, "s1", raised)
+    reloaded = RunState.load(tmp_path / "state.json", "r")
+    later = run_peak.run_cpu_peak(reloaded, LAUNCH, display, "s2")
+    assert later == {"flops": 1.4e9, "source": "stage s1: step 7's rate, above ..."}
+    assert len(calls) == 1
+    # a lower stage peak never lowers the run's
+    assert not run_peak.raise_run_cpu_peak(reloaded, LAUNCH, "s2", {"peak_flops": 1.2e9})
+    # a baseline inherits the raised peak, with where it came from
+    (inherited,) = run_peak.inherited_cpu_peaks(reloaded.data, "tiny").values()
+    assert inherited["flops"] == 1.4e9 and inherited["source"].startswith("tiny's peak, stage s1: step 7's")
+
+
+def test_an_older_runs_bare_number_is_read_and_a_broken_record_measured_again(tmp_path, monkeypatch):
+    import tfctl.worker.throughput as throughput
+
+    monkeypatch.setattr(run_peak, "_has_gpu", lambda: False)
+    monkeypatch.setattr(throughput, "measure_cpu_peak", lambda threads: 3e9)
+    key = run_peak._key(LAUNCH)[0]
+    state = RunState(tmp_path / "state.json", {"name": "r", "stages": {}, "cpu_peak_flops": {key: 2e9}})
+    assert run_peak.run_cpu_peak(state, LAUNCH, Display(), "s1")["flops"] == 2e9
+    state.data["cpu_peak_flops"][key] = {"flops": "fast"}
+    assert run_peak.run_cpu_peak(state, LAUNCH, Display(), "s1")["flops"] == 3e9
