@@ -107,13 +107,20 @@ def build_command(
 
 
 def build_env(launch: LaunchSection, extra: dict | None = None, gpu: bool | None = None) -> dict:
-    """The ranks' environment: ours, plus `extra`, plus one OpenMP thread per CPU rank unless set."""
+    """The ranks' environment: ours, plus `extra`, plus one OpenMP thread per CPU rank unless set, and
+    OpenMP threads that sleep rather than spin while they wait when a CPU rank runs several."""
     env = {**os.environ, **{k: str(v) for k, v in (extra or {}).items()}}
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault(EXTENSIONS_DIR, str(default_extensions_dir()))  # this environment's DeepSpeed ops
-    if launch.world_size > 1 and "OMP_NUM_THREADS" not in env and not (_has_gpu() if gpu is None else gpu):
+    cpu = not (_has_gpu() if gpu is None else gpu)
+    if launch.world_size > 1 and "OMP_NUM_THREADS" not in env and cpu:
         # CPU ranks share the cores: one thread each avoids oversubscription
         env["OMP_NUM_THREADS"] = "1"
+    if cpu and env.get("OMP_NUM_THREADS") != "1":
+        # torch's OpenMP (libgomp) spins at every barrier by default: on a busy machine a spinning thread
+        # burns the time slice its partner needs. The demo's 2-thread step took 3.5 s under load average 8
+        # that way, 0.4-0.5 s with PASSIVE (as fast as 1 thread there); see tfctl/bench/notes.md.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 
 

@@ -115,6 +115,16 @@ def test_cpu_ranks_get_one_thread_unless_the_user_chose(monkeypatch):
     assert build_env(LaunchSection(), {"X": 1}, gpu=False)["X"] == "1"
 
 
+def test_several_openmp_threads_of_a_cpu_rank_sleep_while_they_wait(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert build_env(LaunchSection(), gpu=False)["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "OMP_WAIT_POLICY" not in build_env(LaunchSection(nproc_per_node=2), gpu=False)  # 1 thread each
+    assert "OMP_WAIT_POLICY" not in build_env(LaunchSection(), gpu=True)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert build_env(LaunchSection(), gpu=False)["OMP_WAIT_POLICY"] == "ACTIVE"  # the user's choice
+
+
 def test_run_stage_propagates_the_worker_exit_code_and_logs(tmp_path):
     log = tmp_path / "worker.log"
     code = run_stage(tmp_path / "missing.json", LaunchSection(), log_path=log)

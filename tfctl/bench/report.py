@@ -105,10 +105,22 @@ def other_table(results: dict) -> list[list[str]]:
     rows.append(
         [
             "one 1-rank CPU stage: worker start -> first optimizer step",
-            f"{startup['seconds']:.1f} s" if startup else "not measured by this suite (see Notes)",
+            startup_summary(startup) if startup else "not measured by this suite (see Notes)",
         ]
     )
     return rows
+
+
+def startup_summary(startup: dict) -> str:
+    """The start-up figure with its CPU time (what it costs on a loaded machine) and where it goes."""
+    text = f"{startup['seconds']:.1f} s"
+    if "to_first_step_cpu_s" in startup:
+        text += f" ({startup['to_first_step_cpu_s']:.1f} s CPU)"
+    text += f", median of {len(startup['runs'])} launches"
+    phases = startup.get("phases")
+    if phases:
+        text += "; phases (CPU s): " + ", ".join(f"{p['phase']} {p['cpu_s']:.2f}" for p in phases)
+    return text
 
 
 def targets(results: dict) -> list[list[str]]:
@@ -145,14 +157,14 @@ def targets(results: dict) -> list[list[str]]:
                 "yes" if speedup >= 1.8 else "no",
             ]
         )
-    startup = results.get("startup")
-    rows.append(
-        [
-            "1-rank CPU stage start -> first optimizer step <= 3 s",
-            f"{startup['seconds']:.1f} s" if startup else "not measured here",
-            ("yes" if startup["seconds"] <= 3 else "no") if startup else "-",
-        ]
-    )
+    startup, measured, met = results.get("startup"), "not measured here", "-"
+    if startup:  # wall-clock, as the target is; the load average says how far other processes moved it
+        measured, met = f"{startup['seconds']:.1f} s", "yes" if startup["seconds"] <= 3 else "no"
+        if "load_average" in startup:
+            measured += (
+                f" (CPU {startup['to_first_step_cpu_s']:.1f} s, load average {startup['load_average'][0]})"
+            )
+    rows.append(["1-rank CPU stage start -> first optimizer step <= 3 s", measured, met])
     return rows
 
 

@@ -4,13 +4,16 @@
     python tfctl/bench/startup.py --phases SPEC.json   # the phases alone, in this fresh interpreter
 
 `stage_startup()` launches the stage as `tfctl train` does (`run_stage`, launcher `local`) and watches the
-run's metrics.jsonl for the first `train` record: the seconds to it are what a stage costs before it trains.
-`startup_phases()` repeats the worker's start in a fresh interpreter, timing each phase (wall and CPU seconds)
-— imports, the DeepSpeed comm backend, setup (data, model, engine), then the step-0 evaluation, the first
-step and its checkpoint.
+run's metrics.jsonl for the first `train` record: the seconds to it are what a stage costs before it trains,
+and the worker's CPU seconds at that moment are the same cost on a loaded machine, where wall-clock time
+mostly measures the other processes. `startup_phases()` repeats the worker's start in a fresh interpreter,
+timing each phase (wall and CPU seconds) — imports, the DeepSpeed comm backend, setup (data, model, engine),
+then the step-0 evaluation, the first step and its checkpoint — and says whether `torch._dynamo` (1.5 s of
+imports no eager stage needs) was loaded on the way.
 """
 
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -20,7 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-from tfctl.launch import run_stage
+import psutil
+
+from tfctl.launch import build_env, run_stage
 from tfctl.recipe.schema import LaunchSection
 
 TINY_MODEL = dict(
@@ -71,12 +76,25 @@ def write_tiny_spec(out_dir: Path, steps: int = 4) -> Path:
     return out_dir / "spec.json"
 
 
-def _first_train_record(metrics: Path, stop: threading.Event) -> float | None:
+def _workers_cpu_seconds() -> float:
+    """User + system seconds of this process's children that are alive (the launched worker)."""
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def _first_train_record(metrics: Path, stop: threading.Event) -> dict:
+    """When the first `train` record appears: perf_counter then, and the worker's CPU seconds so far."""
     while not stop.is_set():
         if metrics.is_file() and '"kind": "train"' in metrics.read_text():
-            return time.perf_counter()
+            return {"at": time.perf_counter(), "cpu_s": _workers_cpu_seconds()}
         time.sleep(0.01)
-    return None
+    return {}
 
 
 def launch_once(out_dir: Path) -> dict:
@@ -84,7 +102,7 @@ def launch_once(out_dir: Path) -> dict:
     spec = write_tiny_spec(out_dir)
     first, stop = {}, threading.Event()
     watcher = threading.Thread(
-        target=lambda: first.update(at=_first_train_record(out_dir / "metrics.jsonl", stop)), daemon=True
+        target=lambda: first.update(_first_train_record(out_dir / "metrics.jsonl", stop)), daemon=True
     )
     settings = LaunchSection(launcher="local")
     cpu_before = _children_cpu_seconds()
@@ -100,6 +118,7 @@ def launch_once(out_dir: Path) -> dict:
         raise RuntimeError(f"the start-up stage failed (exit {code}); see {out_dir / 'worker.log'}")
     return {
         "to_first_step_s": first["at"] - started,
+        "to_first_step_cpu_s": first["cpu_s"],  # the worker's user + system time until then
         "stage_s": ended - started,
         "stage_cpu_s": _children_cpu_seconds() - cpu_before,  # the worker's user + system time, whole stage
     }
@@ -117,25 +136,29 @@ def stage_startup(repeats: int = 3) -> dict:
         phases = run_phases(write_tiny_spec(Path(tmp) / "phases"))
     return {
         "to_first_step_s": statistics.median(r["to_first_step_s"] for r in runs),
+        "to_first_step_cpu_s": statistics.median(r["to_first_step_cpu_s"] for r in runs),
         "stage_s": statistics.median(r["stage_s"] for r in runs),
         "stage_cpu_s": statistics.median(r["stage_cpu_s"] for r in runs),
         "runs": runs,
-        "phases": phases,
+        "phases": phases["phases"],
+        "dynamo_imported": phases["dynamo_imported"],
+        "load_average": [round(value, 2) for value in os.getloadavg()],
     }
 
 
-def run_phases(spec: Path) -> list[dict]:
+def run_phases(spec: Path) -> dict:
     """`startup_phases` in a fresh interpreter (imports are part of what is measured), this file run as a
     script: `-m tfctl.bench.startup` would import the bench package, and torch with it, before the first mark."""
     run_as_script = (
         "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
     )
     command = [sys.executable, "-c", run_as_script, __file__, "--phases", str(spec)]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    env = build_env(LaunchSection(launcher="local"), {"WANDB_MODE": "disabled"}, gpu=False)  # as launched
+    result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def startup_phases(spec_path: str) -> list[dict]:
+def startup_phases(spec_path: str) -> dict:
     """The worker's start, phase by phase, in this interpreter. The imports are timed, so they happen here."""
     marks, begun = [], (time.perf_counter(), time.process_time())
 
@@ -164,7 +187,10 @@ def startup_phases(spec_path: str) -> list[dict]:
     mark("setup: data, model, optimizer, engine")
     trainer.train()
     mark("step-0 eval, first step, its checkpoint")
-    return [{k: v for k, v in m.items() if not k.startswith("_")} for m in marks]
+    return {
+        "phases": [{k: v for k, v in m.items() if not k.startswith("_")} for m in marks],
+        "dynamo_imported": "torch._dynamo" in sys.modules,
+    }
 
 
 def main(argv: list[str]) -> None:
@@ -173,11 +199,14 @@ def main(argv: list[str]) -> None:
         return
     result = stage_startup()
     print(
-        f"launch → first optimizer step: {result['to_first_step_s']:.2f} s (median of {len(result['runs'])})"
+        f"launch → first optimizer step: {result['to_first_step_s']:.2f} s "
+        f"({result['to_first_step_cpu_s']:.2f} s CPU; median of {len(result['runs'])})"
     )
     print(f"launch → worker exit:          {result['stage_s']:.2f} s ({result['stage_cpu_s']:.2f} s CPU)")
     for phase in result["phases"]:
         print(f"  {phase['phase']:42s} {phase['wall_s']:6.2f} s wall {phase['cpu_s']:6.2f} s CPU")
+    print(f"torch._dynamo imported: {'yes' if result['dynamo_imported'] else 'no'}")
+    print(f"load average (1, 5, 15 min) at the end: {result['load_average']}")
 
 
 if __name__ == "__main__":

@@ -186,10 +186,12 @@ def bench_growth() -> dict:
     return {key: result[key] for key in keep if key in result}
 
 
-def bench_startup() -> dict:
+def bench_startup(repeats: int = 3) -> dict:
+    """Launch → first optimizer step of a 1-rank CPU stage (`seconds`, the target's figure), its CPU time,
+    the phases of the worker's start, and the load average it was measured under."""
     from tfctl.bench.startup import stage_startup
 
-    measured = stage_startup()
+    measured = stage_startup(repeats)
     return {"seconds": measured["to_first_step_s"], **measured}
 
 
