@@ -11,7 +11,7 @@ from tfctl.cli.options import JSON_OPTION, SET_OPTION, VERBOSE_OPTION
 
 EPILOG = """Examples:
 
-  tfctl train recipes/tiny.yaml                      # runs/tiny, 3 stages, a few minutes on 2 CPU cores
+  tfctl train recipes/tiny.yaml                      # runs/tiny, 3 stages, about a minute on 2 CPU cores
 
   tfctl train recipes/shakespeare.yaml --set stages.1.tokens=4m --set launch.nproc_per_node=2
 
