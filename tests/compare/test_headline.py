@@ -45,17 +45,17 @@ def test_a_mid_schedule_point_never_enters_the_headline():
     better_but_unfinished = run("tiny.baseline-long", "scratch", 50, 10.0, complete=False)
     report = build_report(growth, [scratch, better_but_unfinished])
     head, unfinished = report["headline"]
-    assert head["ppl_growth"] == 40.0 and head["ppl_reference"] == 42.0
+    assert head["ppl_growth"] == pytest.approx(40.0) and head["ppl_reference"] == pytest.approx(42.0)
     assert head["ppl_gap_pct"] == pytest.approx((40 / 42 - 1) * 100)
     assert head["flops_ratio"] == pytest.approx(30 / 90)
-    assert unfinished["n_seeds"] == 0 and unfinished["ppl_reference"] is None  # never a headline
-    assert "no finished pair" in unfinished["verdict"]
+    assert unfinished["n_seeds"] == 0 and "ppl_reference" not in unfinished  # never a headline
+    assert "no finished pair" in unfinished["sentence"] and unfinished["verdict"] == "inconclusive"
     race = report["flops_to_reach"][0]
     assert race["flops"]["tiny"] is not None  # the mid-schedule race still sees the dip, labelled below
     assert "Mid-schedule" in to_markdown(report)
 
 
-def test_seeds_are_paired_and_aggregated():
+def test_seeds_are_averaged_in_loss_space_with_an_interval_on_each_number():
     growth_ppl, scratch_ppl = [40.0, 41.0, 39.5], [42.0, 42.5, 41.0]
     growth = RunGroup(
         "tiny",
@@ -71,26 +71,29 @@ def test_seeds_are_paired_and_aggregated():
         ],
     )
     (head,) = build_report(growth, [scratch])["headline"]
-    assert head["n_seeds"] == 3 and head["seeds"] == [1, 2, 3]
-    assert head["ppl_growth"] == pytest.approx(statistics.fmean(growth_ppl))
-    assert head["std"]["ppl_growth"] == pytest.approx(statistics.stdev(growth_ppl))
-    assert head["std"]["ppl_reference"] == pytest.approx(statistics.stdev(scratch_ppl))
-    gaps = [(g / s - 1) * 100 for g, s in zip(growth_ppl, scratch_ppl, strict=False)]
-    assert head["ppl_gap_pct"] == pytest.approx(statistics.fmean(gaps))
-    assert head["std"]["ppl_gap_pct"] == pytest.approx(statistics.stdev(gaps))
+    assert head["n_seeds"] == 3 and head["seeds_growth"] == [1, 2, 3]
+    geometric = math.exp(statistics.fmean(math.log(p) for p in growth_ppl))
+    assert head["ppl_growth"] == pytest.approx(geometric)
+    assert head["ppl_growth_median"] == pytest.approx(40.0)
+    reference = math.exp(statistics.fmean(math.log(p) for p in scratch_ppl))
+    assert head["ppl_gap_pct"] == pytest.approx((geometric / reference - 1) * 100)
+    low, high = head["ppl_gap_pct_ci"]
+    assert low <= head["ppl_gap_pct"] <= high < 0  # every resample of these seeds has growth ahead
     assert head["device_hours_ratio"] == pytest.approx(0.5)
-    assert head["within_noise"] is False  # 2.0 apart, spreads ≈ 0.76
-    assert "beyond noise" in head["verdict"]
+    assert head["verdict"] == "saves compute"  # a third of the FLOPs, a gap whose interval is below 0
+    assert head["frontier"] == [] and head["frontier_flops_ratio_ci"] is None
 
 
-def test_unpaired_seeds_are_left_out():
+def test_unpaired_seeds_are_resampled_independently():
     growth = RunGroup(
         "tiny", "growth", [run("tiny", "growth", 30, 40, seed=1), run("t2", "growth", 30, 41, seed=2)]
     )
     scratch = RunGroup("scratch", "scratch", [run("b", "scratch", 90, 42, seed=1)])
     (head,) = build_report(growth, [scratch])["headline"]
-    assert head["n_seeds"] == 1 and head["seeds"] == [1] and head["ppl_growth"] == 40
-    assert head["within_noise"] is None and head["std"]["ppl_growth"] is None
+    assert head["seeds_growth"] == [1, 2] and head["seeds_reference"] == [1]
+    assert head["n_seeds"] == 1  # the fewest of any run: one seed of the reference, no interval
+    assert head["ppl_growth"] == pytest.approx(math.sqrt(40 * 41))
+    assert head["ppl_gap_pct_ci"] is None and head["verdict"] == "inconclusive"
 
 
 def test_a_family_is_judged_by_its_largest_member_and_its_frontier():
@@ -116,13 +119,20 @@ def test_a_family_is_judged_by_its_largest_member_and_its_frontier():
     points = [Point(10.0, 60.0), Point(40.0, 45.0), Point(160.0, 35.0)]
     assert head["frontier_flops"] == pytest.approx(frontier_flops(points, 44.0))
     assert head["frontier_flops_ratio"] == pytest.approx(30.0 / frontier_flops(points, 44.0))
-    assert head["frontier_in_range"] == 1
+    assert head["frontier_flops_ratio_bound"] is None
+    assert [v["label"] for v in head["frontier"]] == head["family"]  # all three are hull vertices
     s1, s2 = report["stage_ends"]
     assert s1["frontier_flops_ratio"]["scratch"] == pytest.approx(1.0)  # the base is the s1 member's twin
     assert s2["frontier_flops_ratio"]["scratch"] == pytest.approx(head["frontier_flops_ratio"])
     out_of_range = build_report(run("tiny", "growth", 30.0, 30.0), family)["headline"][0]
-    assert out_of_range["frontier_flops_ratio"] is None  # better than the best member: not extrapolated
-    assert "outside the from-scratch family's range" in out_of_range["verdict"]
+    # better than the best member: not extrapolated, a bound (it needs at least the best member's FLOPs)
+    assert out_of_range["frontier_flops_ratio"] == pytest.approx(30.0 / 160.0)
+    assert out_of_range["frontier_flops_ratio_bound"] == "<="
+    assert "≤ 0.19× the FLOPs the from-scratch frontier needs" in out_of_range["sentence"]
+    iso = math.exp(math.log(60) + math.log(3) / math.log(4) * (math.log(45) - math.log(60)))
+    assert out_of_range["iso_flops_ppl_bound"] is None  # 30 FLOPs is inside the hull: read along it
+    assert out_of_range["iso_flops_ppl"] == pytest.approx(iso)
+    assert out_of_range["iso_flops_ppl_gap_pct"] == pytest.approx((30 / iso - 1) * 100)
 
 
 def test_other_growth_runs_are_variants_against_the_frontier_not_references():
@@ -140,7 +150,7 @@ def test_other_growth_runs_are_variants_against_the_frontier_not_references():
     report = build_report(run("tiny", "growth", 30.0, 44.0), [*family, ablation])
     assert [h["against_label"] for h in report["headline"]] == ["baseline-scratch-s2"]
     (variant,) = report["variants"]
-    assert variant["label"] == "tiny-paper" and variant["val_ppl"] == 50.0
+    assert variant["label"] == "tiny-paper" and variant["val_ppl"] == pytest.approx(50.0)
     points = [Point(10.0, 60.0), Point(40.0, 45.0)]
     assert variant["frontier_flops_ratio"]["scratch"] == pytest.approx(20.0 / frontier_flops(points, 50.0))
     assert "## Other growth runs against the from-scratch frontier" in to_markdown(report)
@@ -158,4 +168,4 @@ def test_a_planned_reference_with_no_finished_run_has_no_headline_numbers():
     )
     (head,) = build_report(run("tiny", "growth", 30.0, 44.0), [done, pending])["headline"]
     assert head["against_label"] == "baseline-scratch-s2" and head["n_seeds"] == 0
-    assert head["ppl_growth"] is None and head["frontier_flops_ratio"] is None
+    assert "ppl_growth" not in head and head["verdict"] == "inconclusive"

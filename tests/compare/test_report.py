@@ -51,7 +51,10 @@ def test_headline_and_targets():
     markdown = to_markdown(report, "ppl_vs_flops.png")
     assert "| baseline-scratch | scratch |" in markdown
     assert "![" in markdown
-    assert "perplexity -4.8 % (one seed: noise unknown); 0.33× the FLOPs (3.00× fewer)" in markdown
+    assert (
+        "inconclusive (1 seed: no interval); against baseline-scratch: ppl gap -4.8 %, 0.33× the FLOPs"
+        in markdown
+    )
     ppls = [
         float(line.split("|")[1])
         for line in markdown.split("## Mid-schedule: FLOPs to first reach")[1].splitlines()
@@ -70,13 +73,13 @@ def test_wandb_tables_hold_numbers():
     assert races[0][:2] == [70, "fixed"] and all(isinstance(r[0], float | int) for r in races)
 
 
-def test_same_flops_reads_as_same():
+def test_one_seed_is_inconclusive():
     from tfctl.compare.report import headline_lines
 
     report = build_report(GROWTH, [summary("twin", "run", [0, 10, 20, 30], [400, 100, 60, 40])])
     (line,) = headline_lines(report)
-    assert line.startswith("tiny vs twin (1 seed(s)): perplexity +0.0 % (one seed: noise unknown)")
-    assert "the same FLOPs (1.00×)" in line
+    assert line.startswith("tiny vs twin: inconclusive (1 seed: no interval); against twin: ppl gap +0.0 %")
+    assert "1.00× the FLOPs" in line
 
 
 def test_figure_has_one_line_per_run(tmp_path):

@@ -1,12 +1,14 @@
 """What the CLI prints for people: rich tables that fit the terminal, and one-line events.
 
-A table never cuts a number: numeric columns do not wrap, text columns fold, and on a narrow terminal the
-columns of least value go first (a pipe or log file gets 160 columns: whole tables).
+A table never cuts a number: numeric columns do not wrap, text columns fold; on a narrow terminal the
+columns a caller names as least valuable go first, and a table that still does not fit is stacked: one small
+"column | value" block per row (a pipe or log file gets 160 columns: whole tables).
 """
 
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
@@ -24,7 +26,8 @@ def fit_table(
     **table_options,
 ) -> Table:
     """A table of `rows` that fits `out`'s width: the first `text_columns` columns fold, the others (numbers)
-    never wrap; columns named in `drop` are left out, in that order, until it fits."""
+    never wrap; columns named in `drop` are left out, in that order, until it fits; if it still does not, the
+    rows are stacked (`stacked_table`)."""
     out = out or console
     for dropped in range(len(drop) + 1):
         keep = [i for i, column in enumerate(columns) if column not in drop[:dropped]]
@@ -39,8 +42,24 @@ def fit_table(
             )
         for row in rows:
             table.add_row(*(row[i] for i in keep), style=getattr(row, "style", None))
-        if Measurement.get(out, out.options.update(max_width=10**4), table).minimum <= out.width:
-            break
+        if _width(out, table) <= out.width:
+            return table
+    return stacked_table(columns, rows, **table_options)
+
+
+def _width(out: Console, table: Table) -> int:
+    return Measurement.get(out, out.options.update(max_width=10**4), table).minimum
+
+
+def stacked_table(columns: list[str], rows: list[list[str]], **table_options) -> Table:
+    """Each row as a block of "column  value" lines (a section per row): as narrow as its longest pair."""
+    table = Table(show_header=False, **table_options)
+    table.add_column(no_wrap=False, overflow="fold")
+    table.add_column(no_wrap=True, justify="left")
+    for row in rows:
+        for i, (column, cell) in enumerate(zip(columns, row, strict=True)):
+            table.add_row(column.replace("\n", " "), cell, style="bold" if i == 0 else None)
+        table.add_section()
     return table
 
 
@@ -139,22 +158,25 @@ def print_report(report: dict, out: Console | None = None) -> None:
     from tfctl.compare.report import (
         headline_lines,
         headline_rows,
+        outlier_lines,
         run_rows,
         stage_end_rows,
+        stage_end_title,
         target_rows,
         variant_rows,
     )
 
     out = out or console
     columns, rows = run_rows(report)
-    out.print(fit_table(columns, rows, drop=("kind", "val loss", "tokens", "seeds"), out=out, title="runs"))
-    if report.get("headline") and "std" in report["headline"][0]:
+    out.print(fit_table(columns, rows, out=out, title="runs"))
+    for line in outlier_lines(report):
+        out.print(line)
+    if report.get("headline"):
         columns, rows = headline_rows(report)
-        title = "headline: finished runs, final against final"
-        out.print(fit_table(columns, rows, drop=("seeds", "noise"), out=out, title=title))
+        out.print(fit_table(columns, rows, out=out, title="headline: finished runs, final against final"))
     if report.get("stage_ends"):
         columns, rows = stage_end_rows(report)
-        out.print(fit_table(columns, rows, out=out, title="stage ends against the from-scratch frontier"))
+        out.print(fit_table(columns, rows, out=out, title=stage_end_title(report)))
     if report.get("variants"):
         columns, rows = variant_rows(report)
         out.print(fit_table(columns, rows, out=out, title="other growth runs against the frontier"))
@@ -162,4 +184,4 @@ def print_report(report: dict, out: Console | None = None) -> None:
     title = "mid-schedule (not a headline): FLOPs to first reach a perplexity"
     out.print(fit_table(columns, rows, text_columns=2, out=out, title=title))
     for line in headline_lines(report):
-        out.print(f"[bold]{line}[/]")
+        out.print(f"[bold]{escape(line)}[/]")

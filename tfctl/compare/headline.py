@@ -1,152 +1,174 @@
-"""The headline of a comparison, final against final: what growth saved, per reference. Pure Python.
+"""The headline of a comparison, final against final: did growth save compute, per reference. Pure Python.
 
 Only finished runs count (every planned stage done, so their LR has decayed): the growth run's final stage end
-against the reference's final eval, and the from-scratch frontier of the reference's family (its finished
-members' final evals, tfctl.compare.frontier) at the growth run's final perplexity. A mid-schedule eval never
-enters a headline. With several seeds each number is computed per seed (growth seed k against reference seed
-k) and reported as mean and sample std over the seeds both have finished.
+against the reference's final eval, and against the from-scratch frontier of the reference's architecture
+(the lower convex hull of its finished runs, every size and budget: tfctl.compare.frontier). A mid-schedule
+eval never enters a headline.
+
+Each run's perplexity is exp(mean loss over its finished seeds) (tfctl.compare.seeds). Three numbers answer
+the question: the perplexity gap to the reference, the frontier-FLOPs ratio (the growth run's FLOPs over those
+the frontier needs for its perplexity) and the iso-FLOP gap (the growth run's perplexity against the
+frontier's at the same FLOPs). Each gets a 90 % interval from a bootstrap over every run's seeds
+(tfctl.compare.bootstrap), and the verdict comes from the interval.
 """
 
-from tfctl.compare.frontier import Point, frontier_flops
+import math
+
+from tfctl.compare.bootstrap import bootstrap, interval
+from tfctl.compare.frontier import AT_LEAST, AT_MOST, Point, Reading, hull, read_flops, read_ppl
 from tfctl.compare.runs import RunGroup, RunSummary
-from tfctl.compare.seeds import NOISE_MULTIPLE, mean_std, within_noise
+from tfctl.compare.seeds import mean_std, outliers, seed_ppl
 
-HEADLINE_KEYS = (
-    "ppl_growth",
-    "ppl_reference",
-    "ppl_gap_pct",
-    "flops_growth",
-    "flops_reference",
-    "flops_ratio",
-    "device_hours_growth",
-    "device_hours_reference",
-    "device_hours_ratio",
-    "frontier_flops",
-    "frontier_flops_ratio",
-)
+SAVES, COSTS, INCONCLUSIVE = "saves compute", "costs compute", "inconclusive"
+FLIP = {AT_MOST: AT_LEAST, AT_LEAST: AT_MOST, None: None}  # the bound of 1/x (or of a gap) from x's
+INTERVAL_KEYS = ("ppl_gap_pct", "frontier_flops_ratio", "iso_flops_ppl_gap_pct")
 
 
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
+def losses(runs: list[RunSummary]) -> list[float]:
+    """Final losses as log-perplexity (the number every perplexity here is exp of)."""
+    return [math.log(r.val_ppl) for r in runs]
 
 
 def family_points(groups: list[RunGroup]) -> list[Point]:
-    """One point per family member: its finished seeds' mean FLOPs and mean final perplexity."""
-    points = []
-    for group in groups:
-        runs = group.finished
-        if runs:
-            flops, _ = mean_std([r.flops for r in runs])
-            ppl, _ = mean_std([r.val_ppl for r in runs])
-            points.append(Point(flops=flops, ppl=ppl, label=group.label))
-    return points
+    """One point per family member (a size at a budget): mean FLOPs, exp(mean loss) over finished seeds."""
+    return [
+        Point(
+            flops=mean_std([r.flops for r in g.finished])[0],
+            ppl=seed_ppl(losses(g.finished))[0],
+            label=g.label,
+        )
+        for g in groups
+        if g.finished
+    ]
 
 
-def seed_numbers(growth: RunSummary, reference: RunSummary, frontier: list[Point]) -> dict:
-    """The headline numbers of one seed."""
-    needed = frontier_flops(frontier, growth.val_ppl) if frontier else None
-    return {
-        "seed": growth.seed,
-        "ppl_growth": growth.val_ppl,
-        "ppl_reference": reference.val_ppl,
-        "ppl_gap_pct": (growth.val_ppl / reference.val_ppl - 1) * 100,
-        "flops_growth": growth.flops,
-        "flops_reference": reference.flops,
-        "flops_ratio": _ratio(growth.flops, reference.flops),
-        "device_hours_growth": growth.device_hours,
-        "device_hours_reference": reference.device_hours,
-        "device_hours_ratio": _ratio(growth.device_hours, reference.device_hours),
-        "frontier_flops": needed,
-        "frontier_flops_ratio": _ratio(growth.flops, needed),
-    }
+def estimates(growth_loss: float, flops: float, reference_loss: float, members: list[Point]) -> dict:
+    """The headline numbers from mean losses: name → Reading (a bound where read off the frontier out of
+    range); the frontier numbers only with a frontier (two members or more)."""
+    ppl = math.exp(growth_loss)
+    out = {"ppl_gap_pct": Reading((ppl / math.exp(reference_loss) - 1) * 100)}
+    front = hull(members) if len(members) > 1 else []
+    if front:
+        needed, iso = read_flops(front, ppl), read_ppl(front, flops)
+        out["frontier_flops"] = needed
+        out["frontier_flops_ratio"] = Reading(flops / needed.value, FLIP[needed.bound])
+        out["iso_flops_ppl"] = iso
+        out["iso_flops_ppl_gap_pct"] = Reading((ppl / iso.value - 1) * 100, FLIP[iso.bound])
+    return out
+
+
+def _censored(reading: Reading) -> float:
+    """A draw's value for the percentiles: a bound is ±inf (the value lies somewhere beyond it)."""
+    return {None: reading.value, AT_MOST: -math.inf, AT_LEAST: math.inf}[reading.bound]
 
 
 def headline(main: RunGroup, reference: RunGroup, family: list[RunGroup]) -> dict:
-    """`main` (the growth run) against `reference`; `family`: the groups whose frontier is used (the
-    reference's from-scratch family; [] for none)."""
-    growth = {r.seed: r for r in main.finished}
-    against = {r.seed: r for r in reference.finished}
-    seeds = sorted(set(growth) & set(against), key=lambda s: (s is None, s))
-    frontier = family_points(family)
-    per_seed = [seed_numbers(growth[s], against[s], frontier) for s in seeds]
+    """`main` (the growth run) against `reference`; `family`: the groups of the reference's architecture
+    whose frontier is used ([] for none)."""
+    growth, against = main.finished, reference.finished
+    members = [g for g in family if g.finished]
+    counts = [len(growth), len(against), *(len(g.finished) for g in members)]
     out: dict = {
         "run": main.label,
         "against": reference.runs[0].name if reference.runs else reference.label,
         "against_label": reference.label,
         "against_kind": reference.kind,
-        "family": [p.label for p in frontier],
-        "n_seeds": len(per_seed),
-        "seeds": seeds,
+        "family": [g.label for g in members],
+        "n_seeds": min(counts) if growth and against else 0,
+        "seeds_growth": [r.seed for r in growth],
+        "seeds_reference": [r.seed for r in against],
     }
-    spread = {}
-    for key in HEADLINE_KEYS:
-        out[key], spread[key] = mean_std([row[key] for row in per_seed])
-    out["std"] = spread
-    out["frontier_in_range"] = sum(row["frontier_flops"] is not None for row in per_seed)
-    out["within_noise"] = within_noise(
-        [row["ppl_growth"] for row in per_seed], [row["ppl_reference"] for row in per_seed]
+    if not out["n_seeds"]:
+        return {**out, "verdict": INCONCLUSIVE, "frontier": []}
+    (ppl, ppl_median), (ref_ppl, ref_median) = seed_ppl(losses(growth)), seed_ppl(losses(against))
+    flops, ref_flops = mean_std([r.flops for r in growth])[0], mean_std([r.flops for r in against])[0]
+    hours, ref_hours = (
+        mean_std([r.device_hours for r in growth])[0],
+        mean_std([r.device_hours for r in against])[0],
     )
-    out["per_seed"] = per_seed
+    points = family_points(members)
+    out.update(
+        {
+            "ppl_growth": ppl,
+            "ppl_growth_median": ppl_median,
+            "ppl_reference": ref_ppl,
+            "ppl_reference_median": ref_median,
+            "flops_growth": flops,
+            "flops_reference": ref_flops,
+            "flops_ratio": flops / ref_flops if ref_flops else None,
+            "device_hours_growth": hours,
+            "device_hours_reference": ref_hours,
+            "device_hours_ratio": hours / ref_hours if ref_hours else None,
+            "frontier": [{"label": p.label, "flops": p.flops, "ppl": p.ppl} for p in hull(points)]
+            if len(points) > 1
+            else [],
+        }
+    )
+    point = estimates(math.log(ppl), flops, math.log(ref_ppl), points)
+    for key, reading in point.items():
+        out[key], out[f"{key}_bound"] = reading.value, reading.bound
+    for key in INTERVAL_KEYS:
+        out.setdefault(key, None)
+        out[f"{key}_ci"] = None
+    if out["n_seeds"] > 1:  # one seed has no spread: an interval of zero width would claim certainty
+        samples = [losses(growth), losses(against), *(losses(g.finished) for g in members)]
+
+        def statistic(means: list[float]) -> dict:
+            drawn = [Point(p.flops, math.exp(m), p.label) for p, m in zip(points, means[2:], strict=True)]
+            return {k: _censored(r) for k, r in estimates(means[0], flops, means[1], drawn).items()}
+
+        draws = bootstrap(statistic, samples)
+        for key in INTERVAL_KEYS:
+            if key in draws:
+                out[f"{key}_ci"] = interval(draws[key])
+    out["verdict"] = compute_verdict(out)
     return out
 
 
-def flops_wording(ratio: float | None) -> str:
-    """0.69 → "0.69× the FLOPs (1.46× fewer)", 1.001 → "the same FLOPs (1.00×)", 1.3 → "1.30× the FLOPs"."""
-    if ratio is None:
-        return "FLOPs ratio —"
-    if round(ratio, 2) == 1.0:
-        return "the same FLOPs (1.00×)"
-    if ratio < 1:
-        return f"{ratio:.2f}× the FLOPs ({1 / ratio:.2f}× fewer)"
-    return f"{ratio:.2f}× the FLOPs"
+def compute_verdict(h: dict) -> str:
+    """From the 90 % intervals. With a frontier: the frontier-FLOPs ratio's interval entirely below 1 saves
+    compute, entirely above 1 costs compute. Without one: fewer FLOPs than the reference with a perplexity gap
+    entirely below 0 saves compute; more FLOPs with a gap entirely above 0 costs compute. Otherwise (or with
+    one seed: no interval) inconclusive."""
+    if h.get("frontier"):
+        ci = h.get("frontier_flops_ratio_ci")
+        if ci is None:
+            return INCONCLUSIVE
+        if ci[1] is not None and ci[1] < 1:
+            return SAVES
+        return COSTS if ci[0] is not None and ci[0] > 1 else INCONCLUSIVE
+    ci, ratio = h.get("ppl_gap_pct_ci"), h.get("flops_ratio")
+    if ci is None or ratio is None:
+        return INCONCLUSIVE
+    if ratio <= 1 and ci[1] is not None and ci[1] < 0:
+        return SAVES
+    return COSTS if ratio >= 1 and ci[0] is not None and ci[0] > 0 else INCONCLUSIVE
 
 
-def verdict(h: dict) -> str:
-    """One sentence a user can act on."""
-    if not h["n_seeds"]:
-        return f"{h['run']} vs {h['against_label']}: no finished pair of runs yet, no headline"
-    gap = h["ppl_gap_pct"]
-    if h["within_noise"] is None:
-        quality = f"perplexity {gap:+.1f} % (one seed: noise unknown)"
-    elif h["within_noise"]:
-        quality = f"perplexity {gap:+.1f} %, within noise (< {NOISE_MULTIPLE:g}× the seed spread)"
-    else:
-        quality = f"perplexity {gap:+.1f} %, beyond noise"
-    cost = flops_wording(h["flops_ratio"])
-    hours = (
-        f"{h['device_hours_ratio']:.2f}× the device-hours" if h["device_hours_ratio"] else "device-hours —"
-    )
-    ratio = h["frontier_flops_ratio"]
-    if ratio is not None:
-        frontier = f"; {ratio:.2f}× the FLOPs the from-scratch frontier needs for the same perplexity"
-        frontier += " (growth saves compute)" if ratio < 1 else " (growth does not beat the frontier)"
-    elif len(h["family"]) > 1:
-        frontier = (
-            "; the growth run's perplexity is outside the from-scratch family's range (no frontier ratio)"
-        )
-    else:
-        frontier = ""
-    return (
-        f"{h['run']} vs {h['against_label']} ({h['n_seeds']} seed(s)): {quality}; {cost}, {hours}{frontier}"
-    )
+def flagged_seeds(group: RunGroup) -> list[int | None]:
+    """The seeds of `group` whose final loss is an outlier among its finished seeds (flagged, kept)."""
+    runs = group.finished
+    return [runs[i].seed for i in outliers(losses(runs))]
 
 
 def stage_ends(main: RunGroup, families: dict[str, list[RunGroup]]) -> list[dict]:
-    """Each stage end of the growth run (mean over its finished seeds) against each family's frontier."""
+    """Each stage end of the growth run (exp of the mean loss over its seeds) against each family's frontier."""
     by_stage: dict[str, list[dict]] = {}
     for run in main.runs:  # a stage end is a finished point even while later stages train
         for end in run.stage_ends:
             by_stage.setdefault(end["stage"], []).append(end)
-    fronts = {name: family_points(groups) for name, groups in families.items()}
+    fronts = {name: hull(family_points(groups)) for name, groups in families.items()}
     rows = []
     for stage, ends in by_stage.items():
         flops, _ = mean_std([e["flops"] for e in ends])
-        ppl, ppl_std = mean_std([e["val_ppl"] for e in ends])
+        ppl, _ = seed_ppl([math.log(e["val_ppl"]) for e in ends])
+        _, ppl_std = mean_std([e["val_ppl"] for e in ends])
         hours, _ = mean_std([e["device_hours"] for e in ends])
-        ratios = {}
-        for name, points in fronts.items():
-            needed = frontier_flops(points, ppl) if len(points) > 1 else None
-            ratios[name] = _ratio(flops, needed)
+        ratios, bounds = {}, {}
+        for name, front in fronts.items():
+            needed = read_flops(front, ppl)
+            ratios[name] = flops / needed.value if needed else None
+            bounds[name] = FLIP[needed.bound] if needed else None
         rows.append(
             {
                 "stage": stage,
@@ -156,6 +178,7 @@ def stage_ends(main: RunGroup, families: dict[str, list[RunGroup]]) -> list[dict
                 "val_ppl_std": ppl_std,
                 "device_hours": hours,
                 "frontier_flops_ratio": ratios,
+                "frontier_flops_ratio_bound": bounds,
             }
         )
     return rows

@@ -6,7 +6,14 @@ from pathlib import Path
 from tfctl.compare.baselines import train_baseline
 from tfctl.compare.plot import plot_ppl_vs_flops
 from tfctl.compare.pool import Task, run_tasks
-from tfctl.compare.report import build_report, to_markdown, wandb_summary, wandb_tables
+from tfctl.compare.report import (
+    build_report,
+    frontier_groups,
+    headline_lines,
+    to_markdown,
+    wandb_summary,
+    wandb_tables,
+)
 from tfctl.compare.runs import RunGroup, check_comparable, summarize_run
 from tfctl.compare.siblings import (
     baseline_groups,
@@ -113,7 +120,9 @@ def compare_run(
         check_comparable(main, other)
     budgets = _budgets(tokens)
 
-    growth = RunGroup(label=run_dir.name, kind="growth", runs=[main])
+    growth = with_group(
+        main
+    )  # the run and any seed siblings (`<run>.seed<S>`), its seed read from its recipe
     groups: list[RunGroup] = []
     recipe = None
     if baselines or tokens or seeds or not with_runs:
@@ -134,12 +143,18 @@ def compare_run(
         say(f"[{run.name}] trained by an earlier compare: in the report too")
     groups += with_groups + earlier
 
+    commands = reproduce_commands(run_dir, baselines, tokens, with_runs, targets, seeds)
+    report = build_report(growth, groups, targets, commands)  # before any file: nothing half-written
     out = RunDir(run_dir).compare
     out.mkdir(parents=True, exist_ok=True)
-    commands = reproduce_commands(run_dir, baselines, tokens, with_runs, targets, seeds)
-    report = build_report(growth, groups, targets, commands)
     figure = out / "ppl_vs_flops.png"
-    drawn = plot_ppl_vs_flops([growth, *groups], figure, title=f"{run_dir.name}: perplexity vs cost")
+    drawn = plot_ppl_vs_flops(
+        [growth, *groups],
+        figure,
+        title=f"{run_dir.name}: perplexity vs cost",
+        frontiers=frontier_groups(groups),
+        caption=headline_lines(report),
+    )
     report["figure"] = {"path": figure.name, **drawn}
     if wandb:
         report["wandb"] = log_comparison(report, figure, recipe, run_dir)

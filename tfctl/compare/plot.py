@@ -2,12 +2,16 @@
 device-hours (the paper's axis is TPU-hours).
 
 One line per run (the mean over its seeds, with the seeds' min–max as a band), growth points marked ◆; the
-growth run's stage ends and the finished from-scratch runs' final evals (the points headlines use) marked
-larger, a family's finals joined by a dashed frontier line.
+growth run's stage ends and the finished from-scratch runs' final evals (the points headlines use, exp of the
+mean loss over seeds) marked larger; per architecture its frontier, exactly the hull the headline reads
+(tfctl.compare.frontier), dashed with its vertices marked ■; the headline sentences under the panels.
 """
 
+import math
 from pathlib import Path
 
+from tfctl.compare.frontier import hull
+from tfctl.compare.headline import family_points
 from tfctl.compare.runs import RunGroup, RunSummary
 
 AXES = (("flops", "cumulative training FLOPs"), ("device_hours", "device-hours (wall × ranks)"))
@@ -45,7 +49,8 @@ def _finals(group: RunGroup, axis: str) -> list[tuple[float, float]]:
     points = []
     for stage in stages if group.kind == "growth" else stages[-1:]:
         ends = [e for r in runs for e in r.stage_ends if e["stage"] == stage]
-        points.append((sum(e[key] for e in ends) / len(ends), sum(e["val_ppl"] for e in ends) / len(ends)))
+        loss = sum(math.log(e["val_ppl"]) for e in ends) / len(ends)
+        points.append((sum(e[key] for e in ends) / len(ends), math.exp(loss)))
     return points
 
 
@@ -54,9 +59,17 @@ def _ppl_at(xs: list[float], ppl: list[float], x: float) -> float:
     return [p for at, p in zip(xs, ppl, strict=True) if at <= x][-1]
 
 
-def plot_ppl_vs_flops(runs: list[RunSummary | RunGroup], path: str | Path, title: str | None = None) -> dict:
-    """Two panels (FLOPs, device-hours), log-x. Writes a PNG; returns what was drawn on the FLOPs panel:
-    {"lines": [{"label", "points", "seeds"}] per line, "legend": [label, ...]}."""
+def plot_ppl_vs_flops(
+    runs: list[RunSummary | RunGroup],
+    path: str | Path,
+    title: str | None = None,
+    frontiers: dict[str, list[RunGroup]] | None = None,
+    caption: list[str] | None = None,
+) -> dict:
+    """Two panels (FLOPs, device-hours), log-x; `frontiers`: each architecture's from-scratch runs (its hull
+    is drawn on the FLOPs panel), `caption`: lines under the panels (the headline). Writes a PNG; returns what
+    was drawn on the FLOPs panel: {"lines": [{"label", "points", "seeds"}] per line, "frontiers":
+    {architecture: [[flops, ppl], ...] hull vertices}, "legend": [label, ...], "caption": [line, ...]}."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,13 +78,14 @@ def plot_ppl_vs_flops(runs: list[RunSummary | RunGroup], path: str | Path, title
     from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
 
     groups = [r if isinstance(r, RunGroup) else RunGroup(label=r.name, kind=r.kind, runs=[r]) for r in runs]
-    figure, panels = plt.subplots(1, 2, figsize=(13, 4.8), dpi=120)
-    drawn, marked = [], False
+    caption = list(caption or [])
+    height = 4.8 + 0.3 * len(caption)  # a headline sentence wraps to about two lines at this size
+    figure, panels = plt.subplots(1, 2, figsize=(13, height), dpi=120)
+    drawn, marked, hulls = [], False, {}
     try:
         for axes, (axis, xlabel) in zip(panels, AXES, strict=True):
             if len(groups) > 10:  # the default cycle repeats after 10 colours
                 axes.set_prop_cycle(color=plt.get_cmap("tab20").colors)
-            families: dict[str, list[tuple[float, float]]] = {}
             for group in groups:
                 if not group.runs:
                     continue
@@ -94,8 +108,6 @@ def plot_ppl_vs_flops(runs: list[RunSummary | RunGroup], path: str | Path, title
                         linewidths=0.6,
                         zorder=4,
                     )
-                if group.family is not None:
-                    families.setdefault(group.family, []).extend(finals)
                 if axis == "flops":
                     grown = [f for f in group.runs[0].curve.growth_flops if f > 0]
                     shown = [(f, _ppl_at(xs, mean, f)) for f in grown if xs and f >= xs[0]]
@@ -111,16 +123,19 @@ def plot_ppl_vs_flops(runs: list[RunSummary | RunGroup], path: str | Path, title
                             linewidths=0.5,
                         )
                     drawn.append({"label": name, "points": len(xs), "seeds": seeds})
-            for points in families.values():
-                if len(points) > 1:
-                    points.sort()
+            for name, members in (frontiers or {}).items() if axis == "flops" else ():
+                vertices = [(p.flops, p.ppl) for p in hull(family_points(members))]
+                if vertices:
+                    hulls[name] = [list(v) for v in vertices]
                     axes.plot(
-                        *zip(*points, strict=True),
+                        *zip(*vertices, strict=True),
                         linestyle="--",
+                        marker="s",
+                        markersize=5,
                         color="black",
-                        linewidth=0.8,
-                        alpha=0.7,
-                        label="_frontier",
+                        linewidth=0.9,
+                        alpha=0.8,
+                        label=f"frontier: {name} (convex hull)",
                     )
             axes.set_xscale("log")
             # labels on 1, 2 and 5 × 10^k only: a run spanning less than a decade gets a few, never overlapping
@@ -140,9 +155,12 @@ def plot_ppl_vs_flops(runs: list[RunSummary | RunGroup], path: str | Path, title
         figure.suptitle(
             title or "validation perplexity vs cost (◆ growth, ● finished: headline points, -- frontier)"
         )
-        figure.tight_layout()
+        if caption:
+            figure.text(0.01, 0.01, "\n".join(caption), fontsize=7, va="bottom", wrap=True)
+        figure.tight_layout(rect=(0, 0.3 * len(caption) / height, 1, 1))
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, format="png")
-        return {"lines": drawn, "legend": [text.get_text() for text in legend.get_texts()]}
+        legend_labels = [text.get_text() for text in legend.get_texts()]
+        return {"lines": drawn, "frontiers": hulls, "legend": legend_labels, "caption": caption}
     finally:
         plt.close(figure)

@@ -8,15 +8,23 @@ labelled as such and never part of a headline.
 """
 
 from tfctl.compare.curves import flops_to_reach, speedup
-from tfctl.compare.headline import headline, stage_ends, verdict
+from tfctl.compare.headline import flagged_seeds, headline, losses, stage_ends
 from tfctl.compare.runs import RunGroup, RunSummary
-from tfctl.compare.seeds import mean_std
+from tfctl.compare.seeds import mean_std, seed_ppl
+from tfctl.compare.wording import (
+    frontier_ratio_text,
+    iso_gap_text,
+    ppl_gap_text,
+    ppl_text,
+    ratio_text,
+    sentence,
+)
 from tfctl.model.sizes import format_count
 
 RELATIVE_TARGETS = (1.5, 1.25, 1.1)  # × the reference's final perplexity: easier targets on the way there
 MID_SCHEDULE = (
     "Mid-schedule: the cumulative FLOPs at which each run's eval curve first reaches a perplexity (linear "
-    "between evals; first seed of each run). A point inside a schedule, before its LR decayed, is not where a "
+    "between evals; the mean over its seeds, — unless every seed got there). A point inside a schedule, before its LR decayed, is not where a "
     "run of that budget ends: these races are not headline numbers."
 )
 
@@ -30,22 +38,44 @@ def label(run: RunSummary, main: RunSummary) -> str:
     return run.name if run is main else run.name.removeprefix(f"{main.name}.")
 
 
+def architecture(family: str | None) -> str | None:
+    """The frontier a family belongs to: its architecture, over every size and budget (a family recorded as
+    "transformer, 200k tokens" is one budget of the "transformer" frontier)."""
+    return None if family is None else family.split(",")[0].strip()
+
+
+def frontier_groups(groups: list[RunGroup]) -> dict[str, list[RunGroup]]:
+    """The from-scratch runs of each architecture (every size and budget) that has two or more of them."""
+    by_architecture: dict[str, list[RunGroup]] = {}
+    for group in groups:
+        if group.family is not None:
+            by_architecture.setdefault(architecture(group.family), []).append(group)
+    return {name: members for name, members in by_architecture.items() if len(members) > 1}
+
+
 def references(groups: list[RunGroup]) -> list[tuple[RunGroup, list[RunGroup]]]:
-    """(reference, its family) per headline: a family's largest member with the family (when it has more than
-    one member); any other group alone. Other growth runs (`--with`) are variants, not references, unless
-    there is nothing else to compare with."""
+    """(reference, its frontier's runs) per headline: an architecture's largest member (the largest budget on
+    a tie) with every run of that architecture (when it has more than one); any other group alone. Other
+    growth runs (`--with`) are variants, not references, unless there is nothing else to compare with."""
     if any(g.kind != "growth" for g in groups):
         groups = [g for g in groups if g.kind != "growth"]
+    fronts = frontier_groups(groups)
     out, seen = [], set()
     for group in groups:
-        if group.family is None:
+        name = architecture(group.family)
+        if name is None:
             out.append((group, []))
-        elif group.family not in seen:
-            seen.add(group.family)
-            members = [g for g in groups if g.family == group.family]
-            largest = max(members, key=lambda g: g.params or max((r.params for r in g.runs), default=0))
-            out.append((largest, members if len(members) > 1 else []))
+        elif name not in seen:
+            seen.add(name)
+            members = [g for g in groups if architecture(g.family) == name]
+            largest = max(members, key=_size)
+            out.append((largest, fronts.get(name, [])))
     return out
+
+
+def _size(group: RunGroup) -> tuple[int, float]:
+    params = group.params or max((r.params for r in group.runs), default=0)
+    return params, max((r.flops for r in group.runs), default=0.0)
 
 
 def target_list(
@@ -68,6 +98,8 @@ def target_list(
 
 
 def group_row(group: RunGroup) -> dict:
+    """A run over its seeds: mean ± std of each number; `val_ppl` is exp(mean loss) with the median beside
+    it, and `outlier_seeds` the seeds whose loss is far from the others' (flagged, still counted)."""
     finished = group.finished
     runs = finished or group.runs
     out = {"label": group.label, "kind": group.kind, "family": group.family}
@@ -75,9 +107,29 @@ def group_row(group: RunGroup) -> dict:
     out["n_finished"] = len(finished)
     for key in ("val_loss", "val_ppl", "flops", "device_hours", "wall_hours"):
         out[key], out[f"{key}_std"] = mean_std([getattr(r, key) for r in runs])
+    out["val_ppl"], out["val_ppl_median"] = seed_ppl(losses(runs))
+    out["outlier_seeds"] = flagged_seeds(RunGroup(group.label, group.kind, runs))
     mfus = [r.mfu for r in runs if r.mfu is not None]
     out["mfu"] = sum(mfus) / len(mfus) if mfus else None
     out["params"], out["tokens"] = runs[0].params, runs[0].tokens
+    return out
+
+
+def races(raced: list[RunGroup], reference: RunGroup | None, targets: list[dict]) -> list[dict]:
+    """Per target: the FLOPs at which every seed of every raced run first reaches it (`flops`, by run name),
+    per run the mean over its seeds (None unless every seed got there) and the reference's over it."""
+    out = []
+    for target in targets:
+        reached = {
+            r.name: flops_to_reach(r.curve.flops, r.curve.ppl, target["ppl"]) for g in raced for r in g.runs
+        }
+        means = {}
+        for group in raced:
+            values = [reached[r.name] for r in group.runs]
+            means[group.label] = mean_std(values)[0] if values else None
+        base = means.get(reference.label) if reference is not None else None
+        ratios = {name: speedup(base, value) for name, value in means.items()} if reference else {}
+        out.append({**target, "flops": reached, "group_flops": means, "speedup": ratios})
     return out
 
 
@@ -89,24 +141,16 @@ def build_report(
 ) -> dict:
     main, groups = as_group(main), [as_group(g) for g in others]
     pairs = references(groups)
-    families = {}
-    for group in groups:
-        if group.family is not None:
-            families.setdefault(group.family, []).append(group)
-    frontiers = {f: m for f, m in families.items() if len(m) > 1}
+    frontiers = frontier_groups(groups)
     first = main.runs[0]
     for group in groups:  # short labels: a sibling `tiny.baseline-scratch` of `tiny` is `baseline-scratch`
         if group.runs and group.label == group.runs[0].name:
             group.label = label(group.runs[0], first)
     reference = pairs[0][0] if pairs and pairs[0][0].runs else None
     ref_run = reference.runs[0] if reference else None
-    raced = [main, *(g for g in groups if g.kind != "growth" or not pairs)]  # variants: their own table
-    leads = [g.runs[0] for g in raced if g.runs]
-    races = []
-    for target in target_list(first, ref_run, list(targets or []), reference.label if reference else ""):
-        reached = {r.name: flops_to_reach(r.curve.flops, r.curve.ppl, target["ppl"]) for r in leads}
-        ratios = {n: speedup(reached[ref_run.name], f) for n, f in reached.items()} if ref_run else {}
-        races.append({**target, "flops": reached, "speedup": ratios})
+    raced = [main, *(g for g in groups if g.kind != "growth" or g is reference)]  # variants: their own table
+    raced = [g for g in raced if g.runs]
+    wanted = target_list(first, ref_run, list(targets or []), reference.label if reference else "")
     runs = [
         {**r.to_dict(), "label": label(r, first), "group": g.label, "raced": g in raced}
         for g in [main, *groups]
@@ -114,10 +158,11 @@ def build_report(
     ]
     heads = [headline(main, ref, family) for ref, family in pairs]
     for h in heads:
-        h["verdict"] = verdict(h)
+        h["sentence"] = sentence(h)
     return {
         "run": main.label,
         "reference": ref_run.name if ref_run else None,
+        "reference_label": reference.label if reference else None,
         "runs": runs,
         "groups": [group_row(g) for g in [main, *groups] if g.runs],
         "headline": heads,
@@ -129,7 +174,7 @@ def build_report(
             for end in stage_ends(g, frontiers)[-1:]
             if g.finished
         ],
-        "flops_to_reach": races,
+        "flops_to_reach": races(raced, reference, wanted),
         "mid_schedule_note": MID_SCHEDULE,
         "commands": commands or [],
     }
@@ -206,32 +251,39 @@ def run_rows(report: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def headline_rows(report: dict) -> tuple[list[str], list[list[str]]]:
+    """One row per reference; each interval sits on the number it was computed for."""
     columns = [
         "against",
         "seeds",
         f"ppl {report['run']}",
         "ppl against",
-        "ppl gap",
+        "ppl gap [90 %]",
         "FLOPs ratio",
         "device-hours ratio",
-        "frontier FLOPs ratio",
-        "noise",
+        "frontier FLOPs ratio [90 %]",
+        "iso-FLOP ppl",
+        "iso-FLOP gap [90 %]",
+        "verdict",
     ]
     rows = []
     for h in report["headline"]:
-        std = h["std"]
-        noise = {None: "one seed", True: "within noise", False: "beyond noise"}[h["within_noise"]]
+        if not h["n_seeds"]:
+            rows.append([h["against_label"], "0", *["—"] * 8, "no finished pair"])
+            continue
+        frontier = bool(h.get("frontier"))
         rows.append(
             [
                 h["against_label"],
                 str(h["n_seeds"]),
-                _spread(h["ppl_growth"], std["ppl_growth"]),
-                _spread(h["ppl_reference"], std["ppl_reference"]),
-                "—" if h["ppl_gap_pct"] is None else _spread(h["ppl_gap_pct"], std["ppl_gap_pct"], 1) + " %",
-                _ratio(h["flops_ratio"]),
-                _ratio(h["device_hours_ratio"]),
-                _ratio(h["frontier_flops_ratio"]),
-                noise if h["n_seeds"] else "no finished pair",
+                ppl_text(h["ppl_growth"]),
+                ppl_text(h["ppl_reference"]),
+                ppl_gap_text(h),
+                ratio_text(h["flops_ratio"]),
+                ratio_text(h["device_hours_ratio"]),
+                frontier_ratio_text(h) if frontier else "no frontier",
+                ppl_text(h["iso_flops_ppl"], h.get("iso_flops_ppl_bound")) if frontier else "—",
+                iso_gap_text(h) if frontier else "—",
+                h["verdict"],
             ]
         )
     return columns, rows
@@ -248,11 +300,16 @@ def stage_end_rows(report: dict) -> tuple[list[str], list[list[str]]]:
             _spread(row["val_ppl"], row["val_ppl_std"]),
             _flops(row["flops"]),
             _hours(row["device_hours"]),
-            *[_ratio(row["frontier_flops_ratio"].get(name)) for name in families],
+            *[_frontier_ratio(row, name) for name in families],
         ]
         for row in report["stage_ends"]
     ]
     return columns, rows
+
+
+def _frontier_ratio(row: dict, name: str) -> str:
+    bound = row.get("frontier_flops_ratio_bound", {}).get(name)
+    return ratio_text(row["frontier_flops_ratio"].get(name), bound)
 
 
 def variant_rows(report: dict) -> tuple[list[str], list[list[str]]]:
@@ -267,27 +324,36 @@ def variant_rows(report: dict) -> tuple[list[str], list[list[str]]]:
             _spread(row["val_ppl"], row["val_ppl_std"]),
             _flops(row["flops"]),
             _hours(row["device_hours"]),
-            *[_ratio(row["frontier_flops_ratio"].get(name)) for name in families],
+            *[_frontier_ratio(row, name) for name in families],
         ]
         for row in report.get("variants", [])
     ]
     return columns, rows
 
 
+def outlier_lines(report: dict) -> list[str]:
+    """One line per run with an outlier seed (flagged by the robust z-score of its loss; still counted)."""
+    lines = []
+    for g in report.get("groups", []):
+        for seed in g.get("outlier_seeds") or []:
+            lines.append(
+                f"{g['label']}: seed {seed} is an outlier (its final loss is far from the other seeds'; "
+                f"kept: ppl {g['val_ppl']:.2f} is exp(mean loss), the median {g['val_ppl_median']:.2f})"
+            )
+    return lines
+
+
 def target_values(report: dict) -> tuple[list[str], list[list]]:
-    """The FLOPs-to-reach table (the first seed of each run), easiest target first, numbers as numbers."""
-    leads: dict[str, dict] = {}
-    for r in report["runs"]:
-        if r.get("raced", True):
-            leads.setdefault(r.get("group", r["label"]), r)
-    columns = ["target ppl", "target", *[f"FLOPs {group}" for group in leads]]
+    """The FLOPs-to-reach table (the mean over each run's seeds), easiest target first, numbers as numbers."""
+    names = list(dict.fromkeys(r.get("group", r["label"]) for r in report["runs"] if r.get("raced", True)))
+    columns = ["target ppl", "target", *[f"FLOPs {name}" for name in names]]
     if report["reference"]:
         columns.append(f"speed-up {report['run']}")
     rows = []
     for race in sorted(report["flops_to_reach"], key=lambda race: -race["ppl"]):
-        row = [race["ppl"], race["label"], *[race["flops"].get(r["name"]) for r in leads.values()]]
+        row = [race["ppl"], race["label"], *[race["group_flops"].get(name) for name in names]]
         if report["reference"]:
-            row.append(race["speedup"].get(leads[report["run"]]["name"]))
+            row.append(race["speedup"].get(report["run"]))
         rows.append(row)
     return columns, rows
 
@@ -304,7 +370,15 @@ def wandb_summary(report: dict) -> dict:
         for field in ("val_ppl", "val_loss", "flops", "device_hours", "params", "tokens"):
             summary[f"{r['name']}/{field}"] = r[field]
     for h in report["headline"]:
-        for key in ("flops_ratio", "ppl_gap_pct", "device_hours_ratio", "frontier_flops_ratio", "n_seeds"):
+        for key in (
+            "flops_ratio",
+            "ppl_gap_pct",
+            "device_hours_ratio",
+            "frontier_flops_ratio",
+            "iso_flops_ppl",
+            "iso_flops_ppl_gap_pct",
+            "n_seeds",
+        ):
             summary[f"{key}/{h['against']}"] = h.get(key)
     if report["flops_to_reach"] and report["reference"]:
         summary["speedup_to_reference_ppl"] = report["flops_to_reach"][0]["speedup"].get(report["run"])
@@ -322,7 +396,7 @@ def target_rows(report: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def headline_lines(report: dict) -> list[str]:
-    return [h["verdict"] for h in report["headline"]]
+    return [h["sentence"] for h in report["headline"]]
 
 
 def _markdown_table(columns: list[str], rows: list[list[str]]) -> str:
@@ -331,23 +405,39 @@ def _markdown_table(columns: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+HEADLINE_NOTE = (
+    "FLOPs are cumulative training FLOPs (6·N + attention per token; a growth run sums its stages). "
+    "Device-hours are wall time × world size, worker start-up included. A run's perplexity is exp(mean loss) "
+    "over its finished seeds. The perplexity gap is ppl(run) / ppl(against) − 1; ratios are the growth run's "
+    "over the other's. The frontier is the lower convex hull of (log FLOPs, log ppl) over the architecture's "
+    "finished from-scratch runs, every size and budget; the frontier FLOPs ratio is the growth run's FLOPs over "
+    "those the frontier needs for its perplexity, the iso-FLOP ppl the frontier's perplexity at the growth "
+    "run's FLOPs (interpolated along the hull; out of its range a bound, ≤ or ≥, never extrapolated). "
+    "[90 %]: a bootstrap interval over every run's seeds (2,000 draws, seeded). Verdict: saves compute when "
+    "the frontier FLOPs ratio's interval lies below 1, costs compute above 1, otherwise inconclusive "
+    "(without a frontier: from the FLOPs ratio and the ppl gap's interval; one seed: inconclusive)."
+)
+
+
+def stage_end_title(report: dict) -> str:
+    """The stage-end table's title: against the frontier only when there is one."""
+    if any(row["frontier_flops_ratio"] for row in report["stage_ends"]):
+        return "stage ends against the from-scratch frontier"
+    return "stage ends"
+
+
 def to_markdown(report: dict, figure: str | None = None) -> str:
     parts = [f"# tfctl compare: {report['run']}", "", _markdown_table(*run_rows(report)), ""]
     parts += ["## Headline (finished runs, final against final)", ""]
     parts += [_markdown_table(*headline_rows(report)), ""]
     parts += [f"**{line}**  " for line in headline_lines(report)] + [""]
     parts += [
-        "FLOPs are cumulative training FLOPs (6·N + attention per token; a growth run sums its stages). "
-        "Device-hours are wall time × world size, worker start-up included. The perplexity gap is "
-        "ppl(run) / ppl(baseline) − 1; ratios are the growth run's over the other's. The frontier FLOPs "
-        "ratio is the growth run's FLOPs over those the from-scratch family needs for the same final "
-        "perplexity (log-FLOPs interpolated between its finished runs; — outside its range, never "
-        "extrapolated). With several seeds: mean ± sample std; a perplexity difference below 2× the larger "
-        "seed spread is within noise.",
+        HEADLINE_NOTE,
         "",
     ]
+    parts += [f"- {line}" for line in outlier_lines(report)] + ([""] if outlier_lines(report) else [])
     if report["stage_ends"]:
-        parts += ["## Stage ends against the from-scratch frontier", ""]
+        parts += [f"## {stage_end_title(report).capitalize()}", ""]
         parts += [_markdown_table(*stage_end_rows(report)), ""]
     if report.get("variants"):
         parts += ["## Other growth runs against the from-scratch frontier", ""]

@@ -3,6 +3,10 @@ over them. Pure, apart from the recipe copy a seed sibling is trained from.
 
 Seed k of a recipe with seed s is s + 1000·k (k = 0 is the recipe's own run). A seed sibling keeps the
 recipe's validation split (data.seed), so every seed is evaluated on the same data.
+
+A run's perplexity over its seeds is exp(mean validation loss): the mean in loss space, so that one stalled
+seed does not weigh as its perplexity would (the median is reported beside it). A seed is flagged as an
+outlier, never dropped, when its loss is far from the others' median by a robust z-score (below).
 """
 
 import math
@@ -12,7 +16,8 @@ from pathlib import Path
 from tfctl.recipe import Recipe
 
 SEED_STRIDE = 1000
-NOISE_MULTIPLE = 2.0  # a difference below this many seed spreads is "within noise"
+OUTLIER_Z = 3.5  # a seed whose modified z-score of loss is above this is an outlier (Iglewicz & Hoaglin)
+OUTLIER_MIN_LOSS = 0.02  # ... and at least this far from the median in loss (2 % in perplexity)
 
 
 def seed_values(recipe: Recipe, count: int) -> list[int]:
@@ -45,10 +50,24 @@ def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
-def within_noise(a: list[float], b: list[float]) -> bool | None:
-    """Whether the means of `a` and `b` differ by less than twice the larger seed spread (None: one seed,
-    no spread to judge by)."""
-    (mean_a, std_a), (mean_b, std_b) = mean_std(a), mean_std(b)
-    if mean_a is None or mean_b is None or std_a is None or std_b is None:
-        return None
-    return abs(mean_a - mean_b) < NOISE_MULTIPLE * max(std_a, std_b)
+def seed_ppl(losses: list[float]) -> tuple[float | None, float | None]:
+    """A run's perplexity over its seeds: exp(mean loss), and exp(median loss) (the median perplexity)."""
+    if not losses:
+        return None, None
+    return math.exp(statistics.fmean(losses)), math.exp(statistics.median(losses))
+
+
+def outliers(losses: list[float]) -> list[int]:
+    """The indices of outlier seeds: a modified z-score 0.6745·|loss − median| / MAD above OUTLIER_Z and a
+    distance above OUTLIER_MIN_LOSS. It needs three seeds (with two, each is as far from the median as the
+    other); with a MAD of zero (most seeds equal), any seed past OUTLIER_MIN_LOSS is one."""
+    if len(losses) < 3:
+        return []
+    median = statistics.median(losses)
+    mad = statistics.median(abs(x - median) for x in losses)
+    flagged = []
+    for i, loss in enumerate(losses):
+        distance = abs(loss - median)
+        if distance > OUTLIER_MIN_LOSS and (mad == 0 or 0.6745 * distance / mad > OUTLIER_Z):
+            flagged.append(i)
+    return flagged

@@ -129,7 +129,7 @@ def with_group(run: RunSummary) -> RunGroup:
         sibling = summary_of(path, int(seed), run.stages) if seed.isdigit() else None
         if sibling is not None:
             runs.append(sibling)
-    if len(runs) > 1 and run.seed is None:
+    if run.seed is None:
         recorded = RunDir(run.path).recipe
         run.seed = yaml.safe_load(recorded.read_text()).get("seed") if recorded.is_file() else None
     return RunGroup(label=run.name, kind=run.kind, runs=runs)
