@@ -98,6 +98,7 @@ def test_compare_tables_at_80_columns_keep_names_and_numbers():
                 "label": "final of baseline-scratch",
                 "speedup": {"tiny-paper-init": None},
                 "flops": {"tiny-paper-init": None, runs[1]["name"]: 4.02e12},
+                "group_flops": {"tiny-paper-init": None, "baseline-scratch": 4.02e12},
             },
         ],
     }

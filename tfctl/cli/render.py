@@ -48,7 +48,8 @@ def fit_table(
 
 
 def _width(out: Console, table: Table) -> int:
-    return Measurement.get(out, out.options.update(max_width=10**4), table).minimum
+    """The width the table needs to show every cell on one line (headers included)."""
+    return Measurement.get(out, out.options.update(max_width=10**4), table).maximum
 
 
 def stacked_table(columns: list[str], rows: list[list[str]], **table_options) -> Table:
