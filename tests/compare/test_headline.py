@@ -8,7 +8,8 @@ import pytest
 
 from tfctl.compare.curves import Curve
 from tfctl.compare.frontier import Point, frontier_flops
-from tfctl.compare.report import build_report, to_markdown
+from tfctl.compare.markdown import to_markdown
+from tfctl.compare.report import build_report
 from tfctl.compare.runs import RunGroup, RunSummary
 
 

@@ -13,6 +13,7 @@ from tfctl.cli.render import print_report
 from tfctl.compare.curves import Curve
 from tfctl.compare.frontier import hull
 from tfctl.compare.headline import family_points
+from tfctl.compare.markdown import to_markdown
 from tfctl.compare.plot import plot_ppl_vs_flops
 from tfctl.compare.report import (
     build_report,
@@ -22,7 +23,6 @@ from tfctl.compare.report import (
     run_rows,
     stage_end_rows,
     target_rows,
-    to_markdown,
 )
 from tfctl.compare.runs import RunGroup, RunSummary
 from tfctl.compare.wording import frontier_ratio_text, iso_gap_text, ppl_gap_text

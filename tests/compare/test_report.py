@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from tfctl.compare.curves import Curve
+from tfctl.compare.markdown import to_markdown
 from tfctl.compare.plot import plot_ppl_vs_flops
-from tfctl.compare.report import RUN_COLUMNS, build_report, to_markdown
+from tfctl.compare.report import RUN_COLUMNS, build_report
 from tfctl.compare.runs import RunSummary
 
 

@@ -22,6 +22,13 @@ from tfctl.compare.seeds import mean_std, outliers, seed_ppl
 SAVES, COSTS, INCONCLUSIVE = "saves compute", "costs compute", "inconclusive"
 FLIP = {AT_MOST: AT_LEAST, AT_LEAST: AT_MOST, None: None}  # the bound of 1/x (or of a gap) from x's
 INTERVAL_KEYS = ("ppl_gap_pct", "frontier_flops_ratio", "iso_flops_ppl_gap_pct")
+READ_KEYS = (
+    "ppl_gap_pct",
+    "frontier_flops",
+    "frontier_flops_ratio",
+    "iso_flops_ppl",
+    "iso_flops_ppl_gap_pct",
+)
 
 
 def losses(runs: list[RunSummary]) -> list[float]:
@@ -78,6 +85,10 @@ def headline(main: RunGroup, reference: RunGroup, family: list[RunGroup]) -> dic
         "seeds_growth": [r.seed for r in growth],
         "seeds_reference": [r.seed for r in against],
     }
+    for key in READ_KEYS:  # every reference has every key: null where there is nothing to read
+        out[key] = out[f"{key}_bound"] = None
+    for key in INTERVAL_KEYS:
+        out[f"{key}_ci"] = None
     if not out["n_seeds"]:
         return {**out, "verdict": INCONCLUSIVE, "frontier": []}
     (ppl, ppl_median), (ref_ppl, ref_median) = seed_ppl(losses(growth)), seed_ppl(losses(against))
@@ -107,9 +118,6 @@ def headline(main: RunGroup, reference: RunGroup, family: list[RunGroup]) -> dic
     point = estimates(math.log(ppl), flops, math.log(ref_ppl), points)
     for key, reading in point.items():
         out[key], out[f"{key}_bound"] = reading.value, reading.bound
-    for key in INTERVAL_KEYS:
-        out.setdefault(key, None)
-        out[f"{key}_ci"] = None
     if out["n_seeds"] > 1:  # one seed has no spread: an interval of zero width would claim certainty
         samples = [losses(growth), losses(against), *(losses(g.finished) for g in members)]
 

@@ -4,13 +4,13 @@ import shlex
 from pathlib import Path
 
 from tfctl.compare.baselines import train_baseline
+from tfctl.compare.markdown import to_markdown
 from tfctl.compare.plot import plot_ppl_vs_flops
 from tfctl.compare.pool import Task, run_tasks
 from tfctl.compare.report import (
     build_report,
     frontier_groups,
     headline_lines,
-    to_markdown,
     wandb_summary,
     wandb_tables,
 )

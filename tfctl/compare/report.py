@@ -399,53 +399,8 @@ def headline_lines(report: dict) -> list[str]:
     return [h["sentence"] for h in report["headline"]]
 
 
-def _markdown_table(columns: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-HEADLINE_NOTE = (
-    "FLOPs are cumulative training FLOPs (6·N + attention per token; a growth run sums its stages). "
-    "Device-hours are wall time × world size, worker start-up included. A run's perplexity is exp(mean loss) "
-    "over its finished seeds. The perplexity gap is ppl(run) / ppl(against) − 1; ratios are the growth run's "
-    "over the other's. The frontier is the lower convex hull of (log FLOPs, log ppl) over the architecture's "
-    "finished from-scratch runs, every size and budget; the frontier FLOPs ratio is the growth run's FLOPs over "
-    "those the frontier needs for its perplexity, the iso-FLOP ppl the frontier's perplexity at the growth "
-    "run's FLOPs (interpolated along the hull; out of its range a bound, ≤ or ≥, never extrapolated). "
-    "[90 %]: a bootstrap interval over every run's seeds (2,000 draws, seeded). Verdict: saves compute when "
-    "the frontier FLOPs ratio's interval lies below 1, costs compute above 1, otherwise inconclusive "
-    "(without a frontier: from the FLOPs ratio and the ppl gap's interval; one seed: inconclusive)."
-)
-
-
 def stage_end_title(report: dict) -> str:
     """The stage-end table's title: against the frontier only when there is one."""
     if any(row["frontier_flops_ratio"] for row in report["stage_ends"]):
         return "stage ends against the from-scratch frontier"
     return "stage ends"
-
-
-def to_markdown(report: dict, figure: str | None = None) -> str:
-    parts = [f"# tfctl compare: {report['run']}", "", _markdown_table(*run_rows(report)), ""]
-    parts += ["## Headline (finished runs, final against final)", ""]
-    parts += [_markdown_table(*headline_rows(report)), ""]
-    parts += [f"**{line}**  " for line in headline_lines(report)] + [""]
-    parts += [
-        HEADLINE_NOTE,
-        "",
-    ]
-    parts += [f"- {line}" for line in outlier_lines(report)] + ([""] if outlier_lines(report) else [])
-    if report["stage_ends"]:
-        parts += [f"## {stage_end_title(report).capitalize()}", ""]
-        parts += [_markdown_table(*stage_end_rows(report)), ""]
-    if report.get("variants"):
-        parts += ["## Other growth runs against the from-scratch frontier", ""]
-        parts += [_markdown_table(*variant_rows(report)), ""]
-    parts += ["## Mid-schedule: FLOPs to first reach a perplexity", "", MID_SCHEDULE, ""]
-    parts += [_markdown_table(*target_rows(report)), ""]
-    if figure:
-        parts += [f"![validation perplexity against training FLOPs and device-hours]({figure})", ""]
-    if report["commands"]:
-        parts += ["## Reproduce", "", "```sh", *report["commands"], "```", ""]
-    return "\n".join(parts)
