@@ -202,4 +202,5 @@ def test_one_report_holds_every_baseline_of_the_run(growth_run, compared):
     ]
     assert report["reference"] == "tiny.baseline-scratch"  # the one asked for stays the reference
     assert "[tiny.baseline-scratch-1k] trained by an earlier compare: in the report too" in lines
-    assert len(report["headline"]) == 2
+    (head,) = report["headline"]  # two budgets of one architecture: one frontier, one headline
+    assert head["family"] == ["baseline-scratch", "baseline-scratch-1k"]

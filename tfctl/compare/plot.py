@@ -4,7 +4,7 @@ device-hours (the paper's axis is TPU-hours).
 One line per run (the mean over its seeds, with the seeds' min–max as a band), growth points marked ◆; the
 growth run's stage ends and the finished from-scratch runs' final evals (the points headlines use, exp of the
 mean loss over seeds) marked larger; per architecture its frontier, exactly the hull the headline reads
-(tfctl.compare.frontier), dashed with its vertices marked ■; the headline sentences under the panels.
+(tfctl.compare.frontier), dashed with its vertices boxed □; the headline sentences under the panels.
 """
 
 import math
@@ -131,10 +131,12 @@ def plot_ppl_vs_flops(
                         *zip(*vertices, strict=True),
                         linestyle="--",
                         marker="s",
-                        markersize=5,
+                        markersize=10,
+                        markerfacecolor="none",  # a square around each vertex's ● final
                         color="black",
                         linewidth=0.9,
                         alpha=0.8,
+                        zorder=5,
                         label=f"frontier: {name} (convex hull)",
                     )
             axes.set_xscale("log")
