@@ -142,3 +142,20 @@ def test_no_frontier_no_frontier_title():
     text = console.export_text()
     assert "stage ends" in text and "against the from-scratch frontier" not in text
     assert "against the from-scratch frontier" not in to_markdown(report)
+
+
+def test_a_stalled_seed_is_flagged_where_people_read_it():
+    growth, family = groups()
+    growth.runs[2] = run("tiny.seed2007", "growth", 2.4e12, 40.0, 2007, 8000)  # stalled: 40 against ~30
+    report = build_report(growth, family)
+    row = report["groups"][0]
+    assert row["outlier_seeds"] == [2007] and row["n_finished"] == 3  # flagged, still counted
+    assert row["val_ppl"] == pytest.approx(
+        math.exp((math.log(30) + math.log(30 * math.exp(0.02)) + math.log(40)) / 3)
+    )
+    assert row["val_ppl_median"] == pytest.approx(30 * math.exp(0.02))
+    console = Console(width=80, record=True, color_system=None)
+    print_report(report, out=console)
+    line = "tiny: seed 2007 is an outlier"
+    assert line in " ".join(console.export_text().split()) and line in to_markdown(report)
+    assert all(g["outlier_seeds"] == [] for g in report["groups"][1:])

@@ -238,7 +238,7 @@ def run_rows(report: dict) -> tuple[list[str], list[list[str]]]:
             g["kind"],
             f"{g['n_finished']}/{len(g['seeds'])}",
             _spread(g["val_loss"], g["val_loss_std"], 4),
-            _spread(g["val_ppl"], g["val_ppl_std"]),
+            _ppl_cell(g),
             format_count(g["params"]),
             format_count(g["tokens"]),
             _flops(g["flops"]),
@@ -248,6 +248,13 @@ def run_rows(report: dict) -> tuple[list[str], list[list[str]]]:
         for g in report.get("groups") or [_as_row(r) for r in report["runs"]]
     ]
     return columns, rows
+
+
+def _ppl_cell(group: dict) -> str:
+    """exp(mean loss) ± std, and the median beside it with several seeds."""
+    cell = _spread(group["val_ppl"], group["val_ppl_std"])
+    median = group.get("val_ppl_median")
+    return cell if group["val_ppl_std"] is None or median is None else f"{cell} (median {median:.2f})"
 
 
 def headline_rows(report: dict) -> tuple[list[str], list[list[str]]]:
