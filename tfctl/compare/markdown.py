@@ -1,7 +1,7 @@
 """report.md: the comparison's tables, headline sentences and notes as a Markdown document."""
 
+from tfctl.compare.races import MID_SCHEDULE
 from tfctl.compare.report import (
-    MID_SCHEDULE,
     headline_lines,
     headline_rows,
     outlier_lines,
