@@ -25,7 +25,7 @@ from tfctl.compare.report import (
     target_rows,
 )
 from tfctl.compare.runs import RunGroup, RunSummary
-from tfctl.compare.wording import frontier_ratio_text, iso_gap_text, ppl_gap_text
+from tfctl.compare.wording import frontier_ratio_text, iso_gap_text, iso_ppl_text, ppl_gap_text
 
 NUMBER = re.compile(r"[−+-]?\d[\d.,]*(?:e[+-]?\d+)?(?:k|m|M|b|B)?")
 
@@ -101,7 +101,7 @@ def test_one_frontier_over_every_size_and_budget(shown):
     assert drawn["frontiers"]["transformer"] == vertices  # the plot draws exactly the hull the numbers use
     assert [v["label"] for v in head["frontier"]] == [p.label for p in hull(family_points(family))]
     assert "baseline-scratch-s1-2k" not in [v["label"] for v in head["frontier"]]  # above the hull
-    for key in ("frontier_flops_ratio_ci", "ppl_gap_pct_ci", "iso_flops_ppl_gap_pct_ci"):
+    for key in ("frontier_flops_ratio_ci", "ppl_gap_pct_ci", "iso_flops_ppl_ci", "iso_flops_ppl_gap_pct_ci"):
         assert head[key] is not None and head[key][0] <= head[key][1]
     assert head["n_seeds"] == 3 and head["verdict"] in ("saves compute", "costs compute", "inconclusive")
 
@@ -110,7 +110,8 @@ def test_report_console_and_figure_show_the_same_numbers(shown):
     report, markdown, console, drawn, _ = shown
     (head,) = report["headline"]
     flat = " ".join(console.split())  # the console wraps long lines
-    for text in (frontier_ratio_text(head), iso_gap_text(head), ppl_gap_text(head), head["sentence"]):
+    numbers = (frontier_ratio_text(head), iso_ppl_text(head), iso_gap_text(head), ppl_gap_text(head))
+    for text in (*numbers, head["sentence"]):
         assert text in markdown and " ".join(text.split()) in flat, text
     assert drawn["caption"] == headline_lines(report) == [head["sentence"]]
     assert frontier_ratio_text(head) in drawn["caption"][0]

@@ -21,7 +21,7 @@ from tfctl.compare.seeds import mean_std, outliers, seed_ppl
 
 SAVES, COSTS, INCONCLUSIVE = "saves compute", "costs compute", "inconclusive"
 FLIP = {AT_MOST: AT_LEAST, AT_LEAST: AT_MOST, None: None}  # the bound of 1/x (or of a gap) from x's
-INTERVAL_KEYS = ("ppl_gap_pct", "frontier_flops_ratio", "iso_flops_ppl_gap_pct")
+INTERVAL_KEYS = ("ppl_gap_pct", "frontier_flops_ratio", "iso_flops_ppl", "iso_flops_ppl_gap_pct")
 READ_KEYS = (
     "ppl_gap_pct",
     "frontier_flops",

@@ -14,6 +14,7 @@ from tfctl.compare.seeds import mean_std, seed_ppl
 from tfctl.compare.wording import (
     frontier_ratio_text,
     iso_gap_text,
+    iso_ppl_text,
     ppl_gap_text,
     ppl_text,
     ratio_text,
@@ -224,7 +225,7 @@ def headline_rows(report: dict) -> tuple[list[str], list[list[str]]]:
         "FLOPs ratio",
         "device-hours ratio",
         "frontier FLOPs ratio [90 %]",
-        "iso-FLOP ppl",
+        "iso-FLOP ppl [90 %]",
         "iso-FLOP gap [90 %]",
         "verdict",
     ]
@@ -244,7 +245,7 @@ def headline_rows(report: dict) -> tuple[list[str], list[list[str]]]:
                 ratio_text(h["flops_ratio"]),
                 ratio_text(h["device_hours_ratio"]),
                 frontier_ratio_text(h) if frontier else "no frontier",
-                ppl_text(h["iso_flops_ppl"], h.get("iso_flops_ppl_bound")) if frontier else "—",
+                iso_ppl_text(h) if frontier else "—",
                 iso_gap_text(h) if frontier else "—",
                 h["verdict"],
             ]

@@ -21,7 +21,8 @@ def ppl_text(value: float | None, bound: str | None = None) -> str:
 
 
 def ci_text(ci: list | None, kind: str) -> str:
-    """A 90 % interval, "[0.64, 1.02]"; an unbounded end is 0 (a ratio), −∞ or ∞; "" without one."""
+    """A 90 % interval, "[0.64, 1.02]"; an unbounded end is 0 (a ratio or perplexity), −∞ or ∞; "" without
+    one."""
     if ci is None:
         return ""
     low, high = ci
@@ -51,6 +52,12 @@ def iso_gap_text(h: dict) -> str:
     )
 
 
+def iso_ppl_text(h: dict) -> str:
+    return with_ci(
+        ppl_text(h.get("iso_flops_ppl"), h.get("iso_flops_ppl_bound")), h.get("iso_flops_ppl_ci"), "ratio"
+    )
+
+
 def ppl_gap_text(h: dict) -> str:
     return with_ci(pct_text(h.get("ppl_gap_pct")), h.get("ppl_gap_pct_ci"), "pct")
 
@@ -69,7 +76,7 @@ def sentence(h: dict) -> str:
         parts.append(
             f"{frontier_ratio_text(h)} the FLOPs the from-scratch frontier needs for ppl "
             f"{ppl_text(h['ppl_growth'])}; at equal FLOPs the frontier reaches ppl "
-            f"{ppl_text(h['iso_flops_ppl'], h.get('iso_flops_ppl_bound'))} (gap {iso_gap_text(h)})"
+            f"{iso_ppl_text(h)} (gap {iso_gap_text(h)})"
         )
     hours = ratio_text(h.get("device_hours_ratio"))
     parts.append(
