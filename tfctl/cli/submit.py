@@ -81,4 +81,4 @@ def submit(
         print(script.read_text(), end="")
         print(f"# written to {script}; not submitted (--dry-run)")
     else:
-        print(f"submitted job {job_id}: {script}; output in {run_dir}/slurm-{job_id}.out")
+        print(f"submitted job {job_id}: {run_dir / script.name}; output in {run_dir / f'slurm-{job_id}.out'}")
