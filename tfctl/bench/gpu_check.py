@@ -16,6 +16,7 @@ recipe and the commands: what --dry-run prints) and exits 0.
 """
 
 import argparse
+import dataclasses
 import json
 import platform
 import subprocess
@@ -56,17 +57,38 @@ GROW_TO = "757m"
 TIMEOUT = 600  # seconds per command
 
 
-def commands(work: Path) -> dict[str, list[str]]:
-    """The tfctl commands of checks 3-6, as a user would type them."""
-    tfctl = [sys.executable, "-m", "tfctl"]
-    run, grown = work / "run", work / "grown-757m"
-    return {
-        "train": [*tfctl, "train", str(work / "gpu-check.yaml"), "-o", str(run), "--json"],
-        "grow": [*tfctl, "grow", str(run / "stages" / "354m" / "final"), "--to", GROW_TO]
-        + ["--optimizer", "carry", "-o", str(grown), "--json"],
-        "export": [*tfctl, "export", str(grown), "--hf", str(work / "hf")],
-        "eval": [*tfctl, "eval", str(grown), "--data", str(run / "data"), "--json"],
-    }
+@dataclasses.dataclass
+class Checks:
+    """What the checks run on: the GPU's by default; the tests run the same code on a tiny CPU variant."""
+
+    recipe: dict = dataclasses.field(default_factory=lambda: RECIPE)
+    step_shape: dict = dataclasses.field(default_factory=lambda: STEP_SHAPE)
+    grow_to: str = GROW_TO
+    device: str = "cuda"
+    compile: bool = True
+
+    def commands(self, work: Path) -> dict[str, list[str]]:
+        """The tfctl commands of checks 3-6, as a user would type them."""
+        tfctl = [sys.executable, "-m", "tfctl"]
+        run, grown = work / "run", work / f"grown-{self.grow_to}"
+        last = run / "stages" / self.recipe["stages"][-1]["name"] / "final"
+        return {
+            "train": [*tfctl, "train", str(work / f"{self.recipe['name']}.yaml"), "-o", str(run), "--json"],
+            "grow": [
+                *tfctl,
+                "grow",
+                str(last),
+                "--to",
+                self.grow_to,
+                "--optimizer",
+                "carry",
+                "-o",
+                str(grown),
+            ]
+            + ["--json"],
+            "export": [*tfctl, "export", str(grown), "--hf", str(work / "hf")],
+            "eval": [*tfctl, "eval", str(grown), "--data", str(run / "data"), "--json"],
+        }
 
 
 def dry_run(work: Path) -> str:
@@ -81,7 +103,7 @@ def dry_run(work: Path) -> str:
         yaml.safe_dump(RECIPE, sort_keys=False).rstrip(),
         "",
     ]
-    lines += [f"{name}: {' '.join(command)}" for name, command in commands(work).items()]
+    lines += [f"{name}: {' '.join(command)}" for name, command in Checks().commands(work).items()]
     return "\n".join(lines)
 
 
@@ -98,17 +120,41 @@ def run_command(command: list[str]) -> dict:
     return record
 
 
-def check_peak_and_steps() -> tuple[dict, dict]:
+def check_peak_and_steps(checks: Checks) -> tuple[dict, dict]:
     from tfctl.bench.suite import BenchConfig, measure_peaks, peak_cases
     from tfctl.bench.training import bench_training
 
     config = BenchConfig(
-        device="cuda", dtypes=("bf16",), force_bf16=True, layers=False, growth=False, data=False,
-        startup=False, **STEP_SHAPE,
+        device=checks.device, dtypes=("bf16",), force_bf16=True, layers=False, growth=False, data=False,
+        startup=False, compile=checks.compile, **checks.step_shape,
     )  # fmt: skip
     peaks = measure_peaks(config)
     rows = bench_training(config, peaks, peak_cases(config), ["bf16"])
     return peaks, {"training": rows}
+
+
+def run_checks(checks: Checks, work: Path, say=print) -> tuple[dict, dict]:
+    """Every check in order; ({check: its result}, {check: why it failed}). A failure skips only the checks
+    that need its output."""
+    work.mkdir(parents=True, exist_ok=True)
+    (work / f"{checks.recipe['name']}.yaml").write_text(yaml.safe_dump(checks.recipe, sort_keys=False))
+    results, failures = {"environment": environment()}, {}
+    try:
+        results["peak"], results["step"] = check_peak_and_steps(checks)
+    except Exception as error:  # noqa: BLE001 — a check's failure is reported, and the others still run
+        failures["peak/step"] = f"{type(error).__name__}: {error}"
+        traceback.print_exc()
+    needs = {"grow": "train", "export": "grow", "eval": "grow"}
+    for name, command in checks.commands(work).items():
+        if needs.get(name) in failures:
+            failures[name] = f"skipped: {needs[name]} failed"
+            continue
+        say(f"gpu-check: {name}: {' '.join(command)}")
+        try:
+            results[name] = run_command(command)
+        except Exception as error:  # noqa: BLE001
+            failures[name] = f"{type(error).__name__}: {error}"
+    return results, failures
 
 
 def environment() -> dict:
@@ -116,7 +162,7 @@ def environment() -> dict:
     import torch
 
     return {
-        "gpu": torch.cuda.get_device_name(0),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "deepspeed": deepspeed.__version__,
@@ -165,24 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     started = time.perf_counter()
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "gpu-check.yaml").write_text(yaml.safe_dump(RECIPE, sort_keys=False))
-    results, failures = {"environment": environment()}, {}
-    try:
-        results["peak"], results["step"] = check_peak_and_steps()
-    except Exception as error:  # noqa: BLE001 — a check's failure is reported, and the others still run
-        failures["peak/step"] = f"{type(error).__name__}: {error}"
-        traceback.print_exc()
-    needs = {"grow": "train", "export": "grow", "eval": "grow"}
-    for name, command in commands(work).items():
-        if needs.get(name) in failures:
-            failures[name] = f"skipped: {needs[name]} failed"
-            continue
-        print(f"gpu-check: {name}: {' '.join(command)}", flush=True)
-        try:
-            results[name] = run_command(command)
-        except Exception as error:  # noqa: BLE001
-            failures[name] = f"{type(error).__name__}: {error}"
+    results, failures = run_checks(Checks(), work, say=lambda line: print(line, flush=True))
     Path(args.out).write_text(render(results, failures, time.perf_counter() - started))
     print(
         f"gpu-check: {'FAILED: ' + ', '.join(failures) if failures else 'all checks passed'}; see {args.out}"
