@@ -77,6 +77,10 @@ class SubmitSettings:
                 f"--time {self.time}: the warning comes {self.signal_minutes} minutes before the limit, so "
                 "the limit must be longer than that (or lower --signal-minutes)"
             )
+        if any(character.isspace() for character in str(self.run_dir)):
+            raise UserError(
+                f"-o {self.run_dir}: Slurm's --output cannot name a path with spaces; choose another"
+            )
         for argument in self.sbatch_args:
             if not argument.startswith("--") or "\n" in argument:
                 raise UserError(f"--sbatch-arg {argument!r}: give one long sbatch option, e.g. --qos=high")

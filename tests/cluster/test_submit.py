@@ -109,13 +109,15 @@ def test_json_and_overrides_and_cpu_nodes(tfctl, tmp_path):
         (["-N", "0", "-t", "1:00:00"], "--nodes 0: must be at least 1"),
         (["-N", "2", "-t", "1:00:00", "--sbatch-arg", "qos=high"], "--sbatch-arg 'qos=high': give one long"),
         (["-N", "2", "-t", "1:00:00", "--set", "train.lr=-1"], "train.lr"),
+        (["-N", "2", "-t", "1:00:00", "-o", "my runs/x"], "cannot name a path with spaces"),
     ],
 )
 def test_mistakes_are_one_line_exit_2_and_write_nothing(tfctl, tmp_path, args, message):
+    args = [str(tmp_path / a) if a == "my runs/x" else a for a in args]
     result = tfctl("submit", TINY, "-o", tmp_path / "run", "-g", "8", *args, "--dry-run")
     assert result.returncode == 2, result.stdout + result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
-    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "run").exists() and not (tmp_path / "my runs").exists()
 
 
 def test_without_sbatch_it_says_so(tfctl, tmp_path):

@@ -40,6 +40,7 @@ def test_the_orchestrator_writes_the_running_stage_s_stop_file(tmp_path, restore
             assert not (tmp_path / "s1" / STOP_FILE).exists()
             os.kill(os.getpid(), signal.SIGTERM)  # does not end this process
             assert requests.requested and (tmp_path / "s1" / STOP_FILE).exists()
+        assert not (tmp_path / "s1" / STOP_FILE).exists()  # the stage's ranks are gone: nothing left behind
         (tmp_path / "s2").mkdir()
         with requests.stage(tmp_path / "s2"):  # a request made between stages reaches the next one at once
             assert (tmp_path / "s2" / STOP_FILE).exists()

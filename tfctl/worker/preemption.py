@@ -103,6 +103,7 @@ class StopRequests:
             yield self
         finally:
             self.stop_file = None
+            stop_file.unlink(missing_ok=True)  # acted on (or the stage ended first): nothing left behind
 
     def _on_signal(self, _number: int, _frame) -> None:
         self.requested = True
