@@ -181,3 +181,15 @@ def test_the_watchdog_watches_only_an_orchestrator_on_this_host(monkeypatch):
     monkeypatch.setenv(watchdog.ORCHESTRATOR_PID, env[watchdog.ORCHESTRATOR_PID])
     monkeypatch.setenv(watchdog.ORCHESTRATOR_HOST, "another-node")
     assert watchdog.watch_orchestrator() is False  # that pid on another node means nothing here
+
+
+def test_dry_run_never_loads_torch(tmp_path):
+    """A login node writes the script in a moment: no torch, DeepSpeed or wandb import."""
+    probe = (
+        "import sys\nfrom tfctl.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+        "    assert e.code == 0, e.code\nprint(sorted(m for m in ('torch', 'deepspeed', 'wandb') if m in sys.modules))"
+    )
+    args = ["submit", str(TINY), "-o", str(tmp_path / "run"), "-N", "2", "-g", "8", "-t", "60", "--dry-run"]
+    result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
