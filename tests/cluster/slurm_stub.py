@@ -13,10 +13,12 @@ address is loopback, so each node has its own address and all of them resolve):
   srun [options] COMMAND ...   one task per node (--nodes/--ntasks), each COMMAND with SLURM_NODEID,
                                SLURM_PROCID, SLURMD_NODENAME of its node; --export=ALL|NONE|NAMES honoured;
                                INT, TERM, USR1, USR2 forwarded to every task; --kill-on-bad-exit stops the
-                               others when one fails; exits with the highest exit status.
+                               others when one fails; exits with the highest exit status. Each task's
+                               TFCTL_*, WANDB_*, OMP_* variables go to STATE/srun-task-JOB-PID-nodeN.json.
   scontrol show hostnames [LIST] | scontrol requeue JOBID
 """
 
+import json
 import os
 import re
 import signal
@@ -163,6 +165,10 @@ def srun(args: list[str]) -> int:
             SLURM_STEP_NUM_NODES=str(nodes),
             SLURMD_NODENAME=hosts[node],
         )
+        # what each task was given, for the tests: the variables tfctl means every rank to have
+        given = {k: v for k, v in env.items() if k.startswith(("TFCTL_", "WANDB_", "OMP_", "SLURM_NODEID"))}
+        step = f"{os.environ['SLURM_JOB_ID']}-{os.getpid()}-node{node}"
+        (Path(os.environ[STATE]) / f"srun-task-{step}.json").write_text(json.dumps(given))
         tasks.append(subprocess.Popen(command, env=env))
 
     def forward(number, _frame):

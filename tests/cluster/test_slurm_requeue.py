@@ -105,6 +105,17 @@ def test_preempted_job_requeues_and_resumes_bit_identically(tmp_path):
     assert {name: stage["status"] for name, stage in stages.items()} == {"s1": "done", "s2": "done"}
     assert stages["s1"]["result"]["world_size"] == 2
 
+    # the ranks' environment reached the second node as it did the first (srun --export=ALL)
+    given = [json.loads(path.read_text()) for path in sorted(state.glob("srun-task-*-node1.json"))]
+    assert len(given) == 3  # s1, s1 again after the requeue, s2
+    for task in given:
+        assert (
+            task["SLURM_NODEID"] == "1"
+            and task["OMP_NUM_THREADS"] == "1"
+            and task["WANDB_MODE"] == "disabled"
+        )
+        assert {"TFCTL_ORCHESTRATOR_PID", "TFCTL_ORCHESTRATOR_HOST"} <= task.keys()
+
     # bit-identical to the uninterrupted run: every train loss of both stages, and the final weights
     for stage in ("s1", "s2"):
         losses = {r["step"]: r["loss"] for r in records(run, "train", stage)}
