@@ -175,7 +175,10 @@ def render(results: dict, failures: dict, seconds: float) -> str:
     from tfctl.bench.report import training_table
 
     out = ["# tfctl on a GPU (`make gpu-check`)", ""]
-    out += [f"Written by `make gpu-check` in {seconds / 60:.1f} minutes. Environment: "]
+    out += [
+        f"Written by `make gpu-check` (tfctl/bench/gpu_check.py) in {seconds / 60:.1f} minutes. The checks:"
+    ]
+    out += ["", "```", __doc__.split("\n\n")[1].rstrip(), "```", "", "Environment:"]
     out += ["", "```", json.dumps(results.get("environment", {}), indent=2), "```", ""]
     out += ["## Failures", ""] + ([f"- {name}: {why}" for name, why in failures.items()] or ["none"]) + [""]
     if "peak" in results:
