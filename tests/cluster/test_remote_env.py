@@ -1,7 +1,7 @@
 """The ranks' environment reaches every node under DeepSpeed's multi-node launchers: run_stage writes it to
 the stage's env file ($DS_ENV_FILE), and DeepSpeed's own runner (a real `deepspeed` process) turns it into
-what pdsh (`export K=V;`) or mpirun (`-x K=V`) carry to the other nodes. ssh, pdsh, ompi_info and mpirun are
-stubs that record what they are given and start nothing."""
+what pdsh (`export K=V;`), mpirun (`-x K=V`) or srun (`--export=ALL,K=V`) carry to the other nodes. ssh,
+pdsh, ompi_info, mpirun, sinfo and srun are stubs that record what they are given and start nothing."""
 
 import json
 import os
@@ -31,13 +31,13 @@ OURS = {
 def stubs(tmp_path):
     bin_dir, calls = tmp_path / "bin", tmp_path / "calls.jsonl"
     bin_dir.mkdir()
-    for name in ("ssh", "pdsh", "ompi_info", "mpirun"):
+    for name in ("ssh", "pdsh", "ompi_info", "mpirun", "sinfo", "srun"):
         (bin_dir / name).write_text(RECORDER.format(python=sys.executable, calls=str(calls), name=name))
         (bin_dir / name).chmod(0o755)
     return bin_dir, calls
 
 
-@pytest.mark.parametrize("runner", ["pdsh", "openmpi"])
+@pytest.mark.parametrize("runner", ["pdsh", "openmpi", "slurm"])
 def test_ranks_environment_reaches_the_other_nodes(tmp_path, monkeypatch, runner):
     bin_dir, calls = stubs(tmp_path)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
@@ -61,8 +61,11 @@ def test_ranks_environment_reaches_the_other_nodes(tmp_path, monkeypatch, runner
     assert "TORCH_EXTENSIONS_DIR" in written and all(n.startswith(REMOTE_ENV_PREFIXES) for n in written)
 
     launched = [json.loads(line) for line in calls.read_text().splitlines() if not line.startswith('["ssh"')]
-    (command,) = [c for c in launched if c[0] in ("pdsh", "mpirun")]
-    if runner == "pdsh":
+    (command,) = [c for c in launched if c[0] in ("pdsh", "mpirun", "srun")]
+    if runner == "slurm":
+        exports = next(part for part in command if part.startswith("--export=ALL,"))
+        carried = dict(item.split("=", 1) for item in exports.removeprefix("--export=ALL,").split(","))
+    elif runner == "pdsh":
         exports = next(part for part in command if part.startswith("export "))
         carried = dict(
             item.removeprefix("export ").split("=", 1) for item in exports.split("; ") if item.strip()

@@ -21,7 +21,9 @@ from pathlib import Path
 from tfctl.errors import TrainingError
 from tfctl.worker.exit_codes import EXIT_PREEMPTED
 
-STOP_FILE = "stop-requested"  # in the stage's directory; removed when the stage starts again
+STOP_FILE = (
+    "stop-requested"  # in the stage's directory; the orchestrator removes it before and after a launch
+)
 SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
 
 
