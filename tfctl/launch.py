@@ -2,9 +2,16 @@
 
     local      python -m tfctl.worker SPEC                                  (world size 1)
     deepspeed  deepspeed --num_gpus|--num_accelerators N [--num_nodes M --hostfile H --launcher L]
+               (openmpi, mpich, impi, mvapich: no --num_*, the hostfile's slots decide)
                --master_port P --module tfctl.worker SPEC
     torchrun   torchrun --nproc_per_node N --nnodes M [--master_addr A] --master_port P -m tfctl.worker SPEC
+    srun       srun --nodes M --ntasks-per-node 1 ... torchrun --nnodes M --nproc_per_node N
+               --rdzv_backend c10d --rdzv_endpoint A:P -m tfctl.worker SPEC    (inside a Slurm allocation)
     auto       local for one rank, else deepspeed
+
+Every launcher that starts ranks on other nodes passes them the ranks' environment (`build_env`): srun with
+--export=ALL, DeepSpeed's pdsh/openmpi/slurm runners through the env file named in $DS_ENV_FILE
+(`remote_env_file`), which they turn into `export K=V;`, `-x K=V` or `--export=ALL,K=V`.
 
 The launcher runs in its own process group: its output (the workers', DeepSpeed's, the launcher's own) goes
 to `log_path` and, with `echo`, to stdout too; its exit status is returned, and Ctrl-C stops every rank by
@@ -28,6 +35,8 @@ from tfctl.worker.extensions import EXTENSIONS_DIR, check_build_locks, default_e
 
 EXIT_INTERRUPTED = 130
 EXIT_TIMEOUT = 124
+# DeepSpeed's MPI runners refuse --num_gpus/--num_nodes ("does not support limiting"): the hostfile decides
+MPI_LAUNCHERS = ("openmpi", "mpich", "impi", "mvapich")
 
 
 def resolved_launcher(launch: LaunchSection) -> str:
@@ -85,16 +94,14 @@ def build_command(
         if launch.master_addr:
             command += ["--master_addr", launch.master_addr]
         return command + list(launch.extra_args) + ["-m", "tfctl.worker", *worker]
+    if launcher == "srun":
+        return srun_command(worker, launch, port)
     gpu = _has_gpu() if gpu is None else gpu
-    command = [
-        _tool("deepspeed"),
-        "--num_gpus" if gpu else "--num_accelerators",
-        str(launch.nproc_per_node),
-        "--num_nodes",
-        str(launch.nnodes),
-        "--master_port",
-        str(port),
-    ]
+    command = [_tool("deepspeed")]
+    if launch.deepspeed_launcher not in MPI_LAUNCHERS:  # MPI runners take the counts from the hostfile
+        command += ["--num_gpus" if gpu else "--num_accelerators", str(launch.nproc_per_node)]
+        command += ["--num_nodes", str(launch.nnodes)]
+    command += ["--master_port", str(port)]
     if launch.nnodes > 1 and not launch.hostfile:
         raise UserError("launch.hostfile is required for a multi-node deepspeed launch")
     if launch.hostfile:
@@ -104,6 +111,49 @@ def build_command(
     if launch.deepspeed_launcher:
         command += ["--launcher", launch.deepspeed_launcher]
     return command + list(launch.extra_args) + ["--module", "tfctl.worker", *worker]
+
+
+def srun_command(worker: list[str], launch: LaunchSection, port: int) -> list[str]:
+    """One srun task per node, each a torchrun agent starting that node's ranks; the agents meet at
+    master_addr:port (torchrun's c10d rendezvous, hosted by the agent on master_addr), so no task needs
+    its own node rank. srun passes the whole environment (--export=ALL) and signals on to every task."""
+    if not launch.master_addr:
+        raise UserError("launch.master_addr is required for launch.launcher 'srun' (tfctl submit sets it)")
+    srun = ["srun", "--nodes", str(launch.nnodes), "--ntasks", str(launch.nnodes), "--ntasks-per-node", "1"]
+    srun += ["--kill-on-bad-exit=1", "--export=ALL", *launch.extra_args]
+    return srun + [
+        _tool("torchrun"),
+        "--nnodes",
+        str(launch.nnodes),
+        "--nproc_per_node",
+        str(launch.nproc_per_node),
+        "--rdzv_backend",
+        "c10d",
+        "--rdzv_endpoint",
+        f"{launch.master_addr}:{port}",
+        "--rdzv_id",
+        f"tfctl-{Path(worker[0]).parent.name}",  # the stage: one rendezvous per stage launch
+        "-m",
+        "tfctl.worker",
+        *worker,
+    ]
+
+
+# What a rank's environment holds of tfctl's choosing, and so must reach ranks on other nodes: threads, the
+# W&B mode and directory, the cache and extension directories, tfctl's own variables.
+REMOTE_ENV_PREFIXES = ("TFCTL_", "WANDB_", "OMP_", "MKL_", "HF_", "TORCH_", "TRITON_", "XDG_CACHE_HOME")
+
+
+def remote_env_file(env: dict, path: str | Path) -> dict:
+    """Write the ranks' own variables as DeepSpeed's env file (KEY=VALUE lines) at `path` and return `env`
+    naming it in $DS_ENV_FILE: DeepSpeed's multi-node runners export what it holds on every node."""
+    lines = [
+        f"{name}={value}"
+        for name, value in sorted(env.items())
+        if name.startswith(REMOTE_ENV_PREFIXES) and "\n" not in value
+    ]
+    Path(path).write_text("".join(line + "\n" for line in lines))
+    return {**env, "DS_ENV_FILE": str(path)}
 
 
 def build_env(launch: LaunchSection, extra: dict | None = None, gpu: bool | None = None) -> dict:
@@ -142,6 +192,8 @@ def run_stage(
     env = build_env(launch, env, gpu=gpu if gpu is not None else False)
     if launch.world_size > 1:  # the ranks would build or load DeepSpeed's shared-memory op: no stale lock
         check_build_locks(Path(env[EXTENSIONS_DIR]))
+    if resolved_launcher(launch) == "deepspeed" and launch.nnodes > 1:  # pdsh, openmpi, slurm: other nodes
+        env = remote_env_file(env, Path(spec_path).parent / "deepspeed_env")
     log = None
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ COMMANDS = [
     [],
     ["train"],
     ["plan"],
+    ["submit"],
     ["grow"],
     ["compare"],
     ["eval"],
@@ -66,6 +67,7 @@ print(f"EXIT:{{code}} HEAVY:" + ",".join(heavy))
         ["compare", "{missing}"],
         ["export", "{missing}", "--hf", "{out}"],
         ["train", str(RECIPES / "tiny.yaml"), "-o", "{file}"],
+        ["submit", str(RECIPES / "tiny.yaml"), "-o", "{file}", "-N", "1", "-g", "1", "-t", "60"],
     ],
     ids=lambda a: " ".join(a[:1] + a[2:]),
 )

@@ -11,7 +11,18 @@ import typer
 import typer.core
 from typer._click import exceptions as click_errors  # typer vendors click: its exceptions are these
 
-from tfctl.cli import compare, data, eval, export, generate, grow, import_checkpoint, plan, train
+from tfctl.cli import (
+    compare,
+    data,
+    eval,
+    export,
+    generate,
+    grow,
+    import_checkpoint,
+    plan,
+    submit,
+    train,
+)
 from tfctl.errors import Interrupted, TrainingError, UserError
 
 INTERRUPTED = "interrupted; re-run the same command to resume"
@@ -36,6 +47,7 @@ app = typer.Typer(
 )
 app.command(epilog=train.EPILOG)(train.train)
 app.command(epilog=plan.EPILOG)(plan.plan)
+app.command(epilog=submit.EPILOG)(submit.submit)
 app.command(epilog=grow.EPILOG)(grow.grow)
 app.command(epilog=compare.EPILOG)(compare.compare)
 app.add_typer(data.app, name="data")

@@ -199,8 +199,10 @@ class TrainSection(Section):
 
 
 class LaunchSection(Section):
-    launcher: Literal["auto", "local", "deepspeed", "torchrun"] = Field(
-        "auto", description="`auto`: a plain process for one rank, else deepspeed."
+    launcher: Literal["auto", "local", "deepspeed", "torchrun", "srun"] = Field(
+        "auto",
+        description="`auto`: a plain process for one rank, else deepspeed. `srun`: one torchrun per node of a "
+        "Slurm allocation (what `tfctl submit` uses).",
     )
     nproc_per_node: int = Field(1, gt=0, description="Ranks per node (GPUs, or CPU processes).")
     nnodes: int = Field(1, gt=0, description="Nodes.")

@@ -21,7 +21,7 @@ from pathlib import Path
 from tfctl.data import eval_batches, load_prepared
 from tfctl.errors import Interrupted, TrainingError, UserError
 from tfctl.files import is_inside, remove_tree
-from tfctl.launch import EXIT_INTERRUPTED, exit_reason, run_stage
+from tfctl.launch import EXIT_INTERRUPTED, exit_reason, last_error_line, run_stage
 from tfctl.model import config_to_dict
 from tfctl.model_dir import load_model_config
 from tfctl.recipe.plan import StagePlan
@@ -35,8 +35,10 @@ from tfctl.tracking import MetricsFile, read_metrics
 from tfctl.tracking.live import RunDisplay
 from tfctl.tracking.wandb_run import resolve_mode
 from tfctl.worker.completion import verified_stage_end
+from tfctl.worker.exit_codes import EXIT_PREEMPTED
+from tfctl.worker.preemption import StagePreempted, stop_requests
 from tfctl.worker.spec import ScheduleSpec, StageSpec, WandbSpec
-from tfctl.worker.watchdog import ORCHESTRATOR_PID
+from tfctl.worker.watchdog import orchestrator_env
 
 # How stage `index` starts from the export of the stage before it: (source model dir, out dir, the stage's
 # plan, its index, a probe batch for the preservation check) → the growth report.
@@ -316,11 +318,14 @@ class StageLoop:
             read_metrics(job.dirs.metrics, kind="error", stage=plan.name)
         )
         log = job.dirs.worker_log(plan.name)
-        with self.display.stage(plan.name, plan.steps, job.dirs.metrics):
+        with (
+            self.display.stage(plan.name, plan.steps, job.dirs.metrics),
+            stop_requests.stage(job.dirs.stage(plan.name)),
+        ):
             code = run_stage(
                 job.dirs.spec(plan.name),
                 job.launch,
-                env={ORCHESTRATOR_PID: str(os.getpid())},  # the ranks stop if we die
+                env=orchestrator_env(),  # the ranks stop if we die
                 log_path=log,
                 echo=self.display.verbose,  # the workers' output: worker.log, the console with --verbose
             )
@@ -328,6 +333,11 @@ class StageLoop:
             self.state.update(plan.name, status=FAILED, exit_code=code, error="interrupted")
             raise Interrupted(f"stage {plan.name} interrupted")
         result = verified_stage_end(job.dirs.final(plan.name), job.dirs.metrics, plan.name)
+        if code != 0 and result is None and stop_requests.requested:  # the launcher may not pass on 75
+            self.state.update(plan.name, status=FAILED, exit_code=EXIT_PREEMPTED, error="preempted")
+            raise StagePreempted(
+                last_error_line(log) or f"stage {plan.name} preempted; run the same command again"
+            )
         if code != 0 and result is None:
             errors = read_metrics(job.dirs.metrics, kind="error", stage=plan.name)
             reason = errors[-1]["message"] if len(errors) > errors_before else exit_reason(code, log)
@@ -352,7 +362,12 @@ class StageLoop:
         return result
 
     def run(self) -> tuple[dict, bool]:
-        """Train every unfinished stage in order. Returns ({stage: its stage_end record}, whether any trained)."""
+        """Train every unfinished stage in order. Returns ({stage: its stage_end record}, whether any trained).
+        SIGUSR1/SIGTERM meanwhile: the running stage checkpoints and stops, no later stage starts."""
+        with stop_requests.installed():
+            return self._run_stages()
+
+    def _run_stages(self) -> tuple[dict, bool]:
         self.state.data.update(
             name=self.job.name, data_dir=str(self.job.data_dir), updated=time.strftime("%Y-%m-%d %H:%M:%S")
         )
@@ -366,6 +381,10 @@ class StageLoop:
                 self.say(f"[{plan.name}] already done, skipped")
                 results[plan.name] = self.state.stage(plan.name)["result"]
                 continue
+            if stop_requests.requested:
+                raise StagePreempted(
+                    f"preempted before stage {plan.name}; run the same command again to resume"
+                )
             try:
                 results[plan.name] = self.train_stage(index)
             except OSError as error:

@@ -6,6 +6,9 @@ EXIT_OK = 0
 EXIT_TRAINING_ERROR = 1  # a failed save, an unloadable checkpoint
 EXIT_USER_ERROR = 2  # a bad spec, missing data or weights: one line, no traceback
 EXIT_NON_FINITE = 3  # the loss went NaN/inf; the last good checkpoint is intact
+EXIT_PREEMPTED = (
+    75  # asked to stop (Slurm's signal, SIGTERM): checkpoint saved, rerun to resume (EX_TEMPFAIL)
+)
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT
 
 # A line of rank 0's output that starts with this is for the user (resuming from a checkpoint, a corrupt one

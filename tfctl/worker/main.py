@@ -3,7 +3,8 @@
 Started by the `deepspeed` launcher, `torchrun`, or alone (world size 1: the rendezvous env is filled in).
 
 Exit codes: 0 done (or paused by --max-steps-this-run), 1 training error, 2 user error (bad spec, missing
-data), 3 non-finite loss (the last good checkpoint is intact), 130 interrupted.
+data), 3 non-finite loss (the last good checkpoint is intact), 75 preempted (SIGUSR1/SIGTERM or the
+orchestrator's stop file: a checkpoint at the step it was on, see preemption.py), 130 interrupted.
 """
 
 import argparse

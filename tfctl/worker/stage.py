@@ -21,6 +21,7 @@ from tfctl.worker.evaluate import evaluate_engine, perplexity
 from tfctl.worker.exit_codes import NOTICE_PREFIX, NonFiniteLossError
 from tfctl.worker.export import export_final, is_plain_engine, load_moments, rank_param_checksums
 from tfctl.worker.optimizer import build_optimizer, load_moments_file, set_lr
+from tfctl.worker.preemption import PreemptionWatch, StagePreempted
 from tfctl.worker.progress import RunAxes, StageProgress
 from tfctl.worker.schedule import CosineSchedule
 from tfctl.worker.tau_anneal import TauAnneal
@@ -46,6 +47,7 @@ class StageTrainer:
             fingerprint=spec.fingerprint,
         )
         self.tracker = None
+        self.preemption = PreemptionWatch(self.out_dir, self.rank, self.world_size)
 
     # ----------------------------------------------------------------------------------------------- setup
     def setup(self) -> None:
@@ -169,8 +171,11 @@ class StageTrainer:
                 self._log_train(step, loss, grad_norm, seconds)
             if step % spec.train.eval_interval == 0 or step == spec.steps:
                 self._evaluate(step)
-            if step % spec.train.checkpoint_interval == 0 or step in (spec.steps, stop_at):
+            preempted = self.preemption.agreed(self.device)  # collective: every rank stops after this step
+            if preempted or step % spec.train.checkpoint_interval == 0 or step in (spec.steps, stop_at):
                 self._checkpoint(step)
+            if preempted and step < spec.steps:
+                raise StagePreempted.at_step(spec.stage, step, spec.steps, tag_for(step))
         return progress.step >= spec.steps
 
     def _train_step(self, step: int) -> tuple[float, float, float]:
