@@ -4,6 +4,7 @@ import shlex
 from pathlib import Path
 
 from tfctl.compare.baselines import train_baseline
+from tfctl.compare.dynamics import report_dynamics
 from tfctl.compare.plot import plot_ppl_vs_flops
 from tfctl.compare.pool import Task, run_tasks
 from tfctl.compare.report import build_report, to_markdown, wandb_summary, wandb_tables
@@ -138,6 +139,7 @@ def compare_run(
     out.mkdir(parents=True, exist_ok=True)
     commands = reproduce_commands(run_dir, baselines, tokens, with_runs, targets, seeds)
     report = build_report(growth, groups, targets, commands)
+    report["growth_dynamics"] = report_dynamics([growth, *with_groups])
     figure = out / "ppl_vs_flops.png"
     drawn = plot_ppl_vs_flops([growth, *groups], figure, title=f"{run_dir.name}: perplexity vs cost")
     report["figure"] = {"path": figure.name, **drawn}

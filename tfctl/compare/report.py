@@ -8,6 +8,7 @@ labelled as such and never part of a headline.
 """
 
 from tfctl.compare.curves import flops_to_reach, speedup
+from tfctl.compare.dynamics import dynamics_markdown
 from tfctl.compare.headline import headline, stage_ends, verdict
 from tfctl.compare.runs import RunGroup, RunSummary
 from tfctl.compare.seeds import mean_std
@@ -356,6 +357,7 @@ def to_markdown(report: dict, figure: str | None = None) -> str:
     parts += [_markdown_table(*target_rows(report)), ""]
     if figure:
         parts += [f"![validation perplexity against training FLOPs and device-hours]({figure})", ""]
+    parts += dynamics_markdown(report.get("growth_dynamics", []))
     if report["commands"]:
         parts += ["## Reproduce", "", "```sh", *report["commands"], "```", ""]
     return "\n".join(parts)

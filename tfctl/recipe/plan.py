@@ -85,9 +85,12 @@ class StagePlan:
     lr: float
     min_lr: float
     warmup_steps: int
+    anneal_steps: int = 0  # a grown stage of `scale_mode: anneal`: steps τ takes to reach sqrt(n)
 
     def to_dict(self) -> dict:
         out = {k: v for k, v in dataclasses.asdict(self).items() if k != "config"}
+        if not self.anneal_steps:  # plans without an anneal read as before
+            del out["anneal_steps"]
         c = self.config
         out["layers"] = c.n_layers
         if isinstance(c, TokenformerConfig):
@@ -125,6 +128,16 @@ class Plan:
     seq_len: int
     world_size: int
     times: StageTimes | None = None  # measured on an earlier run of this recipe, for the time estimates
+    seeds: int = 1  # the growth run's seeds (`tfctl compare` trains the others as siblings)
+    baseline_seeds: list[int] = dataclasses.field(default_factory=list)  # seeds of each baseline run
+
+    @property
+    def all_seeds_flops(self) -> float:
+        """The FLOPs of every run `tfctl compare` trains: the growth run and each baseline, every seed."""
+        seeds = self.baseline_seeds or [1] * len(self.baselines)
+        return self.seeds * self.total_flops + sum(
+            b.flops * n for b, n in zip(self.baselines, seeds, strict=True)
+        )
 
     @property
     def total_tokens(self) -> int:
@@ -140,10 +153,13 @@ class Plan:
             d["estimated_seconds"] = self.times.seconds(entry.flops) if self.times else None
             return d
 
+        seeds = self.baseline_seeds or [1] * len(self.baselines)
         return {
             "stages": [with_time(s) for s in self.stages],
             "baseline": with_time(self.baselines[0]) if self.baselines else None,
-            "baselines": [with_time(b) for b in self.baselines],
+            "baselines": [{**with_time(b), "seeds": n} for b, n in zip(self.baselines, seeds, strict=True)],
+            "seeds": self.seeds,
+            "all_seeds_flops": self.all_seeds_flops,
             "total_tokens": self.total_tokens,
             "total_flops": self.total_flops,
             "vocab_size": self.vocab_size,
@@ -165,6 +181,12 @@ def compact_count(value: int) -> str:
 
 def warmup_steps(warmup: float, steps: int) -> int:
     return int(round(warmup * steps)) if warmup < 1 else min(int(warmup), steps)
+
+
+def anneal_steps(anneal: float, steps: int) -> int:
+    """`model.anneal` in steps: a fraction of the stage if < 1 (at least one step), else steps (at most the
+    stage's)."""
+    return max(1, int(round(anneal * steps))) if anneal < 1 else min(int(anneal), steps)
 
 
 def _budget(recipe: Recipe, tokens: int | None, steps: int | None, batch: int) -> tuple[int, int]:
@@ -204,10 +226,17 @@ def resolved_plan(
     )
 
 
+def flops_steps(recipe: Recipe, config, overrides: StageSection | BaselineSection, flops: float) -> int:
+    """The whole steps whose training FLOPs are nearest `flops` (at least one)."""
+    per_step = (overrides.global_batch or recipe.train.global_batch) * recipe.data.seq_len
+    return max(1, round(flops / (training_flops_per_token(config) * per_step)))
+
+
 def plan_stage(
     recipe: Recipe, stage: StageSection, config: TokenformerConfig, flops_before: float
 ) -> StagePlan:
-    return resolved_plan(recipe, stage.name, config, stage, stage.tokens, stage.steps, flops_before)
+    steps = stage.steps if stage.flops is None else flops_steps(recipe, config, stage, stage.flops)
+    return resolved_plan(recipe, stage.name, config, stage, stage.tokens, steps, flops_before)
 
 
 def baseline_config(recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig) -> TransformerConfig:
@@ -249,13 +278,70 @@ def shaped_config(recipe: Recipe, baseline: BaselineSection, like: TokenformerCo
     return best
 
 
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """One budget of a scratch baseline, resolved: the tokens every size trains on, or the FLOPs every size
+    is trained to (its tokens solved per size, whole steps)."""
+
+    tokens: int | None = None
+    flops: float | None = None
+    label: str = ""  # the sibling directory's suffix: "" for `match` tokens, else the count
+
+    def describe(self) -> str:
+        return (
+            f"{compact_flops(self.flops)} FLOPs"
+            if self.flops is not None
+            else f"{compact_count(self.tokens)} tokens"
+        )
+
+
+def compact_flops(value: float) -> str:
+    """3e12 → "3e12", 1.5e12 → "1.5e12": FLOPs as a directory-name suffix."""
+    exponent = math.floor(math.log10(value))
+    mantissa = round(value / 10**exponent, 3)
+    if mantissa >= 10:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    return f"{mantissa:g}e{exponent}"
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _times(multiple: str, of: float) -> float:
+    return float(multiple[:-1]) * of
+
+
+def baseline_budgets(baseline: BaselineSection, stages: list[StagePlan]) -> list[Budget]:
+    """A scratch baseline's budgets: token budgets (`match` the growth run's total, `base` its first stage's,
+    a multiple of base, a count) or FLOPs budgets (`match` the growth run's total FLOPs, a multiple of it,
+    a number)."""
+    if baseline.flops is not None:
+        total = stages[-1].cumulative_flops
+        values = [
+            total if v == "match" else _times(v, total) if isinstance(v, str) else v
+            for v in _listed(baseline.flops)
+        ]
+        return [Budget(flops=v, label=f"{compact_flops(v)}flops") for v in values]
+    budgets = []
+    for value in _listed(baseline.tokens):
+        if value == "match":
+            budgets.append(Budget(tokens=sum(s.tokens for s in stages)))
+            continue
+        if value == "base":
+            tokens = stages[0].tokens
+        elif isinstance(value, str):  # a multiple of base
+            tokens = max(1, int(round(_times(value, stages[0].tokens))))
+        else:
+            tokens = value
+        budgets.append(Budget(tokens=tokens, label=compact_count(tokens)))
+    return budgets
+
+
 def baseline_tokens(baseline: BaselineSection, stages: list[StagePlan]) -> int:
-    """A baseline run's token budget: `match` the growth run's total, `base` its first stage's, or a count."""
-    if baseline.tokens == "match":
-        return sum(s.tokens for s in stages)
-    if baseline.tokens == "base":
-        return stages[0].tokens
-    return baseline.tokens
+    """The tokens of a baseline's first token budget (`tokens: match` the growth run's total, `base` its first
+    stage's, a multiple, a count)."""
+    return baseline_budgets(baseline.model_copy(update={"flops": None}), stages)[0].tokens
 
 
 def scratch_models(
@@ -304,17 +390,29 @@ def scratch_models(
 
 
 def plan_scratch(
-    recipe: Recipe, baseline: BaselineSection, config: TokenformerConfig | TransformerConfig, tokens: int
+    recipe: Recipe,
+    baseline: BaselineSection,
+    config: TokenformerConfig | TransformerConfig,
+    budget: Budget | int,
 ) -> StagePlan:
-    """One from-scratch run: a single stage named after the baseline, one warmup+cosine over `tokens`."""
-    return resolved_plan(recipe, baseline.name, config, baseline, tokens, None)
+    """One from-scratch run: a single stage named after the baseline, one warmup+cosine over its budget
+    (tokens, or the whole steps nearest a FLOPs budget)."""
+    budget = budget if isinstance(budget, Budget) else Budget(tokens=budget)
+    if budget.flops is None:
+        return resolved_plan(recipe, baseline.name, config, baseline, budget.tokens, None)
+    return resolved_plan(
+        recipe, baseline.name, config, baseline, None, flops_steps(recipe, config, baseline, budget.flops)
+    )
 
 
 def plan_stages(recipe: Recipe, vocab_size: int) -> list[StagePlan]:
     """The plan of every stage of the growth run (what `tfctl train` needs; the baselines are not sized)."""
     stages: list[StagePlan] = []
     for stage, config in zip(recipe.stages, resolve_stage_configs(recipe, vocab_size), strict=True):
-        stages.append(plan_stage(recipe, stage, config, stages[-1].cumulative_flops if stages else 0.0))
+        plan = plan_stage(recipe, stage, config, stages[-1].cumulative_flops if stages else 0.0)
+        if stages and recipe.model.scale_mode == "anneal":  # τ moves after each growth
+            plan = dataclasses.replace(plan, anneal_steps=anneal_steps(recipe.model.anneal, plan.steps))
+        stages.append(plan)
     return stages
 
 
@@ -324,7 +422,7 @@ def plan_recipe(recipe: Recipe, vocab_size: int | None = None, times: StageTimes
     vocab_size = vocab_size or estimated_vocab_size(recipe)
     stages = plan_stages(recipe, vocab_size)
     configs = [s.config for s in stages]
-    baselines = []
+    baselines, baseline_seeds = [], []
     for baseline in recipe.baseline:
         try:
             models = (
@@ -337,9 +435,14 @@ def plan_recipe(recipe: Recipe, vocab_size: int | None = None, times: StageTimes
                 f"baseline {baseline.name}: {error}; give it a size, d_model or n_layers that fit "
                 f"(or `baseline: []` for none)"
             ) from None
-        for label, model in models:
-            plan = plan_scratch(recipe, baseline, model, baseline_tokens(baseline, stages))
-            baselines.append(dataclasses.replace(plan, name="-".join(p for p in (baseline.name, label) if p)))
+        budgets = baseline_budgets(baseline, stages)  # net2net: its final stage at `match` tokens
+        for budget in budgets:
+            for label, model in models:
+                plan = plan_scratch(recipe, baseline, model, budget)
+                named = budget.label if len(budgets) > 1 or budget.flops is not None else ""
+                name = "-".join(p for p in (baseline.name, label, named) if p)
+                baselines.append(dataclasses.replace(plan, name=name))
+                baseline_seeds.append(baseline.seeds or recipe.seeds)
     return Plan(
         stages=stages,
         baselines=baselines,
@@ -347,4 +450,6 @@ def plan_recipe(recipe: Recipe, vocab_size: int | None = None, times: StageTimes
         seq_len=recipe.data.seq_len,
         world_size=recipe.launch.world_size,
         times=times,
+        seeds=recipe.seeds,
+        baseline_seeds=baseline_seeds,
     )

@@ -27,6 +27,80 @@ def _count(kind: str):
 TokenCount = Annotated[int, _count("token count")]
 ParamCount = Annotated[int, _count("size")]
 
+BUDGET_KEYWORDS = ("match", "base")  # the growth run's total, its first stage's
+
+
+def _multiple(value) -> str | None:
+    """ "0.5x" → "0.5x" (a positive multiple), anything else → None."""
+    if isinstance(value, str) and value.lower().endswith("x"):
+        try:
+            number = float(value[:-1])
+        except ValueError:
+            return None
+        if number > 0 and number == number and number != float("inf"):
+            return f"{number:g}x"
+    return None
+
+
+def _token_budget(value):
+    """A baseline's token budget: `match`, `base`, a multiple of base (`0.5x`, `2x`) or a count (`2m`)."""
+    if isinstance(value, str) and value in BUDGET_KEYWORDS:
+        return value
+    multiple = _multiple(value)
+    if multiple is not None:
+        return multiple
+    try:
+        return parse_count(value)
+    except ValueError:
+        raise ValueError(
+            f"must be `match`, `base`, a multiple of base like 0.5x or 2x, or a token count like 2m, got {value!r}"
+        ) from None
+
+
+def _flops_budget(value):
+    """A baseline's FLOPs budget: `match` (the growth run's total), a multiple of it (`0.5x`) or a number."""
+    if value == "match":
+        return value
+    multiple = _multiple(value)
+    if multiple is not None:
+        return multiple
+    try:
+        number = float(value) if not isinstance(value, bool) else -1.0
+    except (TypeError, ValueError):
+        number = -1.0
+    if not (0 < number < float("inf")):
+        raise ValueError(
+            f"must be `match` (the growth run's FLOPs), a multiple of it like 0.5x, or a number like 3e12, "
+            f"got {value!r}"
+        )
+    return number
+
+
+def _each(parse):
+    """A budget or a list of them, each parsed; a wrong list entry is named by its position."""
+
+    def parse_all(value):
+        if not isinstance(value, list):
+            return parse(value)
+        out = []
+        for i, entry in enumerate(value):
+            try:
+                out.append(parse(entry))
+            except ValueError as error:
+                raise ValueError(f"entry {i}: {error}") from None
+        if not out:
+            raise ValueError("an empty list")
+        repeated = sorted({f"{v:g}" if isinstance(v, float) else str(v) for v in out if out.count(v) > 1})
+        if repeated:
+            raise ValueError(f"repeated budgets {', '.join(repeated)}")
+        return out
+
+    return BeforeValidator(parse_all)
+
+
+TokenBudgets = Annotated[int | str | list[int | str], _each(_token_budget)]
+FlopsBudgets = Annotated[float | str | list[float | str], _each(_flops_budget)]
+
 
 STAGE_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"  # one path component, never "." or ".."
 
@@ -88,8 +162,15 @@ class ModelSection(Section):
     scale_mode: Literal["sqrt_n", "fixed", "anneal"] = Field(
         "sqrt_n",
         description="τ = sqrt(n) (the paper), fixed at the first stage's value, or `anneal`: after a "
-        "`preserve` growth (τ held, exact) τ moves to sqrt(n) over the stage's warmup, so each stage ends as "
+        "`preserve` growth (τ held, exact) τ moves to sqrt(n) over `anneal`, so each stage ends as "
         "the paper's architecture. `preserve` growth fixes τ at the growth step in every mode.",
+    )
+    anneal: float = Field(
+        0.1,
+        gt=0,
+        description="With `scale_mode: anneal`: how long τ takes to reach sqrt(n) after a growth, a fraction "
+        "of the grown stage's steps if < 1, else a number of steps (independent of the LR warmup); the "
+        "stage is also evaluated when it ends.",
     )
     token_ratios: TokenRatiosSection = Field(
         default_factory=TokenRatiosSection,
@@ -100,6 +181,9 @@ class ModelSection(Section):
     def _heads_divide(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        # set to anything but its default (a recorded recipe.yaml holds every default) without the anneal
+        if self.anneal != type(self).model_fields["anneal"].default and self.scale_mode != "anneal":
+            raise ValueError(f"anneal: applies to scale_mode anneal only (scale_mode is {self.scale_mode})")
         return self
 
 
@@ -123,6 +207,12 @@ class StageSection(Section):
     )
     tokens: TokenCount | None = Field(None, description="Training budget in tokens (`30b`, `2m`).")
     steps: int | None = Field(None, gt=0, description="Or: training budget in optimizer steps.")
+    flops: float | None = Field(
+        None,
+        gt=0,
+        exclude_if=lambda value: value is None,  # recipes without it dump (and fingerprint) as before
+        description="Or: training budget in FLOPs (`3e12`): the whole steps nearest it at the stage's size.",
+    )
     global_batch: int | None = Field(
         None, gt=0, description="Sequences per optimizer step (default: train's)."
     )
@@ -159,8 +249,8 @@ class StageSection(Section):
             raise ValueError("give either size or param_tokens, not both")
         if self.size is None and self.param_tokens is None:
             raise ValueError("needs a size (like 124m) or param_tokens")
-        if (self.tokens is None) == (self.steps is None):
-            raise ValueError("needs exactly one budget: tokens (like 30b) or steps")
+        if [self.tokens, self.steps, self.flops].count(None) != 2:
+            raise ValueError("needs exactly one budget: tokens (like 30b), steps or flops (like 3e12)")
         return self
 
 
@@ -257,10 +347,18 @@ class BaselineSection(Section):
     n_layers: int | None = Field(None, gt=0, description="Default: the final stage's layers.")
     d_model: int | None = Field(None, gt=0, description="Default: the Tokenformer's d_model.")
     n_heads: int | None = Field(None, gt=0, description="Default: the Tokenformer's heads.")
-    tokens: TokenCount | Literal["match", "base"] = Field(
+    tokens: TokenBudgets = Field(
         "match",
         description="Budget per run: `match` (the growth run's total tokens), `base` (the first stage's, the "
-        "paper's choice) or a count like 30b.",
+        "paper's choice), a multiple of base (`0.5x`, `2x`) or a count like 30b; a list trains each size at "
+        "each budget (every one a sibling run).",
+    )
+    flops: FlopsBudgets | None = Field(
+        None,
+        exclude_if=lambda value: value is None,  # recipes without it dump as before
+        description="Or: a FLOPs budget every size is trained to (its tokens solved per size, whole steps): "
+        "`match` (the growth run's total FLOPs), a multiple of it (`0.5x`) or a number like 3e12; a list "
+        "for several (the iso-FLOP envelope).",
     )
     seeds: int | None = Field(
         None, gt=0, description="Seeds of this baseline; default: the recipe's `seeds`."
@@ -274,6 +372,13 @@ class BaselineSection(Section):
     def _consistent(self):
         if self.kind == "net2net" and self.family != "transformer":
             raise ValueError("a net2net baseline is a Transformer (family: transformer)")
+        tokens_set = (
+            self.tokens != type(self).model_fields["tokens"].default
+        )  # recorded recipes hold defaults
+        if self.flops is not None and tokens_set:
+            raise ValueError("tokens and flops: give one kind of budget, not both")
+        if self.kind == "net2net" and (self.flops is not None or tokens_set):
+            raise ValueError("a net2net baseline follows the growth run's schedule (no tokens or flops)")
         if self.size is not None and self.sizes != "final":
             raise ValueError("give either size or sizes, not both")
         shaped = isinstance(self.sizes, list) and any(isinstance(s, BaselineShape) for s in self.sizes)
