@@ -29,11 +29,9 @@ from tfctl.files import atomic_write_json
 from tfctl.growth.net2net import net2net_model_dir
 from tfctl.model import config_to_dict
 from tfctl.recipe import Recipe, StagePlan
+from tfctl.recipe.budgets import Budget, baseline_budgets, compact_count
 from tfctl.recipe.plan import (
-    Budget,
-    baseline_budgets,
     baseline_config,
-    compact_count,
     plan_scratch,
     plan_stage,
     scratch_models,

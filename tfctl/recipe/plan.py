@@ -12,6 +12,7 @@ from tfctl.errors import UserError
 from tfctl.model.config import TokenformerConfig, TransformerConfig
 from tfctl.model.flops import training_flops_per_token
 from tfctl.model.sizes import TokenRatios, count_params, solve_ffn_hidden, solve_tokens, with_tokens
+from tfctl.recipe.budgets import Budget, baseline_budgets, compact_count
 from tfctl.recipe.schema import BaselineSection, Recipe, StageSection
 
 GPT2_PADDED_VOCAB = 50304
@@ -171,14 +172,6 @@ class Plan:
         }
 
 
-def compact_count(value: int) -> str:
-    """2_000_000 → "2m", 1_500_000_000 → "1.5b", 5120 → "5.12k": a count as a directory-name suffix."""
-    for suffix, scale in (("t", 10**12), ("b", 10**9), ("m", 10**6), ("k", 10**3)):
-        if value >= scale:
-            return f"{value / scale:.4g}{suffix}"
-    return str(value)
-
-
 def warmup_steps(warmup: float, steps: int) -> int:
     return int(round(warmup * steps)) if warmup < 1 else min(int(warmup), steps)
 
@@ -278,72 +271,6 @@ def shaped_config(recipe: Recipe, baseline: BaselineSection, like: TokenformerCo
     return best
 
 
-@dataclasses.dataclass(frozen=True)
-class Budget:
-    """One budget of a scratch baseline, resolved: the tokens every size trains on, or the FLOPs every size
-    is trained to (its tokens solved per size, whole steps)."""
-
-    tokens: int | None = None
-    flops: float | None = None
-    label: str = ""  # the sibling directory's suffix: "" for `match` tokens, else the count
-
-    def describe(self) -> str:
-        return (
-            f"{compact_flops(self.flops)} FLOPs"
-            if self.flops is not None
-            else f"{compact_count(self.tokens)} tokens"
-        )
-
-
-def compact_flops(value: float) -> str:
-    """3e12 → "3e12", 1.5e12 → "1.5e12": FLOPs as a directory-name suffix."""
-    exponent = math.floor(math.log10(value))
-    mantissa = round(value / 10**exponent, 3)
-    if mantissa >= 10:
-        mantissa, exponent = mantissa / 10, exponent + 1
-    return f"{mantissa:g}e{exponent}"
-
-
-def _listed(value) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def _times(multiple: str, of: float) -> float:
-    return float(multiple[:-1]) * of
-
-
-def baseline_budgets(baseline: BaselineSection, stages: list[StagePlan]) -> list[Budget]:
-    """A scratch baseline's budgets: token budgets (`match` the growth run's total, `base` its first stage's,
-    a multiple of base, a count) or FLOPs budgets (`match` the growth run's total FLOPs, a multiple of it,
-    a number)."""
-    if baseline.flops is not None:
-        total = stages[-1].cumulative_flops
-        values = [
-            total if v == "match" else _times(v, total) if isinstance(v, str) else v
-            for v in _listed(baseline.flops)
-        ]
-        return [Budget(flops=v, label=f"{compact_flops(v)}flops") for v in values]
-    budgets = []
-    for value in _listed(baseline.tokens):
-        if value == "match":
-            budgets.append(Budget(tokens=sum(s.tokens for s in stages)))
-            continue
-        if value == "base":
-            tokens = stages[0].tokens
-        elif isinstance(value, str):  # a multiple of base
-            tokens = max(1, int(round(_times(value, stages[0].tokens))))
-        else:
-            tokens = value
-        budgets.append(Budget(tokens=tokens, label=compact_count(tokens)))
-    return budgets
-
-
-def baseline_tokens(baseline: BaselineSection, stages: list[StagePlan]) -> int:
-    """The tokens of a baseline's first token budget (`tokens: match` the growth run's total, `base` its first
-    stage's, a multiple, a count)."""
-    return baseline_budgets(baseline.model_copy(update={"flops": None}), stages)[0].tokens
-
-
 def scratch_models(
     recipe: Recipe, baseline: BaselineSection, stage_configs: list[TokenformerConfig]
 ) -> list[tuple[str, TokenformerConfig | TransformerConfig]]:
@@ -393,11 +320,10 @@ def plan_scratch(
     recipe: Recipe,
     baseline: BaselineSection,
     config: TokenformerConfig | TransformerConfig,
-    budget: Budget | int,
+    budget: Budget,
 ) -> StagePlan:
     """One from-scratch run: a single stage named after the baseline, one warmup+cosine over its budget
     (tokens, or the whole steps nearest a FLOPs budget)."""
-    budget = budget if isinstance(budget, Budget) else Budget(tokens=budget)
     if budget.flops is None:
         return resolved_plan(recipe, baseline.name, config, baseline, budget.tokens, None)
     return resolved_plan(

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from tfctl.model.sizes import parse_count
+from tfctl.recipe.budgets import FlopsBudgets, TokenBudgets
 
 
 def _count(kind: str):
@@ -26,81 +27,6 @@ def _count(kind: str):
 
 TokenCount = Annotated[int, _count("token count")]
 ParamCount = Annotated[int, _count("size")]
-
-BUDGET_KEYWORDS = ("match", "base")  # the growth run's total, its first stage's
-
-
-def _multiple(value) -> str | None:
-    """ "0.5x" → "0.5x" (a positive multiple), anything else → None."""
-    if isinstance(value, str) and value.lower().endswith("x"):
-        try:
-            number = float(value[:-1])
-        except ValueError:
-            return None
-        if number > 0 and number == number and number != float("inf"):
-            return f"{number:g}x"
-    return None
-
-
-def _token_budget(value):
-    """A baseline's token budget: `match`, `base`, a multiple of base (`0.5x`, `2x`) or a count (`2m`)."""
-    if isinstance(value, str) and value in BUDGET_KEYWORDS:
-        return value
-    multiple = _multiple(value)
-    if multiple is not None:
-        return multiple
-    try:
-        return parse_count(value)
-    except ValueError:
-        raise ValueError(
-            f"must be `match`, `base`, a multiple of base like 0.5x or 2x, or a token count like 2m, got {value!r}"
-        ) from None
-
-
-def _flops_budget(value):
-    """A baseline's FLOPs budget: `match` (the growth run's total), a multiple of it (`0.5x`) or a number."""
-    if value == "match":
-        return value
-    multiple = _multiple(value)
-    if multiple is not None:
-        return multiple
-    try:
-        number = float(value) if not isinstance(value, bool) else -1.0
-    except (TypeError, ValueError):
-        number = -1.0
-    if not (0 < number < float("inf")):
-        raise ValueError(
-            f"must be `match` (the growth run's FLOPs), a multiple of it like 0.5x, or a number like 3e12, "
-            f"got {value!r}"
-        )
-    return number
-
-
-def _each(parse):
-    """A budget or a list of them, each parsed; a wrong list entry is named by its position."""
-
-    def parse_all(value):
-        if not isinstance(value, list):
-            return parse(value)
-        out = []
-        for i, entry in enumerate(value):
-            try:
-                out.append(parse(entry))
-            except ValueError as error:
-                raise ValueError(f"entry {i}: {error}") from None
-        if not out:
-            raise ValueError("an empty list")
-        repeated = sorted({f"{v:g}" if isinstance(v, float) else str(v) for v in out if out.count(v) > 1})
-        if repeated:
-            raise ValueError(f"repeated budgets {', '.join(repeated)}")
-        return out
-
-    return BeforeValidator(parse_all)
-
-
-TokenBudgets = Annotated[int | str | list[int | str], _each(_token_budget)]
-FlopsBudgets = Annotated[float | str | list[float | str], _each(_flops_budget)]
-
 
 STAGE_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"  # one path component, never "." or ".."
 
