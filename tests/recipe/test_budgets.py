@@ -204,3 +204,21 @@ def test_study_recipes_plan_their_design():
                 "2e12flops",
                 "1e12flops",
             }
+
+
+def test_plan_cli_lists_every_budget_and_refuses_a_wrong_one(tfctl, tmp_path):
+    result = tfctl("plan", RECIPES / "study" / "paper-10.yaml", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert len(plan["baselines"]) == 16 and {b["seeds"] for b in plan["baselines"]} == {2}
+    assert {round(b["flops"] / 1e12, 2) for b in plan["baselines"]} == {2.0, 1.0}
+    table = tfctl("plan", RECIPES / "study" / "paper-10.yaml", cwd=tmp_path, env={"COLUMNS": "160"})
+    assert "baseline tf-s1-2e12flops ×2" in table.stdout and "tfctl compare trains 34 runs" in table.stdout
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "baseline": [{"name": "x", "flops": "lots"}]}))
+    bad = tfctl("plan", path, cwd=tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == [
+        f"error: {path}: baseline[0].flops: must be `match` (the growth run's FLOPs), a multiple of it like 0.5x, "
+        "or a number like 3e12, got 'lots'"
+    ]
