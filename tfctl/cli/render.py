@@ -116,8 +116,9 @@ def print_plan(name: str, plan, run_dir: str | None = None) -> None:
             ]
         )
     for entry in data["baselines"]:
+        seeds = f" ×{entry['seeds']}" if entry["seeds"] > 1 else ""  # seed siblings of this run
         cells = [
-            f"baseline {entry['name']}",
+            f"baseline {entry['name']}{seeds}",
             str(entry["layers"]),
             f"MLP {entry['ffn_hidden']}"
             if "ffn_hidden" in entry
@@ -151,6 +152,11 @@ def print_plan(name: str, plan, run_dir: str | None = None) -> None:
         console.print(
             f"growth run: {plan.total_flops:.3g} FLOPs = {ratio:.2f}× the baseline "
             f"{largest.name!r} ({largest.flops:.3g} FLOPs)"
+        )
+        runs = data["seeds"] + sum(entry["seeds"] for entry in data["baselines"])
+        console.print(
+            f"tfctl compare trains {runs} runs (every seed: ×N above, the growth run ×{data['seeds']}): "
+            f"{data['all_seeds_flops']:.3g} FLOPs in all"
         )
 
 

@@ -9,9 +9,12 @@
               grown from stage i-1 by Net2Net widening of the MLP (tfctl.growth.net2net), with the same
               steps, batch and learning rates as the growth stage.
 
-A baseline lives next to its run: `runs/<run>.baseline-<name>[-<size>][-<budget>][.seed<seed>]` (the size for
-a family member, the budget unless it is `match`, the seed unless it is the recipe's), e.g.
-`runs/tiny.baseline-scratch-s2-400k.seed2337`, with the usual layout (state.json, metrics.jsonl,
+A scratch baseline has one or more budgets (`tokens:` a keyword, a multiple of base or a count, or `flops:`
+the FLOPs every size is trained to, its tokens solved per size in whole steps); each size × budget × seed is
+its own run. A baseline lives next to its run:
+`runs/<run>.baseline-<name>[-<size>][-<budget>][.seed<seed>]` (the size for a family member, the budget unless
+it is `match` tokens — a token count, or `<C>flops` — the seed unless it is the recipe's), e.g.
+`runs/tiny.baseline-scratch-s2-400k.seed2337`, `runs/tiny.baseline-tf-s1-3e12flops`, with the usual layout (state.json, metrics.jsonl,
 stages/<stage>/) plus baseline.json. Each stage's fingerprint covers the data, the model, the seed, the budget
 and the train settings: a finished sibling with the same fingerprints is reused, never retrained.
 """
@@ -26,10 +29,9 @@ from tfctl.files import atomic_write_json
 from tfctl.growth.net2net import net2net_model_dir
 from tfctl.model import config_to_dict
 from tfctl.recipe import Recipe, StagePlan
+from tfctl.recipe.budgets import Budget, baseline_budgets, compact_count
 from tfctl.recipe.plan import (
     baseline_config,
-    baseline_tokens,
-    compact_count,
     plan_scratch,
     plan_stage,
     scratch_models,
@@ -81,7 +83,7 @@ class BaselineJob:
     """One baseline run to train (or reuse): what it is, where it goes, and its stages."""
 
     section: BaselineSection
-    budget: int | None  # the token budget, or None for `match` (net2net: its schedule)
+    budget: Budget | None  # the resolved budget (tokens or FLOPs), or None for net2net (its schedule)
     member: str  # which size of the baseline's family ("" for a single size)
     seed: int
     directory: Path
@@ -98,11 +100,16 @@ class BaselineJob:
         """The baseline and size, without the seed: what the report aggregates over seeds."""
         return self.directory.name.removeprefix(f"{self.source_run.name}.").split(".seed")[0]
 
+    def recorded_budget(self) -> dict:
+        """The budget as baseline.json records it: `budget` the tokens unless `match` (as before FLOPs
+        budgets existed), `flops_budget` the FLOPs each size was trained to."""
+        budget = self.budget or Budget()
+        named_tokens = budget.flops is None and budget.label
+        return {"budget": budget.tokens if named_tokens else None, "flops_budget": budget.flops}
 
-def sibling_dir(
-    run_dir: Path, section: BaselineSection, budget: int | None, member: str = "", suffix: str = ""
-):
-    parts = [section.name, member, compact_count(budget) if budget is not None else ""]
+
+def sibling_dir(run_dir: Path, section: BaselineSection, label: str, member: str = "", suffix: str = ""):
+    parts = [section.name, member, label]
     return run_dir.parent / f"{run_dir.name}.baseline-{'-'.join(p for p in parts if p)}{suffix}"
 
 
@@ -114,44 +121,54 @@ def plan_jobs(
     stages: list[StagePlan],
     seeds: list[int],
 ) -> list[BaselineJob]:
-    """The runs of a baseline: one per size and seed. `stages`: the growth run's planned stages; `budget`:
-    a --tokens override of the section's own budget."""
+    """The runs of a baseline: one per seed, budget and size (in that order). `stages`: the growth run's
+    planned stages; `budget`: a --tokens override of the section's own budgets."""
     if section.kind == "net2net":
         if budget is not None:
             raise UserError(
                 f"baseline {section.name}: a net2net baseline follows the growth run's schedule; "
                 "a token budget (--tokens or baseline.tokens) applies to scratch baselines only"
             )
-        members = [("", net2net_plans(recipe, section, stages))]
+        budgets = [None]
+        members = {None: [("", net2net_plans(recipe, section, stages))]}
     else:
-        if budget is None and section.tokens != "match":
-            budget = baseline_tokens(section, stages)
-        tokens = budget if budget is not None else baseline_tokens(section, stages)
+        budgets = (
+            [Budget(tokens=budget, label=compact_count(budget))]
+            if budget is not None
+            else baseline_budgets(section, stages)
+        )
         try:
             models = scratch_models(recipe, section, [s.config for s in stages])
         except ValueError as error:
             raise UserError(f"baseline {section.name}: {error}") from None
-        members = [(label, [plan_scratch(recipe, section, model, tokens)]) for label, model in models]
+        members = {
+            b: [(label, [plan_scratch(recipe, section, model, b)]) for label, model in models]
+            for b in budgets
+        }
     # the from-scratch runs of one architecture on one budget form a frontier, whichever sections they come from
-    family = (
-        f"{section.family}, {compact_count(members[0][1][0].tokens)} tokens"
-        if section.kind == "scratch"
-        else None
-    )
     return [
         BaselineJob(
             section=section,
-            budget=budget,
+            budget=b,
             member=member,
             seed=seed,
-            directory=sibling_dir(run_dir, section, budget, member, seed_suffix(recipe, seed)),
+            directory=sibling_dir(run_dir, section, b.label if b else "", member, seed_suffix(recipe, seed)),
             plans=plans,
             source_run=run_dir,
-            family=family,
+            family=_family(section, b, plans),
         )
         for seed in seeds
-        for member, plans in members
+        for b in budgets
+        for member, plans in members[b]
     ]
+
+
+def _family(section: BaselineSection, budget: Budget | None, plans: list[StagePlan]) -> str | None:
+    if section.kind != "scratch":
+        return None
+    if budget is not None and budget.flops is not None:
+        return f"{section.family}, {budget.describe()}"
+    return f"{section.family}, {compact_count(plans[0].tokens)} tokens"
 
 
 def net2net_plans(recipe: Recipe, section: BaselineSection, stages: list[StagePlan]) -> list[StagePlan]:
@@ -173,7 +190,10 @@ def net2net_plans(recipe: Recipe, section: BaselineSection, stages: list[StagePl
             )
         hidden = max(hidden, transformer.ffn_hidden)  # Net2Net only widens
         transformer = dataclasses.replace(transformer, ffn_hidden=hidden)
-        plans.append(plan_stage(recipe, stage, transformer, plans[-1].cumulative_flops if plans else 0.0))
+        same_steps = stage.model_copy(update={"tokens": None, "flops": None, "steps": growth_plan.steps})
+        plans.append(
+            plan_stage(recipe, same_steps, transformer, plans[-1].cumulative_flops if plans else 0.0)
+        )
     return plans
 
 
@@ -307,7 +327,7 @@ def train_baseline(
             "name": job.section.name,
             "kind": job.section.kind,
             "source_run": str(job.source_run),
-            "budget": job.budget,
+            **job.recorded_budget(),
             "member": job.member,
             "seed": job.seed,
             "group": job.group,

@@ -1,5 +1,6 @@
 """report.md: the comparison's tables, headline sentences and notes as a Markdown document."""
 
+from tfctl.compare.dynamics import dynamics_markdown
 from tfctl.compare.races import MID_SCHEDULE
 from tfctl.compare.report import (
     headline_lines,
@@ -52,6 +53,7 @@ def to_markdown(report: dict, figure: str | None = None) -> str:
     parts += [_markdown_table(*target_rows(report)), ""]
     if figure:
         parts += [f"![validation perplexity against training FLOPs and device-hours]({figure})", ""]
+    parts += dynamics_markdown(report.get("growth_dynamics", []))
     if report["commands"]:
         parts += ["## Reproduce", "", "```sh", *report["commands"], "```", ""]
     return "\n".join(parts)

@@ -4,6 +4,7 @@ import shlex
 from pathlib import Path
 
 from tfctl.compare.baselines import train_baseline
+from tfctl.compare.dynamics import report_dynamics
 from tfctl.compare.markdown import to_markdown
 from tfctl.compare.plot import plot_ppl_vs_flops
 from tfctl.compare.pool import Task, run_tasks
@@ -145,6 +146,7 @@ def compare_run(
 
     commands = reproduce_commands(run_dir, baselines, tokens, with_runs, targets, seeds)
     report = build_report(growth, groups, targets, commands)  # before any file: nothing half-written
+    report["growth_dynamics"] = report_dynamics([growth, *with_groups])
     out = RunDir(run_dir).compare
     out.mkdir(parents=True, exist_ok=True)
     figure = out / "ppl_vs_flops.png"

@@ -12,6 +12,7 @@ from tfctl.errors import UserError
 from tfctl.model.config import TokenformerConfig, TransformerConfig
 from tfctl.model.flops import training_flops_per_token
 from tfctl.model.sizes import TokenRatios, count_params, solve_ffn_hidden, solve_tokens, with_tokens
+from tfctl.recipe.budgets import Budget, baseline_budgets, compact_count
 from tfctl.recipe.schema import BaselineSection, Recipe, StageSection
 
 GPT2_PADDED_VOCAB = 50304
@@ -85,9 +86,12 @@ class StagePlan:
     lr: float
     min_lr: float
     warmup_steps: int
+    anneal_steps: int = 0  # a grown stage of `scale_mode: anneal`: steps τ takes to reach sqrt(n)
 
     def to_dict(self) -> dict:
         out = {k: v for k, v in dataclasses.asdict(self).items() if k != "config"}
+        if not self.anneal_steps:  # plans without an anneal read as before
+            del out["anneal_steps"]
         c = self.config
         out["layers"] = c.n_layers
         if isinstance(c, TokenformerConfig):
@@ -125,6 +129,16 @@ class Plan:
     seq_len: int
     world_size: int
     times: StageTimes | None = None  # measured on an earlier run of this recipe, for the time estimates
+    seeds: int = 1  # the growth run's seeds (`tfctl compare` trains the others as siblings)
+    baseline_seeds: list[int] = dataclasses.field(default_factory=list)  # seeds of each baseline run
+
+    @property
+    def all_seeds_flops(self) -> float:
+        """The FLOPs of every run `tfctl compare` trains: the growth run and each baseline, every seed."""
+        seeds = self.baseline_seeds or [1] * len(self.baselines)
+        return self.seeds * self.total_flops + sum(
+            b.flops * n for b, n in zip(self.baselines, seeds, strict=True)
+        )
 
     @property
     def total_tokens(self) -> int:
@@ -140,10 +154,13 @@ class Plan:
             d["estimated_seconds"] = self.times.seconds(entry.flops) if self.times else None
             return d
 
+        seeds = self.baseline_seeds or [1] * len(self.baselines)
         return {
             "stages": [with_time(s) for s in self.stages],
             "baseline": with_time(self.baselines[0]) if self.baselines else None,
-            "baselines": [with_time(b) for b in self.baselines],
+            "baselines": [{**with_time(b), "seeds": n} for b, n in zip(self.baselines, seeds, strict=True)],
+            "seeds": self.seeds,
+            "all_seeds_flops": self.all_seeds_flops,
             "total_tokens": self.total_tokens,
             "total_flops": self.total_flops,
             "vocab_size": self.vocab_size,
@@ -155,16 +172,14 @@ class Plan:
         }
 
 
-def compact_count(value: int) -> str:
-    """2_000_000 → "2m", 1_500_000_000 → "1.5b", 5120 → "5.12k": a count as a directory-name suffix."""
-    for suffix, scale in (("t", 10**12), ("b", 10**9), ("m", 10**6), ("k", 10**3)):
-        if value >= scale:
-            return f"{value / scale:.4g}{suffix}"
-    return str(value)
-
-
 def warmup_steps(warmup: float, steps: int) -> int:
     return int(round(warmup * steps)) if warmup < 1 else min(int(warmup), steps)
+
+
+def anneal_steps(anneal: float, steps: int) -> int:
+    """`model.anneal` in steps: a fraction of the stage if < 1 (at least one step), else steps (at most the
+    stage's)."""
+    return max(1, int(round(anneal * steps))) if anneal < 1 else min(int(anneal), steps)
 
 
 def _budget(recipe: Recipe, tokens: int | None, steps: int | None, batch: int) -> tuple[int, int]:
@@ -204,10 +219,17 @@ def resolved_plan(
     )
 
 
+def flops_steps(recipe: Recipe, config, overrides: StageSection | BaselineSection, flops: float) -> int:
+    """The whole steps whose training FLOPs are nearest `flops` (at least one)."""
+    per_step = (overrides.global_batch or recipe.train.global_batch) * recipe.data.seq_len
+    return max(1, round(flops / (training_flops_per_token(config) * per_step)))
+
+
 def plan_stage(
     recipe: Recipe, stage: StageSection, config: TokenformerConfig, flops_before: float
 ) -> StagePlan:
-    return resolved_plan(recipe, stage.name, config, stage, stage.tokens, stage.steps, flops_before)
+    steps = stage.steps if stage.flops is None else flops_steps(recipe, config, stage, stage.flops)
+    return resolved_plan(recipe, stage.name, config, stage, stage.tokens, steps, flops_before)
 
 
 def baseline_config(recipe: Recipe, baseline: BaselineSection, final: TokenformerConfig) -> TransformerConfig:
@@ -247,15 +269,6 @@ def shaped_config(recipe: Recipe, baseline: BaselineSection, like: TokenformerCo
     if best is None:
         raise ValueError(f"{target:,} parameters is below one block of this backbone and its embedding")
     return best
-
-
-def baseline_tokens(baseline: BaselineSection, stages: list[StagePlan]) -> int:
-    """A baseline run's token budget: `match` the growth run's total, `base` its first stage's, or a count."""
-    if baseline.tokens == "match":
-        return sum(s.tokens for s in stages)
-    if baseline.tokens == "base":
-        return stages[0].tokens
-    return baseline.tokens
 
 
 def scratch_models(
@@ -304,17 +317,28 @@ def scratch_models(
 
 
 def plan_scratch(
-    recipe: Recipe, baseline: BaselineSection, config: TokenformerConfig | TransformerConfig, tokens: int
+    recipe: Recipe,
+    baseline: BaselineSection,
+    config: TokenformerConfig | TransformerConfig,
+    budget: Budget,
 ) -> StagePlan:
-    """One from-scratch run: a single stage named after the baseline, one warmup+cosine over `tokens`."""
-    return resolved_plan(recipe, baseline.name, config, baseline, tokens, None)
+    """One from-scratch run: a single stage named after the baseline, one warmup+cosine over its budget
+    (tokens, or the whole steps nearest a FLOPs budget)."""
+    if budget.flops is None:
+        return resolved_plan(recipe, baseline.name, config, baseline, budget.tokens, None)
+    return resolved_plan(
+        recipe, baseline.name, config, baseline, None, flops_steps(recipe, config, baseline, budget.flops)
+    )
 
 
 def plan_stages(recipe: Recipe, vocab_size: int) -> list[StagePlan]:
     """The plan of every stage of the growth run (what `tfctl train` needs; the baselines are not sized)."""
     stages: list[StagePlan] = []
     for stage, config in zip(recipe.stages, resolve_stage_configs(recipe, vocab_size), strict=True):
-        stages.append(plan_stage(recipe, stage, config, stages[-1].cumulative_flops if stages else 0.0))
+        plan = plan_stage(recipe, stage, config, stages[-1].cumulative_flops if stages else 0.0)
+        if stages and recipe.model.scale_mode == "anneal":  # τ moves after each growth
+            plan = dataclasses.replace(plan, anneal_steps=anneal_steps(recipe.model.anneal, plan.steps))
+        stages.append(plan)
     return stages
 
 
@@ -324,7 +348,7 @@ def plan_recipe(recipe: Recipe, vocab_size: int | None = None, times: StageTimes
     vocab_size = vocab_size or estimated_vocab_size(recipe)
     stages = plan_stages(recipe, vocab_size)
     configs = [s.config for s in stages]
-    baselines = []
+    baselines, baseline_seeds = [], []
     for baseline in recipe.baseline:
         try:
             models = (
@@ -337,9 +361,14 @@ def plan_recipe(recipe: Recipe, vocab_size: int | None = None, times: StageTimes
                 f"baseline {baseline.name}: {error}; give it a size, d_model or n_layers that fit "
                 f"(or `baseline: []` for none)"
             ) from None
-        for label, model in models:
-            plan = plan_scratch(recipe, baseline, model, baseline_tokens(baseline, stages))
-            baselines.append(dataclasses.replace(plan, name="-".join(p for p in (baseline.name, label) if p)))
+        budgets = baseline_budgets(baseline, stages)  # net2net: its final stage at `match` tokens
+        for budget in budgets:
+            for label, model in models:
+                plan = plan_scratch(recipe, baseline, model, budget)
+                named = budget.label if len(budgets) > 1 or budget.flops is not None else ""
+                name = "-".join(p for p in (baseline.name, label, named) if p)
+                baselines.append(dataclasses.replace(plan, name=name))
+                baseline_seeds.append(baseline.seeds or recipe.seeds)
     return Plan(
         stages=stages,
         baselines=baselines,
@@ -347,4 +376,6 @@ def plan_recipe(recipe: Recipe, vocab_size: int | None = None, times: StageTimes
         seq_len=recipe.data.seq_len,
         world_size=recipe.launch.world_size,
         times=times,
+        seeds=recipe.seeds,
+        baseline_seeds=baseline_seeds,
     )

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from tfctl.model.sizes import parse_count
+from tfctl.recipe.budgets import FlopsBudgets, TokenBudgets
 
 
 def _count(kind: str):
@@ -26,7 +27,6 @@ def _count(kind: str):
 
 TokenCount = Annotated[int, _count("token count")]
 ParamCount = Annotated[int, _count("size")]
-
 
 STAGE_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"  # one path component, never "." or ".."
 
@@ -88,8 +88,15 @@ class ModelSection(Section):
     scale_mode: Literal["sqrt_n", "fixed", "anneal"] = Field(
         "sqrt_n",
         description="τ = sqrt(n) (the paper), fixed at the first stage's value, or `anneal`: after a "
-        "`preserve` growth (τ held, exact) τ moves to sqrt(n) over the stage's warmup, so each stage ends as "
+        "`preserve` growth (τ held, exact) τ moves to sqrt(n) over `anneal`, so each stage ends as "
         "the paper's architecture. `preserve` growth fixes τ at the growth step in every mode.",
+    )
+    anneal: float = Field(
+        0.1,
+        gt=0,
+        description="With `scale_mode: anneal`: how long τ takes to reach sqrt(n) after a growth, a fraction "
+        "of the grown stage's steps if < 1, else a number of steps (independent of the LR warmup); the "
+        "stage is also evaluated when it ends.",
     )
     token_ratios: TokenRatiosSection = Field(
         default_factory=TokenRatiosSection,
@@ -100,6 +107,9 @@ class ModelSection(Section):
     def _heads_divide(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        # set to anything but its default (a recorded recipe.yaml holds every default) without the anneal
+        if self.anneal != type(self).model_fields["anneal"].default and self.scale_mode != "anneal":
+            raise ValueError(f"anneal: applies to scale_mode anneal only (scale_mode is {self.scale_mode})")
         return self
 
 
@@ -123,6 +133,12 @@ class StageSection(Section):
     )
     tokens: TokenCount | None = Field(None, description="Training budget in tokens (`30b`, `2m`).")
     steps: int | None = Field(None, gt=0, description="Or: training budget in optimizer steps.")
+    flops: float | None = Field(
+        None,
+        gt=0,
+        exclude_if=lambda value: value is None,  # recipes without it dump (and fingerprint) as before
+        description="Or: training budget in FLOPs (`3e12`): the whole steps nearest it at the stage's size.",
+    )
     global_batch: int | None = Field(
         None, gt=0, description="Sequences per optimizer step (default: train's)."
     )
@@ -159,8 +175,8 @@ class StageSection(Section):
             raise ValueError("give either size or param_tokens, not both")
         if self.size is None and self.param_tokens is None:
             raise ValueError("needs a size (like 124m) or param_tokens")
-        if (self.tokens is None) == (self.steps is None):
-            raise ValueError("needs exactly one budget: tokens (like 30b) or steps")
+        if [self.tokens, self.steps, self.flops].count(None) != 2:
+            raise ValueError("needs exactly one budget: tokens (like 30b), steps or flops (like 3e12)")
         return self
 
 
@@ -259,10 +275,18 @@ class BaselineSection(Section):
     n_layers: int | None = Field(None, gt=0, description="Default: the final stage's layers.")
     d_model: int | None = Field(None, gt=0, description="Default: the Tokenformer's d_model.")
     n_heads: int | None = Field(None, gt=0, description="Default: the Tokenformer's heads.")
-    tokens: TokenCount | Literal["match", "base"] = Field(
+    tokens: TokenBudgets = Field(
         "match",
         description="Budget per run: `match` (the growth run's total tokens), `base` (the first stage's, the "
-        "paper's choice) or a count like 30b.",
+        "paper's choice), a multiple of base (`0.5x`, `2x`) or a count like 30b; a list trains each size at "
+        "each budget (every one a sibling run).",
+    )
+    flops: FlopsBudgets | None = Field(
+        None,
+        exclude_if=lambda value: value is None,  # recipes without it dump as before
+        description="Or: a FLOPs budget every size is trained to (its tokens solved per size, whole steps): "
+        "`match` (the growth run's total FLOPs), a multiple of it (`0.5x`) or a number like 3e12; a list "
+        "for several (the iso-FLOP envelope).",
     )
     seeds: int | None = Field(
         None, gt=0, description="Seeds of this baseline; default: the recipe's `seeds`."
@@ -276,6 +300,13 @@ class BaselineSection(Section):
     def _consistent(self):
         if self.kind == "net2net" and self.family != "transformer":
             raise ValueError("a net2net baseline is a Transformer (family: transformer)")
+        tokens_set = (
+            self.tokens != type(self).model_fields["tokens"].default
+        )  # recorded recipes hold defaults
+        if self.flops is not None and tokens_set:
+            raise ValueError("tokens and flops: give one kind of budget, not both")
+        if self.kind == "net2net" and (self.flops is not None or tokens_set):
+            raise ValueError("a net2net baseline follows the growth run's schedule (no tokens or flops)")
         if self.size is not None and self.sizes != "final":
             raise ValueError("give either size or sizes, not both")
         shaped = isinstance(self.sizes, list) and any(isinstance(s, BaselineShape) for s in self.sizes)

@@ -33,6 +33,8 @@ from tfctl.tracking.wandb_summary import log_run_summary
 def stage_fingerprints(recipe: Recipe) -> list[str]:
     """Stage i's fingerprint covers everything its weights depend on: data, model, seed, training, stages ≤ i."""
     base = recipe.model_dump(mode="json", include={"model", "seed"})
+    if recipe.model.scale_mode != "anneal":  # its length changes nothing else: fingerprints as before
+        del base["model"]["anneal"]
     base["data"] = recipe.data.fingerprint()
     base["train"] = fingerprinted_train(recipe.train)
     return cumulative_fingerprints(base, recipe.model_dump(mode="json")["stages"])
@@ -71,7 +73,6 @@ def growth_job(recipe: Recipe, run_dir: Path, data_dir: Path, vocab_size: int) -
         seed=recipe.seed,
         seq_len=recipe.data.seq_len,
         grow=tokenformer_growth(recipe),
-        tau_anneal=recipe.model.scale_mode == "anneal",
         start_from=Path(recipe.stages[0].from_).expanduser() if recipe.stages[0].from_ else None,
         wandb_config=recipe.model_dump(mode="json"),
     )

@@ -81,7 +81,6 @@ class RunJob:
     wandb_config: dict = field(default_factory=dict)  # what W&B shows as the run's config
     wandb_job_type: str = "stage"  # stage | baseline; W&B names a stage "<run dir name>/<stage>"
     retrain_hint: str = "--force {stage}"  # how the user discards a stage's results (tfctl train's way)
-    tau_anneal: bool = False  # grown stages move τ to sqrt(n) over their warmup (model.scale_mode anneal)
 
     @property
     def stage_names(self) -> list[str]:
@@ -257,7 +256,7 @@ class StageLoop:
             seed=job.seed + index,
             fingerprint=job.fingerprints[index],
             growth=growth,
-            tau_anneal_steps=plan.warmup_steps if job.tau_anneal and index else 0,
+            tau_anneal_steps=plan.anneal_steps if index else 0,  # model.scale_mode anneal: grown stages
             wandb=WandbSpec(
                 mode=resolve_mode(job.wandb.mode or "online"),
                 project=job.wandb.project,

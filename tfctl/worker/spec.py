@@ -69,9 +69,7 @@ class StageSpec:
     device_seconds_offset: float = 0.0
     fingerprint: str | None = None  # the stage's fingerprint, recorded in its checkpoints
     growth: dict | None = None  # the growth report that made init_weights; the worker logs it to W&B
-    tau_anneal_steps: int = (
-        0  # > 0: τ moves from its held value to sqrt(n) over these steps (scale_mode anneal)
-    )
+    tau_anneal_steps: int = 0  # > 0: τ moves from its held value to sqrt(n) over these steps (scale_mode anneal); evaluated at its end
     wandb: WandbSpec = field(default_factory=WandbSpec)
 
     @property

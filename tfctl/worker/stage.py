@@ -169,7 +169,7 @@ class StageTrainer:
             progress.sampler = self.sampler.state_dict()
             if step % spec.log_interval == 0 or step == spec.steps:
                 self._log_train(step, loss, grad_norm, seconds)
-            if step % spec.train.eval_interval == 0 or step == spec.steps:
+            if step % spec.train.eval_interval == 0 or step in (spec.steps, spec.tau_anneal_steps):
                 self._evaluate(step)
             preempted = self.preemption.agreed(self.device)  # collective: every rank stops after this step
             if preempted or step % spec.train.checkpoint_interval == 0 or step in (spec.steps, stop_at):

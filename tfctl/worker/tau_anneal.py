@@ -3,7 +3,7 @@ paper's architecture.
 
 `preserve` growth holds τ at its pre-growth value, so at the growth step the grown model computes exactly
 what the old one did. With the anneal, τ then moves linearly to sqrt(n) (the paper's τ for the grown token
-count) over the stage's warmup steps and stays there; the stage's export is then a plain `sqrt_n` model.
+count) over `model.anneal` steps (default 10 % of the stage, independent of the LR warmup) and stays there; the stage's export is then a plain `sqrt_n` model.
 τ is a pure function of the optimizer step, so a resumed stage sets exactly the τ an uninterrupted one would.
 """
 
