@@ -27,10 +27,16 @@ def tfctl():
     return run_tfctl
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
+def session_peak_cache(tmp_path_factory):
+    """The session's cache of the best CPU peak (tfctl.run.machine_peaks), set before any session fixture
+    trains: no test reads or raises the user's."""
+    os.environ["TFCTL_PEAK_CACHE"] = str(tmp_path_factory.mktemp("peaks") / "cpu_peaks.json")
+
+
+@pytest.fixture
 def machine_peak_cache(tmp_path, monkeypatch):
-    """Each test its own cache of the best CPU peak (tfctl.run.machine_peaks): none reads or raises the
-    user's, and none sees another test's."""
+    """A test's own, empty cache of the best CPU peak."""
     path = tmp_path / "cpu_peaks.json"
     monkeypatch.setenv("TFCTL_PEAK_CACHE", str(path))
     return path

@@ -13,6 +13,7 @@ from tfctl.run.state import RunState
 from tfctl.worker.throughput import Peak
 
 LAUNCH = LaunchSection(nproc_per_node=1)
+pytestmark = pytest.mark.usefixtures("machine_peak_cache")  # each test its own machine cache
 
 
 class Display:

@@ -282,9 +282,9 @@ def train_baseline(
 ) -> Path:
     """Train the baseline's sibling run dir, or reuse it when it is already trained with these settings.
     Without a display (a pool process, compare -j N), every line carries the baseline's name."""
-    if display is None:
+    if display is None:  # a pool process (compare -j N): a compact display whose lines carry the name
         display = RunDisplay(interactive=False, tag=job.name)
-        say = display.print
+        say = display.print if say is print else say
     run = baseline_run_job(job, recipe, data_dir)
     if is_trained(run):
         say(f"[{job.name}] already trained with these settings, reused")

@@ -29,6 +29,7 @@ from rich.text import Text
 
 from tfctl.model.sizes import format_count
 from tfctl.tracking.metrics_file import MetricsFollower
+from tfctl.tracking.wandb_ids import sync_paths
 
 LINES_PER_STAGE = 10  # compact lines per stage when not on a terminal
 POLL_SECONDS = 0.25
@@ -49,10 +50,9 @@ def rate(value: float) -> str:
 
 
 def mfu_text(value: float | None) -> str:
-    """ "12.3%"; a step that set the peak itself (MFU 1 by construction, tfctl.worker.throughput) says so."""
-    if value is None:
-        return "—"
-    return "— (this step set the peak)" if value >= 0.9995 else f"{value:.1%}"
+    """12.3%; a dash for none, and for a rate that set the peak itself (MFU 1 by construction, not a
+    utilisation to compare: the worker's own notice says so, tfctl.worker.throughput.Peak)."""
+    return "—" if value is None or value >= 0.9995 else f"{value:.1%}"
 
 
 def ended_worse(result: dict) -> str | None:
@@ -214,9 +214,7 @@ class RunDisplay:
 
     def wandb_notice(self, mode: str, run_dirs: list[Path]) -> None:
         """Once per command: where offline W&B runs are and the command that uploads them."""
-        offline = [
-            f"{d}/wandb/offline-run-*" for d in run_dirs if any(Path(d, "wandb").glob("offline-run-*"))
-        ]
+        offline = [path for d in run_dirs for path in sync_paths(d)]  # a copy's inherited runs left out
         if mode != "offline" or not offline or self._wandb_said:
             return
         self._wandb_said = True

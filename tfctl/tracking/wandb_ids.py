@@ -51,3 +51,14 @@ def wandb_run_id(run_dir: str | Path, key: str, fallback: str | None = None) -> 
         ids[key] = fallback if fallback and not copied else new_run_id()
         atomic_write_json(run_dir / IDS_FILE, {"minted_at": directory_identity(run_dir), "ids": ids})
     return ids[key]
+
+
+def sync_paths(run_dir: str | Path) -> list[str]:
+    """What `wandb sync` should upload for `run_dir`: its offline run folders (a glob when they are all its
+    own), leaving out those a copied directory carried from the original (the original uploads them)."""
+    folders = sorted(Path(run_dir, "wandb").glob("offline-run-*"))
+    ids = set(run_dir_ids(run_dir).values())
+    own = [folder for folder in folders if not ids or folder.name.rsplit("-", 1)[-1] in ids]
+    if own == folders:
+        return [f"{run_dir}/wandb/offline-run-*"] if folders else []
+    return [str(folder) for folder in own]
