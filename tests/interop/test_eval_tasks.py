@@ -24,9 +24,11 @@ def choice_scores(model, tokenizer, context: str, choices: list[str]) -> list[fl
     return scores
 
 
-def test_multiple_choice_accuracy_matches_a_direct_computation(make_model_dir, local_tasks):
+def test_multiple_choice_accuracy_matches_a_direct_computation(make_model_dir, local_tasks, capfd):
     model_dir = make_model_dir("tokenformer")
+    capfd.readouterr()
     result = evaluate_tasks(model_dir, "shakespeare_mc", include_path=local_tasks, limit=8)
+    assert "%|" not in capfd.readouterr().err  # no lm-eval progress bar breaking into tfctl's console
     model, _ = load_model(model_dir)
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     docs = [json.loads(line) for line in (local_tasks / "mc.jsonl").read_text().splitlines()[:8]]

@@ -5,13 +5,13 @@ Tasks come from lm-eval's registry or from `--include-path DIR` (task YAMLs; a l
 cannot be loaded (a hub dataset without network) is one line naming the task, before any model runs.
 """
 
-import functools
 import logging
 import random
 from pathlib import Path
 
 import datasets
 import huggingface_hub
+import lm_eval.api.model
 import lm_eval.api.task
 import numpy as np
 import torch
@@ -32,9 +32,16 @@ from tfctl.run.state import DONE, RunState
 logging.getLogger("lm_eval").setLevel(logging.ERROR)
 huggingface_hub.utils.logging.set_verbosity_error()
 datasets.disable_progress_bars()
-# lm-eval draws a progress bar per task while it builds requests (no option turns it off): it would break
-# into tfctl's console, and the tasks take seconds
-lm_eval.api.task.tqdm = functools.partial(tqdm.tqdm, disable=True)
+
+
+def _no_progress_bar(*args, **kwargs):
+    return tqdm.tqdm(*args, **{**kwargs, "disable": True})
+
+
+# lm-eval draws progress bars while it builds and tokenizes requests, which no option of `evaluate` turns
+# off: they would break into tfctl's console (the tasks take seconds)
+lm_eval.api.task.tqdm = lm_eval.api.model.tqdm = _no_progress_bar
+
 SEED = 1234  # lm-eval's default seeds (python's is 0), so numbers match `lm-eval run` on the same model
 
 
