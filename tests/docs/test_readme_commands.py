@@ -6,8 +6,8 @@ import shlex
 
 import pytest
 import typer.main
-from typer.core import TyperGroup
 from typer._click import exceptions as click_errors
+from typer.core import TyperGroup
 
 from tests.conftest import REPO
 from tfctl.cli import app
