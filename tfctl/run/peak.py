@@ -58,12 +58,23 @@ def _machine_key(threads: int | None) -> str:
     return machine_peaks.machine_key(threads or torch.get_num_threads(), torch.__version__)
 
 
+UNCONTENDED_SHARE, MEASUREMENTS = 0.9, 3  # a timing that got 90 % of its threads' CPU time had the machine
+
+
 def _measure(threads: int | None, stage: str) -> dict:
-    """A measurement now, saying how it was taken and whether the machine was busy meanwhile."""
+    """A measurement now, taken again (up to MEASUREMENTS times) while the machine is busy, saying how it was
+    taken and whether the machine was busy throughout."""
     from tfctl.worker.throughput import cpu_peak_method, measure_cpu_peak_and_share
 
-    flops, share = measure_cpu_peak_and_share(threads)
-    busy = f"; the machine was busy (the timing got {share:.0%} of its threads' time)" if share < 0.9 else ""
+    flops, share = 0.0, 0.0
+    for _ in range(MEASUREMENTS):
+        measured, measured_share = measure_cpu_peak_and_share(threads)
+        if measured > flops:
+            flops, share = measured, measured_share
+        if measured_share >= UNCONTENDED_SHARE:
+            break
+    busy = f"; the machine was busy (the best timing got {share:.0%} of its threads' time)"
+    busy = busy if share < UNCONTENDED_SHARE else ""
     return {"flops": flops, "source": f"measured before stage {stage}: {cpu_peak_method(threads)}{busy}"}
 
 
