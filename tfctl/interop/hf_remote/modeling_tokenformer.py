@@ -17,6 +17,9 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .configuration_tokenformer import TokenformerConfig
 
+# transformers 5 renamed `past_key_values` to `cache` (outputs and generate's inputs): the name this one uses
+CACHE = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+
 
 def layer_norm(x):
     """The blocks' non-parametric LayerNorm."""
@@ -181,14 +184,13 @@ class TokenformerForCausalLM(TokenformerPreTrainedModel, GenerationMixin):
         if labels is not None:
             shifted = logits[:, :-1].float().reshape(-1, logits.shape[-1])
             loss = F.cross_entropy(shifted, labels[:, 1:].reshape(-1), ignore_index=-100)
-        return CausalLMOutputWithPast(
-            loss=loss, logits=logits, cache=cache if use_cache is not False else None
-        )
+        kept = cache if use_cache is not False else None
+        return CausalLMOutputWithPast(loss=loss, logits=logits, **{CACHE: kept})
 
-    def prepare_inputs_for_generation(self, input_ids, cache=None, **kwargs):
+    def prepare_inputs_for_generation(self, input_ids, **kwargs):
         """transformers' own (the new tokens only with a cache); without one, the last
         max_position_embeddings tokens, as in training."""
-        inputs = super().prepare_inputs_for_generation(input_ids, cache=cache, **kwargs)
-        if cache is None:
+        inputs = super().prepare_inputs_for_generation(input_ids, **kwargs)
+        if inputs.get(CACHE) is None:
             inputs["input_ids"] = inputs["input_ids"][:, -self.config.max_position_embeddings :]
         return inputs
