@@ -75,7 +75,7 @@ def test_the_exported_model_generates_with_a_kv_cache_and_the_uncached_logits(
     model_dir = make_model_dir(family)
     export_hf(model_dir, tmp_path / "hf")
     hf = AutoModelForCausalLM.from_pretrained(tmp_path / "hf", trust_remote_code=True).eval()
-    ids = torch.randint(0, hf.config.vocab_size, (2, 12))
+    ids = torch.randint(0, hf.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         full = hf(ids, use_cache=False).logits
         cache = DynamicCache(config=hf.config)
@@ -89,8 +89,11 @@ def test_the_exported_model_generates_with_a_kv_cache_and_the_uncached_logits(
         # every step runs the whole context again
         fed = []
         hf.embedding.register_forward_hook(lambda module, args, out: fed.append(args[0].shape[1]))
-        with_cache = hf.generate(ids[:1], max_new_tokens=10, do_sample=False)
+        options = dict(
+            max_new_tokens=10, min_new_tokens=10, do_sample=False
+        )  # no early stop at <|endoftext|>
+        with_cache = hf.generate(ids[:1], **options)
         assert fed == [12] + [1] * 9
-        without = hf.generate(ids[:1], max_new_tokens=10, do_sample=False, use_cache=False)
+        without = hf.generate(ids[:1], **options, use_cache=False)
         assert fed[10:] == list(range(12, 22))
     assert with_cache.tolist() == without.tolist()
