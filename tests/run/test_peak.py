@@ -18,12 +18,15 @@ pytestmark = pytest.mark.usefixtures("machine_peak_cache")  # each test its own 
 
 class Display:
     def __init__(self):
-        self.activities = []
+        self.activities, self.lines = [], []
 
     @contextlib.contextmanager
     def activity(self, text):
         self.activities.append(text)
         yield
+
+    def print(self, text):
+        self.lines.append(text)
 
 
 def test_a_rate_above_the_peak_raises_it_so_mfu_stays_at_most_one():
@@ -101,7 +104,11 @@ def test_two_runs_on_one_machine_divide_by_the_best_peak_seen_here(tmp_path, mon
     busy = [(51e9, 0.45), (50e9, 0.4), (49e9, 0.5)]  # the second run measures three times, busy throughout
     _measuring(monkeypatch, (116e9, 0.98), *busy, (130e9, 1.0))
     first = run_peak.run_cpu_peak(RunState(tmp_path / "a.json", {"stages": {}}), LAUNCH, Display(), "s1")
-    second = run_peak.run_cpu_peak(RunState(tmp_path / "b.json", {"stages": {}}), LAUNCH, Display(), "s1")
+    display = Display()
+    second = run_peak.run_cpu_peak(RunState(tmp_path / "b.json", {"stages": {}}), LAUNCH, display, "s1")
+    assert display.lines == [
+        f"MFU divides by a CPU peak of 1.16e+11 FLOP/s (the best seen on this machine, {machine_peak_cache})"
+    ]
     assert first["flops"] == second["flops"] == 116e9  # the same stage rate gives the same MFU in both
     assert "busy" not in first["source"]
     assert second["source"].startswith(f"the best peak seen on this machine ({machine_peak_cache})")

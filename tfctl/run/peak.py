@@ -46,9 +46,16 @@ def run_cpu_peak(state: RunState, launch: LaunchSection, display, stage: str) ->
     record = _record(peaks.get(key))
     if record is None:
         with display.activity("measuring the CPU's peak FLOP/s for MFU (once per run)"):
-            record = machine_peaks.best_of(_machine_key(threads), _measure(threads, stage))
+            measured = _measure(threads, stage)
+            record = machine_peaks.best_of(_machine_key(threads), measured)
         peaks[key] = record
         state.save()
+        origin = (
+            "measured now"
+            if record is measured
+            else f"the best seen on this machine, {machine_peaks.cache_path()}"
+        )
+        display.print(f"MFU divides by a CPU peak of {record['flops']:.3g} FLOP/s ({origin})")
     return record
 
 
