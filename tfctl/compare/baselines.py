@@ -50,6 +50,7 @@ from tfctl.run.stage_loop import (
     locked_run,
 )
 from tfctl.run.state import DONE, RunState
+from tfctl.tracking.live import RunDisplay
 
 KINDS = ("scratch", "net2net")
 
@@ -299,7 +300,11 @@ def is_trained(run: RunJob) -> bool:
 def train_baseline(
     job: BaselineJob, recipe: Recipe, data_dir: Path, retrain: bool = False, say=print, display=None
 ) -> Path:
-    """Train the baseline's sibling run dir, or reuse it when it is already trained with these settings."""
+    """Train the baseline's sibling run dir, or reuse it when it is already trained with these settings.
+    Without a display (a pool process, compare -j N), every line carries the baseline's name."""
+    if display is None:  # a pool process (compare -j N): a compact display whose lines carry the name
+        display = RunDisplay(interactive=False, tag=job.name)
+        say = display.print if say is print else say
     run = baseline_run_job(job, recipe, data_dir)
     if is_trained(run):
         say(f"[{job.name}] already trained with these settings, reused")

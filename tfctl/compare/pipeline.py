@@ -31,6 +31,7 @@ from tfctl.recipe import Recipe, StagePlan, load_recipe
 from tfctl.recipe.plan import plan_stages
 from tfctl.run.layout import RunDir
 from tfctl.run.state import RunState
+from tfctl.tracking.wandb_ids import wandb_run_id
 from tfctl.tracking.wandb_run import log_tables, resolve_mode
 
 
@@ -206,6 +207,7 @@ def log_comparison(report: dict, figure: Path | None, recipe, run_dir: Path) -> 
         "W&B logging of the comparison failed, the report files are complete",
         images={"compare/ppl_vs_flops": figure},
         directory=run_dir,
+        run_id=wandb_run_id(run_dir, "compare"),
         config={"reference": report["reference"], "runs": [r["name"] for r in report["runs"]]},
         **options,
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from tfctl.errors import TrainingError, UserError
 from tfctl.recipe import Recipe
 from tfctl.run.orchestrate import train_recipe
+from tfctl.tracking.live import RunDisplay
 
 
 @dataclass
@@ -24,8 +25,10 @@ class Task:
 
 
 def train_growth_seed(recipe: Recipe, run_dir: Path) -> None:
-    """A seed sibling of the growth run (tfctl.compare.seeds.growth_seed_recipe), trained or resumed."""
-    train_recipe(recipe, run_dir=run_dir, say=lambda line: print(f"[{run_dir.name}] {line}", flush=True))
+    """A seed sibling of the growth run (tfctl.compare.seeds.growth_seed_recipe), trained or resumed; every
+    line it prints carries its run directory's name (the seed is in it)."""
+    display = RunDisplay(interactive=False, tag=run_dir.name)  # compact lines: several runs share a terminal
+    train_recipe(recipe, run_dir=run_dir, say=display.print, display=display)
 
 
 def run_tasks(tasks: list[Task], jobs: int = 1, say=print) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfctl.errors import DataError
+from tfctl.hub_access import hub_offline
 
 # name -> (module that holds the files, glob inside it, what to install)
 BUILTIN_CORPORA = {
@@ -153,6 +154,7 @@ def _load_hf_dataset(name_or_dir: str, text_field: str):
                 )
             loaded = datasets.load_dataset(builder, data_files=str(path), split="train")
         else:
+            hub_offline()  # no network: the local cache only, failing at once rather than after retries
             loaded = datasets.load_dataset(name_or_dir, split="train")
     except DataError:
         raise

@@ -11,6 +11,7 @@ from tfctl.evaluate.downstream import evaluate_tasks, load_tasks, parse_tasks, t
 from tfctl.files import atomic_write_text
 from tfctl.recipe import load_recipe
 from tfctl.run.layout import RunDir
+from tfctl.tracking.wandb_ids import wandb_run_id
 from tfctl.tracking.wandb_run import log_tables
 
 
@@ -104,6 +105,7 @@ def log_wandb(run_dir: Path, table: dict) -> str:
         summary,
         "W&B logging of the downstream table failed, the report files are complete",
         directory=run_dir,
+        run_id=wandb_run_id(run_dir, "downstream"),
         config={"tasks": table["tasks"], "limit": table["limit"]},
         **options,
     )

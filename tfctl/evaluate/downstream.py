@@ -11,14 +11,18 @@ from pathlib import Path
 
 import datasets
 import huggingface_hub
+import lm_eval.api.model
+import lm_eval.api.task
 import numpy as np
 import torch
+import tqdm
 from lm_eval.evaluator import evaluate
 from lm_eval.tasks import TaskManager
 
 from tfctl.data.tokenizer import load_tokenizer
 from tfctl.errors import UserError
 from tfctl.evaluate.harness import TfctlLM
+from tfctl.hub_access import hub_offline
 from tfctl.interop.source import model_dir_of
 from tfctl.model_dir import TOKENIZER, load_model
 from tfctl.run.layout import RunDir
@@ -28,6 +32,16 @@ from tfctl.run.state import DONE, RunState
 logging.getLogger("lm_eval").setLevel(logging.ERROR)
 huggingface_hub.utils.logging.set_verbosity_error()
 datasets.disable_progress_bars()
+
+
+def _no_progress_bar(*args, **kwargs):
+    return tqdm.tqdm(*args, **{**kwargs, "disable": True})
+
+
+# lm-eval draws progress bars while it builds and tokenizes requests, which no option of `evaluate` turns
+# off: they would break into tfctl's console (the tasks take seconds)
+lm_eval.api.task.tqdm = lm_eval.api.model.tqdm = _no_progress_bar
+
 SEED = 1234  # lm-eval's default seeds (python's is 0), so numbers match `lm-eval run` on the same model
 
 
@@ -60,6 +74,7 @@ def load_tasks(names: list[str], manager: TaskManager) -> dict:
 
     Returns lm-eval's task dict ({"tasks", "groups", "group_map"}), with simple_evaluate's defaults applied
     (zero-shot unless the task says otherwise, seeded few-shot sampling)."""
+    hub_offline()  # without network a hub task fails at once, not after half a minute of retries
     built = {"tasks": {}, "groups": {}, "group_map": {}}
     for name in names:
         try:

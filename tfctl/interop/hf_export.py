@@ -146,7 +146,7 @@ def export_hf(path: str | Path, out: str | Path) -> Path:
         **special,
     }
     (tmp / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
-    generation = {"bos_token_id": eos_id, "eos_token_id": eos_id, "pad_token_id": eos_id, "use_cache": False}
+    generation = {"bos_token_id": eos_id, "eos_token_id": eos_id, "pad_token_id": eos_id, "use_cache": True}
     (tmp / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
     (tmp / "README.md").write_text(model_card(model_dir, config, source_run(path, model_dir)))
     if out.exists():

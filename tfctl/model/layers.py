@@ -1,4 +1,5 @@
-"""What both model families share: rotary embeddings, causal attention, the LM shell around the blocks."""
+"""What both model families share: rotary embeddings, causal attention with its KV cache, the LM shell
+around the blocks."""
 
 import torch
 import torch.nn.functional as F
@@ -36,14 +37,14 @@ class Rotary(nn.Module):
         self.register_buffer("sin", angles.sin(), persistent=False)
         self._cache_len = seq_len
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (batch, heads, seq, head_dim) → same shape with positions rotated in."""
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """x: (batch, heads, seq, head_dim) at positions start, start + 1, ... → same shape, rotated."""
         if self.rot_dim == 0:
             return x
-        seq_len = x.shape[-2]
-        if seq_len > self._cache_len or self.cos.device != x.device:
-            self._extend(max(seq_len, self._cache_len))
-        return Rotate.apply(x, self.cos[:seq_len].to(x.dtype), self.sin[:seq_len].to(x.dtype))
+        end = start + x.shape[-2]
+        if end > self._cache_len or self.cos.device != x.device:
+            self._extend(max(end, self._cache_len))
+        return Rotate.apply(x, self.cos[start:end].to(x.dtype), self.sin[start:end].to(x.dtype))
 
 
 def _rotate_(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -72,21 +73,76 @@ class Rotate(torch.autograd.Function):
         return _rotate_(grad.clone(), cos, -sin), None, None
 
 
+class LayerCache:
+    """One attention layer's keys (rotated) and values of the tokens seen so far, (batch, heads, n, head_dim).
+
+    The standard KV cache: every projection of a token (Pattention's included) depends on that token alone,
+    so only token-token attention needs the past. Attention with rotary positions depends on relative
+    positions only, so dropping the oldest entries (`keep_last`) leaves the others valid."""
+
+    def __init__(self):
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
+        self.position = 0  # the absolute position of the next token
+
+    def __len__(self) -> int:
+        return 0 if self.keys is None else self.keys.shape[-2]
+
+    def add(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append the new tokens' keys and values; returns all of them."""
+        self.keys = k if self.keys is None else torch.cat((self.keys, k), dim=-2)
+        self.values = v if self.values is None else torch.cat((self.values, v), dim=-2)
+        self.position += k.shape[-2]
+        return self.keys, self.values
+
+    def keep_last(self, n: int) -> None:
+        if self.keys is not None:
+            self.keys, self.values = self.keys[..., len(self) - n :, :], self.values[..., len(self) - n :, :]
+
+
+class KVCache:
+    """Every layer's cache during one generation, and how many tokens of the sequence it has seen."""
+
+    def __init__(self, n_layers: int):
+        self.layers = [LayerCache() for _ in range(n_layers)]
+        self.seen = 0  # tokens of the generated sequence fed so far (the model runs only those after them)
+
+    def __len__(self) -> int:
+        return len(self.layers[0])
+
+    def keep_last(self, n: int) -> None:
+        for layer in self.layers:
+            layer.keep_last(n)
+
+
 def causal_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_heads: int, rotary: Rotary
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    n_heads: int,
+    rotary: Rotary,
+    cache: LayerCache | None = None,
 ) -> torch.Tensor:
-    """softmax(QKᵀ/sqrt(d_head))·V over heads, causal, with rotary positions. (B, T, d) → (B, T, d)."""
+    """softmax(QKᵀ/sqrt(d_head))·V over heads, causal, with rotary positions. (B, T, d) → (B, T, d).
+
+    With a cache, the T tokens come after the cached ones: they attend to those and to each other."""
     batch, seq_len, d_model = q.shape
     q, k, v = (t.view(batch, seq_len, n_heads, d_model // n_heads).transpose(1, 2) for t in (q, k, v))
-    q, k = rotary(q), rotary(k)
-    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    start, past = (cache.position, len(cache)) if cache is not None else (0, 0)
+    q, k = rotary(q, start), rotary(k, start)
+    if cache is not None:
+        k, v = cache.add(k, v)
+    mask = None
+    if past and seq_len > 1:  # new token i sees the cache and new tokens up to i
+        mask = torch.ones(seq_len, past + seq_len, dtype=torch.bool, device=q.device).tril(past)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=past == 0)
     return y.transpose(1, 2).reshape(batch, seq_len, d_model)
 
 
 class CausalLM(nn.Module):
     """Token embedding → blocks → final LayerNorm → logits through the tied embedding.
 
-    Subclasses fill `self.blocks`; each block is called as `block(x, rotary)`.
+    Subclasses fill `self.blocks`; each block is called as `block(x, rotary, layer_cache)`.
     """
 
     def __init__(self, config):
@@ -97,10 +153,11 @@ class CausalLM(nn.Module):
         self.blocks = nn.ModuleList()
         self.final_norm = nn.LayerNorm(config.d_model)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None):
+        """Logits (and the loss with targets). With `cache`, idx are the tokens after the cached ones."""
         x = self.embedding(idx)
-        for block in self.blocks:
-            x = block(x, self.rotary)
+        for i, block in enumerate(self.blocks):
+            x = block(x, self.rotary, None if cache is None else cache.layers[i])
         if targets is None:
             return F.linear(self.final_norm(x), self.embedding.weight), None
         return linear_cross_entropy(self.final_norm(x), self.embedding.weight, targets)
@@ -116,6 +173,25 @@ class CausalLM(nn.Module):
 
         return training_flops_per_token(self.config, seq_len)
 
+    def new_cache(self) -> KVCache:
+        return KVCache(len(self.blocks))
+
+    def next_token_logits(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """The logits after idx (batch, vocab). Without a cache: the last seq_len tokens, run again. With
+        one: only the tokens it has not seen; past seq_len tokens it keeps the most recent seq_len - 1
+        (a sliding window: within the first seq_len tokens the logits are the uncached ones)."""
+        if cache is None:
+            logits, _ = self(idx[:, -self.config.seq_len :])
+            return logits[:, -1, :]
+        new = idx[:, cache.seen :] if cache.seen else idx[:, -self.config.seq_len :]
+        new = new[:, -self.config.seq_len :]
+        overflow = len(cache) + new.shape[1] - self.config.seq_len
+        if overflow > 0:
+            cache.keep_last(max(0, len(cache) - overflow))
+        logits, _ = self(new, cache=cache)
+        cache.seen = idx.shape[1]
+        return logits[:, -1, :]
+
     @torch.no_grad()
     def generate(
         self,
@@ -124,11 +200,13 @@ class CausalLM(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         generator: torch.Generator | None = None,
+        cache: KVCache | None = None,
     ) -> torch.Tensor:
+        """idx followed by max_new_tokens sampled tokens. Pass `cache` (new_cache(), kept across calls
+        that continue the same sequence) to run each new token only; without one, every step runs the
+        whole context again (the plain reference path)."""
         for _ in range(max_new_tokens):
-            context = idx[:, -self.config.seq_len :]
-            logits, _ = self(context)
-            logits = logits[:, -1, :] / max(temperature, 1e-5)
+            logits = self.next_token_logits(idx, cache) / max(temperature, 1e-5)
             if top_k is not None:
                 kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
                 logits[logits < kth] = -float("inf")

@@ -21,9 +21,9 @@ class TokenformerAttention(nn.Module):
         self.value = Pattention(d, d, config.qkv_tokens, norm, config.scale("qkv"))
         self.output = Pattention(d, d, config.proj_tokens, norm, config.scale("proj"))
 
-    def forward(self, x, rotary):
+    def forward(self, x, rotary, cache=None):
         q, k, v = pattention_same_input([self.query, self.key, self.value], x)
-        return self.output(causal_attention(q, k, v, self.n_heads, rotary))
+        return self.output(causal_attention(q, k, v, self.n_heads, rotary, cache))
 
 
 class TokenformerBlock(nn.Module):
@@ -35,8 +35,8 @@ class TokenformerBlock(nn.Module):
             config.d_model, config.d_model, config.ffn_tokens, config.norm, config.scale("ffn")
         )
 
-    def forward(self, x, rotary):
-        x = x + self.attention(layer_norm(x), rotary)
+    def forward(self, x, rotary, cache=None):
+        x = x + self.attention(layer_norm(x), rotary, cache)
         return x + self.ffn(layer_norm(x))
 
 

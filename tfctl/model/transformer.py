@@ -20,11 +20,11 @@ class Attention(nn.Module):
         self.value = nn.Linear(d, d, bias=False)
         self.output = nn.Linear(d, d, bias=False)
 
-    def forward(self, x, rotary):
+    def forward(self, x, rotary, cache=None):
         # one matmul for Q, K and V (their weights stacked: a copy of weights, not activations)
         qkv_weight = torch.cat((self.query.weight, self.key.weight, self.value.weight))
         q, k, v = F.linear(x, qkv_weight).chunk(3, dim=-1)
-        return self.output(causal_attention(q, k, v, self.n_heads, rotary))
+        return self.output(causal_attention(q, k, v, self.n_heads, rotary, cache))
 
 
 class MLP(nn.Module):
@@ -45,8 +45,8 @@ class TransformerBlock(nn.Module):
         self.attention = Attention(config)
         self.mlp = MLP(config)
 
-    def forward(self, x, rotary):
-        x = x + self.attention(layer_norm(x), rotary)
+    def forward(self, x, rotary, cache=None):
+        x = x + self.attention(layer_norm(x), rotary, cache)
         return x + self.mlp(layer_norm(x))
 
 

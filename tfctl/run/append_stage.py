@@ -15,7 +15,7 @@ from tfctl.recipe.load import read_yaml_file
 from tfctl.run.layout import RunDir
 from tfctl.run.orchestrate import train_recipe
 from tfctl.run.state import DONE, RunState
-from tfctl.tracking.live import RunDisplay
+from tfctl.tracking.live import RunDisplay, ended_worse
 
 
 def appended_stage(
@@ -102,4 +102,6 @@ def grow_run(
     result = {"stage": name, **results[name]}
     if json_output:
         print(json.dumps(result, indent=2))
+    elif ended_worse(result):
+        display.print(f"[{name}] {ended_worse(result)}")  # the summary says it too, not only the table
     return result

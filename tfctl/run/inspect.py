@@ -96,12 +96,15 @@ def generate(
     model.eval()
     ids = torch.tensor([tokenizer.encode(prompt).ids or [0]])
     generator = torch.Generator().manual_seed(seed)
+    cache = model.new_cache()  # each step runs the new token only (tfctl.model.layers.KVCache)
     done = 0
     with torch.no_grad(), token_progress(max_new_tokens) as advance:
         while done < max_new_tokens:  # in chunks: the same samples as one call, with progress between
             chunk = min(GENERATE_CHUNK, max_new_tokens - done)
             try:
-                ids = model.generate(ids, chunk, temperature=temperature, top_k=top_k, generator=generator)
+                ids = model.generate(
+                    ids, chunk, temperature=temperature, top_k=top_k, generator=generator, cache=cache
+                )
             except RuntimeError as error:
                 if "probability tensor" not in str(error):
                     raise

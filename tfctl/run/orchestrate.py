@@ -133,7 +133,7 @@ def prepare_data(recipe: Recipe) -> Path:
         seed=recipe.seed if d.seed is None else d.seed,
         text_field=d.text_field,
     )
-    return prepare_dataset(settings)
+    return prepare_dataset(settings, progress=False)  # the caller's spinner says it; no bars inside it
 
 
 def log_summary(job: RunJob, state: RunState, results: dict) -> None:

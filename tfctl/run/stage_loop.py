@@ -33,6 +33,7 @@ from tfctl.run.stage_checks import ENVIRONMENT_ERRNOS, check_finished, check_res
 from tfctl.run.state import DONE, FAILED, GROWING, TRAINING, RunState
 from tfctl.tracking import MetricsFile, read_metrics
 from tfctl.tracking.live import RunDisplay
+from tfctl.tracking.wandb_ids import wandb_run_id
 from tfctl.tracking.wandb_run import resolve_mode
 from tfctl.worker.completion import verified_stage_end
 from tfctl.worker.exit_codes import EXIT_PREEMPTED
@@ -138,6 +139,15 @@ def check_start(source: Path, config) -> None:
         raise UserError(
             f"stages[0].from {source}: larger than the first stage ({', '.join(larger)}); raise its size"
         )
+
+
+def stage_start(metrics_path: Path, stage: str) -> dict:
+    """Where a stage started: its step-0 eval ({"start_val_loss", "start_val_ppl"}; empty without one), so
+    a stage that ends worse than it started says so (tfctl.tracking.live.RunDisplay.stage_done)."""
+    for record in read_metrics(metrics_path, kind="eval", stage=stage):
+        if record.get("step") == 0:
+            return {"start_val_loss": record["val_loss"], "start_val_ppl": record["val_ppl"]}
+    return {}
 
 
 class StageLoop:
@@ -267,6 +277,7 @@ class StageLoop:
                 tags=list(job.wandb.tags),
                 dir=str(job.dirs.root),
                 config=job.wandb_config,
+                run_id=wandb_run_id(job.dirs.root, f"stage/{plan.name}"),
             ),
             **self.offsets(index),
         )
@@ -327,6 +338,7 @@ class StageLoop:
                 env=orchestrator_env(),  # the ranks stop if we die
                 log_path=log,
                 echo=self.display.verbose,  # the workers' output: worker.log, the console with --verbose
+                prefix=self.display.tagged(""),  # "[run] " under compare -j N, else nothing
             )
         if code in (EXIT_INTERRUPTED, -signal.SIGINT):
             self.state.update(plan.name, status=FAILED, exit_code=code, error="interrupted")
@@ -352,6 +364,7 @@ class StageLoop:
             )
         if code != 0:
             self.say(f"[{plan.name}] a rank exited with {code} after the export was complete and verified")
+        result = {**result, **stage_start(job.dirs.metrics, plan.name)}
         self.state.update(
             plan.name, status=DONE, result=result, elapsed_seconds=time.perf_counter() - started
         )

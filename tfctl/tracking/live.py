@@ -29,6 +29,7 @@ from rich.text import Text
 
 from tfctl.model.sizes import format_count
 from tfctl.tracking.metrics_file import MetricsFollower
+from tfctl.tracking.wandb_ids import sync_paths
 
 LINES_PER_STAGE = 10  # compact lines per stage when not on a terminal
 POLL_SECONDS = 0.25
@@ -46,6 +47,23 @@ def clock(seconds: float | None) -> str:
 
 def rate(value: float) -> str:
     return f"{value / 1e3:.1f}k" if value >= 1e4 else f"{value:,.0f}"
+
+
+def mfu_text(value: float | None) -> str:
+    """12.3%; a dash for none, and for a rate that set the peak itself (MFU 1 by construction, not a
+    utilisation to compare: the worker's own notice says so, tfctl.worker.throughput.Peak)."""
+    return "—" if value is None or value >= 0.9995 else f"{value:.1%}"
+
+
+def ended_worse(result: dict) -> str | None:
+    """A stage that ended with a higher val loss than its step-0 eval, in words; else None."""
+    start, end = result.get("start_val_loss"), result.get("val_loss")
+    if start is None or end is None or not end > start:
+        return None
+    return (
+        f"ended worse than it started: val ppl {result['start_val_ppl']:.2f} → {result['val_ppl']:.2f} "
+        f"in {result.get('steps', '?')} steps"
+    )
 
 
 class _TwoLineProgress(Progress):
@@ -76,7 +94,7 @@ class StageDisplay:
     def __enter__(self) -> "StageDisplay":
         if self.display.interactive:
             self._progress = _TwoLineProgress(
-                TextColumn(f"[bold]{escape(f'[{self.stage}]')}[/]"),
+                TextColumn(f"[bold]{escape(self.display.tagged(f'[{self.stage}]'))}[/]"),
                 BarColumn(bar_width=None),
                 MofNCompleteColumn(),
                 TextColumn("steps"),
@@ -135,7 +153,7 @@ class StageDisplay:
             self.first = (now, step)
         numbers = (
             f"loss {record['loss']:.4f} · {format_count(record.get('stage_tokens', 0))} tokens · "
-            f"{rate(record['tokens_per_second'])} tok/s · MFU {record['mfu']:.1%}"
+            f"{rate(record['tokens_per_second'])} tok/s · MFU {mfu_text(record.get('mfu'))}"
         )
         eta = clock(self.eta(step, now))
         if self._progress is not None:
@@ -152,15 +170,24 @@ class RunDisplay:
     """The console of one `tfctl train` / `compare` call: stage displays, activities, stage tables."""
 
     def __init__(
-        self, interactive: bool | None = None, verbose: bool = False, console: Console | None = None
+        self,
+        interactive: bool | None = None,
+        verbose: bool = False,
+        console: Console | None = None,
+        tag: str | None = None,
     ):
         self.interactive = sys.stdout.isatty() if interactive is None else interactive
         self.verbose = verbose  # workers' own output on the console too (it always goes to worker.log)
         self.console = console or Console(highlight=False)
+        self.tag = tag  # the run (and seed) on every line, when several runs share the console (compare -j N)
         self._wandb_said = False
 
+    def tagged(self, text: str) -> str:
+        prefix = f"[{self.tag}] "
+        return text if self.tag is None or text.startswith(prefix) else prefix + text
+
     def print(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)  # a log line is never cut
+        self.console.print(self.tagged(text), markup=False, highlight=False, soft_wrap=True)  # never cut
 
     def stage(self, name: str, total_steps: int, metrics_path: str | Path) -> StageDisplay:
         return StageDisplay(self, name, total_steps, metrics_path)
@@ -168,11 +195,11 @@ class RunDisplay:
     @contextmanager
     def activity(self, description: str):
         """A spinner with the elapsed time on a terminal; elsewhere one line once done, if it took a while."""
-        started = time.monotonic()
+        started, description = time.monotonic(), self.tagged(description)
         if self.interactive:
             with Progress(
                 SpinnerColumn(),
-                TextColumn(description),
+                TextColumn(escape(description)),
                 TimeElapsedColumn(),
                 console=self.console,
                 transient=True,
@@ -187,9 +214,7 @@ class RunDisplay:
 
     def wandb_notice(self, mode: str, run_dirs: list[Path]) -> None:
         """Once per command: where offline W&B runs are and the command that uploads them."""
-        offline = [
-            f"{d}/wandb/offline-run-*" for d in run_dirs if any(Path(d, "wandb").glob("offline-run-*"))
-        ]
+        offline = [path for d in run_dirs for path in sync_paths(d)]  # a copy's inherited runs left out
         if mode != "offline" or not offline or self._wandb_said:
             return
         self._wandb_said = True
@@ -198,7 +223,7 @@ class RunDisplay:
 
     def stage_done(self, stage: str, result: dict) -> None:
         """One summary table per stage: what it cost and where it ended."""
-        table = Table(title=Text(f"[{stage}] done", style="bold"), title_justify="left")
+        table = Table(title=Text(self.tagged(f"[{stage}] done"), style="bold"), title_justify="left")
         columns = ("stage", "params", "tokens", "FLOPs", "val loss", "val ppl", "wall", "MFU")
         for column in columns:
             table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
@@ -211,6 +236,9 @@ class RunDisplay:
             f"{result['val_loss']:.4f}",
             f"{result['val_ppl']:.2f}",
             clock(result["wall_seconds"]),
-            "—" if mfu is None else f"{mfu:.1%}",
+            mfu_text(mfu),
         )
+        worse = ended_worse(result)
+        if worse:
+            table.caption, table.caption_justify = worse, "left"
         self.console.print(table)

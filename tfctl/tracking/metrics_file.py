@@ -13,6 +13,7 @@ object is skipped, never an error.
 import json
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -110,15 +111,20 @@ class MetricsFollower:
     """Follow metrics.jsonl while a stage writes it: `poll()` returns the records appended since the last call.
 
     Starts at the file's current end (what earlier stages wrote is not news). A file replaced under it (a
-    resumed stage drops the records a killed attempt wrote past its checkpoint) is read again from the top;
-    a half-written last line waits for the next poll.
+    resumed stage drops the records a killed attempt wrote past its checkpoint) is read again from the top,
+    less the lines that were there at the start (each once: a resumed stage may write an identical record
+    again, such as its step-0 eval); a half-written last line waits for the next poll.
     """
 
     def __init__(self, path: str | Path, from_start: bool = False):
         self.path = Path(path)
         self._inode, self._offset, self._partial = None, 0, b""
+        self._old_lines: Counter = Counter()  # hashes of the lines that were not news, for a replaced file
+        self._replaced = False
         if not from_start and self.path.is_file():
-            stat = self.path.stat()
+            with open(self.path, "rb") as f:
+                stat = os.fstat(f.fileno())
+                self._old_lines = Counter(hash(line) for line in f.read().split(b"\n") if line)
             self._inode, self._offset = stat.st_ino, stat.st_size
 
     def poll(self) -> list[dict]:
@@ -127,6 +133,7 @@ class MetricsFollower:
                 stat = os.fstat(f.fileno())
                 if stat.st_ino != self._inode or stat.st_size < self._offset:
                     self._inode, self._offset, self._partial = stat.st_ino, 0, b""
+                    self._replaced = True
                 f.seek(self._offset)
                 chunk = f.read()
         except OSError:
@@ -135,6 +142,9 @@ class MetricsFollower:
         *lines, self._partial = (self._partial + chunk).split(b"\n")
         records = []
         for line in lines:
+            if self._replaced and self._old_lines[hash(line)] > 0:  # in the replaced file, not news
+                self._old_lines[hash(line)] -= 1
+                continue
             try:
                 records.append(json.loads(line))
             except ValueError:

@@ -9,6 +9,7 @@ local metrics.jsonl stays the record.
 
 import logging
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -121,9 +122,13 @@ def log_side_run(
     directory: str | Path | None = None,
     tags: list[str] | None = None,
     config: dict | None = None,
+    run_id: str | None = None,
 ) -> str:
     """One short W&B run beside the stage runs, named "<base>/<job_type>" in the group (default: `base`):
     the end-of-train summary, a comparison, the downstream table. `fill(wandb, run)` logs into it.
+
+    With `run_id` (tfctl.tracking.wandb_ids) a second call updates the same W&B run instead of adding one;
+    offline, the previous offline copy of that run is replaced (it held the same tables, now stale).
 
     W&B never stops the command: a failure is a warning ("`failure`: why") and returns "failed: <why>";
     otherwise the mode it logged in ("online", "offline", "disabled")."""
@@ -136,7 +141,12 @@ def log_side_run(
 
         directory = Path(directory or ".")
         directory.mkdir(parents=True, exist_ok=True)
+        if run_id and mode == "offline":
+            for stale in (directory / "wandb").glob(f"offline-run-*-{run_id}"):
+                shutil.rmtree(stale, ignore_errors=True)
         run = wandb.init(
+            id=run_id,
+            resume="allow" if run_id else None,
             project=project,
             entity=entity,
             group=group or base,

@@ -5,6 +5,7 @@ Like every W&B call in tfctl, a failure is a warning: metrics.jsonl and state.js
 
 from pathlib import Path
 
+from tfctl.tracking.wandb_ids import wandb_run_id
 from tfctl.tracking.wandb_run import log_side_run
 
 COLUMNS = ("stage", "params", "stage_tokens", "tokens", "flops", "val_loss", "val_ppl", "wall_seconds", "mfu")
@@ -76,4 +77,5 @@ def log_run_summary(
         group=group,
         directory=directory,
         tags=tags,
+        run_id=wandb_run_id(directory, "summary") if directory else None,
     )

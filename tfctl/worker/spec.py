@@ -42,6 +42,7 @@ class WandbSpec:
     tags: list[str] = field(default_factory=list)
     dir: str | None = None  # where wandb/ goes; default: the run dir
     config: dict = field(default_factory=dict)  # the resolved recipe, logged as the W&B config
+    run_id: str | None = None  # the stage's W&B id in its run dir (tfctl.tracking.wandb_ids); None: a new one
 
 
 @dataclass

@@ -146,7 +146,7 @@ class StageTrainer:
         MetricsFile(spec.metrics_path).truncate_stage(spec.stage, self.progress.step)
         from tfctl.tracking.wandb_run import WandbRun, new_run_id
 
-        self.progress.wandb_run_id = self.progress.wandb_run_id or new_run_id()
+        self.progress.wandb_run_id = spec.wandb.run_id or self.progress.wandb_run_id or new_run_id()
         config = {**spec.wandb.config, "stage_spec": asdict(spec), "growth": spec.growth}
         wandb_run = WandbRun(spec.wandb, self.progress.wandb_run_id, config, Path(spec.metrics_path).parent)
         console = Console(spec.stage, spec.steps, start_step=self.progress.step)

@@ -49,20 +49,34 @@ def measure_cpu_peak(
 ) -> float:
     """fp32 matmul FLOP/s on `threads` threads (default: torch's current count): the best of `timings`
     timings of about `seconds` each, after a warm-up."""
+    return measure_cpu_peak_and_share(threads, size, timings, seconds)[0]
+
+
+def measure_cpu_peak_and_share(
+    threads: int | None = None,
+    size: int = CPU_PEAK_SIZE,
+    timings: int = CPU_PEAK_TIMINGS,
+    seconds: float = CPU_PEAK_SECONDS,
+) -> tuple[float, float]:
+    """measure_cpu_peak, and the share of the threads' wall time the best timing got on a CPU (process
+    CPU time / (wall time x threads)): near 1 on an uncontended machine, well below when others ran."""
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
+        count = torch.get_num_threads()
         a, b = torch.randn(size, size), torch.randn(size, size)
         a @ b  # warm-up
-        best = 0.0
+        best, share = 0.0, 0.0
         for _ in range(timings):
-            runs, start = 0, time.perf_counter()
+            runs, start, cpu_start = 0, time.perf_counter(), time.process_time()
             while (elapsed := time.perf_counter() - start) < seconds or runs == 0:
                 a @ b
                 runs += 1
-            best = max(best, 2 * size**3 * runs / elapsed)
-        return best
+            flops = 2 * size**3 * runs / elapsed
+            if flops > best:
+                best, share = flops, (time.process_time() - cpu_start) / (elapsed * count)
+        return best, min(1.0, share)
     finally:
         torch.set_num_threads(previous)
 

@@ -1,8 +1,10 @@
 """A Tokenformer causal LM for Hugging Face transformers (trust_remote_code), written by `tfctl export --hf`.
 
 Same module names and math as tfctl's model, so tfctl's `model.safetensors` loads as is: the output head is
-tied to `embedding.weight` (stored once). Depends on torch and transformers only. No KV cache: every
-generation step runs the last `max_position_embeddings` tokens again (fine for small models and tests).
+tied to `embedding.weight` (stored once). Depends on torch and transformers only. `generate()` keeps the
+standard attention K/V cache (transformers' `Cache`, passed as `cache`): every projection, Pattention's
+included, depends on its own token only, so a step runs the new token alone. With `use_cache=False` every
+step runs the last `max_position_embeddings` tokens again.
 """
 
 import math
@@ -11,9 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
-from transformers.modeling_outputs import CausalLMOutput
+from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .configuration_tokenformer import TokenformerConfig
+
+# transformers 5 renamed `past_key_values` to `cache` (outputs and generate's inputs): the name this one uses
+CACHE = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 def layer_norm(x):
@@ -47,12 +52,14 @@ class Pattention(nn.Module):
         return theta(x @ self.key_tokens.t(), self.norm, tau) @ self.value_tokens
 
 
-def rotate(x, rot_dim: int, base: float):
-    """GPT-NeoX rotary embeddings on the first `rot_dim` dims of each head. x: (batch, heads, seq, head_dim)."""
+def rotate(x, rot_dim: int, base: float, start: int = 0):
+    """GPT-NeoX rotary embeddings on the first `rot_dim` dims of each head, at positions start, start + 1, ...
+    x: (batch, heads, seq, head_dim)."""
     if rot_dim == 0:
         return x
     inv_freq = 1.0 / base ** (torch.arange(0, rot_dim, 2, dtype=torch.float32, device=x.device) / rot_dim)
-    angles = torch.outer(torch.arange(x.shape[-2], dtype=torch.float32, device=x.device), inv_freq)
+    positions = torch.arange(start, start + x.shape[-2], dtype=torch.float32, device=x.device)
+    angles = torch.outer(positions, inv_freq)
     angles = torch.cat((angles, angles), dim=-1)
     cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
     rotated, passed = x[..., :rot_dim], x[..., rot_dim:]
@@ -62,8 +69,9 @@ def rotate(x, rot_dim: int, base: float):
 
 
 class Attention(nn.Module):
-    def __init__(self, config: TokenformerConfig):
+    def __init__(self, config: TokenformerConfig, layer_idx: int):
         super().__init__()
+        self.layer_idx = layer_idx  # its entry in the generation cache
         d = config.hidden_size
         self.n_heads = config.num_attention_heads
         head_dim = d // self.n_heads
@@ -78,14 +86,21 @@ class Attention(nn.Module):
         else:
             self.query, self.key, self.value, self.output = (nn.Linear(d, d, bias=False) for _ in range(4))
 
-    def forward(self, x):
+    def forward(self, x, cache=None):
+        """With `cache`, x are the tokens after the cached ones: they attend to those and to each other."""
         batch, seq_len, d = x.shape
         q, k, v = (
             t.view(batch, seq_len, self.n_heads, d // self.n_heads).transpose(1, 2)
             for t in (self.query(x), self.key(x), self.value(x))
         )
-        q, k = rotate(q, self.rot_dim, self.base), rotate(k, self.rot_dim, self.base)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        past = cache.get_seq_length(self.layer_idx) if cache is not None else 0
+        q, k = rotate(q, self.rot_dim, self.base, past), rotate(k, self.rot_dim, self.base, past)
+        if cache is not None:
+            k, v = cache.update(k, v, self.layer_idx)
+        mask = None
+        if past and seq_len > 1:  # new token i sees the cache and the new tokens up to i
+            mask = torch.ones(seq_len, past + seq_len, dtype=torch.bool, device=x.device).tril(past)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=past == 0)
         return self.output(y.transpose(1, 2).reshape(batch, seq_len, d))
 
 
@@ -102,17 +117,17 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """Pre-norm: x + attention(LN(x)), then + FFN(LN(x)); a Tokenformer's FFN is one Pattention layer."""
 
-    def __init__(self, config: TokenformerConfig):
+    def __init__(self, config: TokenformerConfig, layer_idx: int):
         super().__init__()
-        self.attention = Attention(config)
+        self.attention = Attention(config, layer_idx)
         if config.family == "tokenformer":
             d = config.hidden_size
             self.ffn = Pattention(d, d, config.ffn_tokens, config.pattention_norm, config.ffn_scale)
         else:
             self.mlp = MLP(config)
 
-    def forward(self, x):
-        x = x + self.attention(layer_norm(x))
+    def forward(self, x, cache=None):
+        x = x + self.attention(layer_norm(x), cache)
         return x + (self.ffn if hasattr(self, "ffn") else self.mlp)(layer_norm(x))
 
 
@@ -138,7 +153,7 @@ class TokenformerForCausalLM(TokenformerPreTrainedModel, GenerationMixin):
     def __init__(self, config: TokenformerConfig):
         super().__init__(config)
         self.embedding = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_hidden_layers))
+        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.num_hidden_layers))
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
@@ -155,17 +170,27 @@ class TokenformerForCausalLM(TokenformerPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, value):
         self.lm_head = value
 
-    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs) -> CausalLMOutput:
-        """Causal over the whole row: left padding is not supported (pad on the right, or batch one row)."""
+    def forward(
+        self, input_ids=None, attention_mask=None, labels=None, cache=None, use_cache=None, **kwargs
+    ) -> CausalLMOutputWithPast:
+        """Causal over the whole row: left padding is not supported (pad on the right, or batch one row).
+        With `cache` (a transformers `Cache`), input_ids are the tokens after the cached ones."""
+        cache = cache if cache is not None else kwargs.get("past_key_values")  # the name before cache
         x = self.embedding(input_ids)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, cache)
         logits = self.lm_head(self.final_norm(x))
         loss = None
         if labels is not None:
             shifted = logits[:, :-1].float().reshape(-1, logits.shape[-1])
             loss = F.cross_entropy(shifted, labels[:, 1:].reshape(-1), ignore_index=-100)
-        return CausalLMOutput(loss=loss, logits=logits)
+        kept = cache if use_cache is not False else None
+        return CausalLMOutputWithPast(loss=loss, logits=logits, **{CACHE: kept})
 
     def prepare_inputs_for_generation(self, input_ids, **kwargs):
-        return {"input_ids": input_ids[:, -self.config.max_position_embeddings :]}
+        """transformers' own (the new tokens only with a cache); without one, the last
+        max_position_embeddings tokens, as in training."""
+        inputs = super().prepare_inputs_for_generation(input_ids, **kwargs)
+        if inputs.get(CACHE) is None:
+            inputs["input_ids"] = inputs["input_ids"][:, -self.config.max_position_embeddings :]
+        return inputs
