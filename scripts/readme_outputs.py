@@ -25,6 +25,7 @@ README = REPO / "README.md"
 KEPT = {  # command prefix → why it is not run here
     "tfctl grow ckpt/124m": "needs a trained 124M checkpoint in ckpt/124m",
     "tfctl import TokenFormer-150M/": "needs the released TokenFormer-150M checkpoint and GPT-2's tokenizer",
+    "tfctl submit ": "needs a Slurm cluster: sbatch on PATH",
 }
 INPUTS = ["short.txt", "broken.bin", "gpt2-like.bin", "plays.parquet", "plays-hf", "load_hf.py"]
 COMMAND = re.compile(r"^\$ (.*)$")
