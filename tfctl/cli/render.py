@@ -152,6 +152,11 @@ def print_report(report: dict, out: Console | None = None) -> None:
         columns, rows = headline_rows(report)
         title = "headline: finished runs, final against final"
         out.print(fit_table(columns, rows, drop=("seeds", "noise"), out=out, title=title))
+    if report.get("time_split"):
+        from tfctl.compare.time_split import time_split_rows
+
+        columns, rows = time_split_rows(report["time_split"])
+        out.print(fit_table(columns, rows, out=out, title="where the growth run's wall time went, per stage"))
     if report.get("stage_ends"):
         columns, rows = stage_end_rows(report)
         out.print(fit_table(columns, rows, out=out, title="stage ends against the from-scratch frontier"))

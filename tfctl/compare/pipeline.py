@@ -15,6 +15,7 @@ from tfctl.compare.siblings import (
     plan_siblings,
     with_group,
 )
+from tfctl.compare.time_split import run_time_split
 from tfctl.data import load_prepared
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_json, atomic_write_text
@@ -138,6 +139,7 @@ def compare_run(
     out.mkdir(parents=True, exist_ok=True)
     commands = reproduce_commands(run_dir, baselines, tokens, with_runs, targets, seeds)
     report = build_report(growth, groups, targets, commands)
+    report["time_split"] = run_time_split(run_dir)  # the growth run's start-up, evals, exports per stage
     figure = out / "ppl_vs_flops.png"
     drawn = plot_ppl_vs_flops([growth, *groups], figure, title=f"{run_dir.name}: perplexity vs cost")
     report["figure"] = {"path": figure.name, **drawn}

@@ -11,6 +11,7 @@ from tfctl.compare.curves import flops_to_reach, speedup
 from tfctl.compare.headline import headline, stage_ends, verdict
 from tfctl.compare.runs import RunGroup, RunSummary
 from tfctl.compare.seeds import mean_std
+from tfctl.compare.time_split import time_split_rows
 from tfctl.model.sizes import format_count
 
 RELATIVE_TARGETS = (1.5, 1.25, 1.1)  # × the reference's final perplexity: easier targets on the way there
@@ -346,6 +347,9 @@ def to_markdown(report: dict, figure: str | None = None) -> str:
         "seed spread is within noise.",
         "",
     ]
+    if report.get("time_split"):  # tfctl/compare/time_split.py says how each phase is measured
+        parts += ["## Where the growth run's wall time went, per stage", ""]
+        parts += [_markdown_table(*time_split_rows(report["time_split"])), ""]
     if report["stage_ends"]:
         parts += ["## Stage ends against the from-scratch frontier", ""]
         parts += [_markdown_table(*stage_end_rows(report)), ""]
