@@ -13,13 +13,17 @@ thread count, two cases on the same model (same seed), the same batches and the 
 All cases run round-robin in one process (every case once per round, the thread count set before each), so
 load from other processes slows them alike; the row is the ratio of the medians, wall-clock and process CPU
 time. The target (issue 28) is worker ≤ 1.15x bare. The worker's console lines go to a temporary file (as
-they go to worker.log when the orchestrator launches a stage).
+they go to worker.log when the orchestrator launches a stage). That process has the environment `tfctl
+train` gives a stage (OMP_WAIT_POLICY=PASSIVE: OpenMP threads sleep at barriers, which keeps a loaded
+machine usable); `--here` measures in the current process as its environment is, e.g.
+`env -u OMP_WAIT_POLICY python -m tfctl.bench.step_overhead --here` for libgomp's default (spin, then sleep).
 """
 
 import argparse
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -165,6 +169,7 @@ def measure(
                 "ratio": worker["median_s"] / bare["median_s"],
                 "ratio_cpu": worker["cpu_median_s"] / bare["cpu_median_s"],
                 "rounds": rounds,
+                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default (spin, then sleep)"),
             }
         )
     return rows
@@ -182,6 +187,23 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def measure_as_launched(argv: list[str] | None = None) -> list[dict]:
+    """`measure` in a fresh process with the environment `tfctl train` gives a 1-rank CPU stage (build_env:
+    with several threads, OpenMP threads that sleep at barriers, OMP_WAIT_POLICY=PASSIVE), which libgomp
+    reads once, when torch loads: the bare loop runs under it too, so the ratio is the worker's own cost."""
+    from tfctl.launch import build_env
+    from tfctl.recipe.schema import LaunchSection
+
+    env = build_env(LaunchSection(launcher="local"), gpu=False)
+    env.pop("OMP_NUM_THREADS", None)  # the threads are set per case
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # what build_env sets for a multi-threaded rank
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rows.json"
+        command = [sys.executable, "-m", "tfctl.bench.step_overhead", "--here", "--json", str(out)]
+        subprocess.run([*command, *(argv or [])], env=env, check=True, stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m tfctl.bench.step_overhead", description=__doc__)
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
@@ -190,24 +212,47 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--wandb", default="disabled", help="the worker's W&B mode: disabled | offline")
     parser.add_argument("--json", default="", help="also write the rows here")
+    parser.add_argument(
+        "--here",
+        action="store_true",
+        help="measure in this process, as its environment is (default: a fresh process with the "
+        "environment tfctl train gives a stage, OMP_WAIT_POLICY=PASSIVE)",
+    )
     args = parser.parse_args(argv)
     load = os.getloadavg()
     started = time.perf_counter()
-    rows = measure(
-        args.recipes,
-        args.threads,
-        args.rounds,
-        args.warmup,
-        args.wandb,
-        say=lambda t: print(t, file=sys.stderr),
-    )
+    if args.here:
+        rows = measure(
+            args.recipes,
+            args.threads,
+            args.rounds,
+            args.warmup,
+            args.wandb,
+            say=lambda t: print(t, file=sys.stderr),
+        )
+    else:
+        rows = measure_as_launched(_without_json(argv))
     print(render(rows))
     print(
-        f"target: worker <= {TARGET}x bare; load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} "
-        f"at the end; {time.perf_counter() - started:.0f} s"
+        f"target: worker <= {TARGET}x bare; OMP_WAIT_POLICY {rows[0]['omp_wait_policy'] if rows else '-'}; "
+        f"load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "
+        f"{time.perf_counter() - started:.0f} s"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def _without_json(argv: list[str]) -> list[str]:
+    """argv less its `--json PATH` (the child writes its rows to a file of the parent's choosing)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--json":
+            skip = True
+        elif not arg.startswith("--json="):
+            kept.append(arg)
+    return kept
 
 
 if __name__ == "__main__":

@@ -200,13 +200,9 @@ def bench_startup(repeats: int = 3) -> dict:
 
 
 def bench_step_overhead() -> list[dict]:
-    from tfctl.bench.step_overhead import measure
+    from tfctl.bench.step_overhead import measure_as_launched
 
-    threads = torch.get_num_threads()
-    try:
-        return measure()
-    finally:
-        torch.set_num_threads(threads)
+    return measure_as_launched()  # a fresh process: OpenMP's wait policy as tfctl train sets it for a stage
 
 
 def bench_data() -> dict:
