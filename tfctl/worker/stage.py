@@ -92,6 +92,8 @@ class StageTrainer:
         self.plain = is_plain_engine(self.engine)
         if self.plain and self.world_size == 1:  # "all-reducing" one rank's gradients copies them twice
             self.engine.enable_backward_allreduce = False
+        if clips_alone(spec.train, self.world_size) and not self.plain:  # DeepSpeed was told not to clip
+            raise RuntimeError("a stage the worker clips must have a plain engine: a bug in tfctl.worker")
 
         self.progress = StageProgress(world_size=self.world_size)
         if resume_tag is not None:
