@@ -14,8 +14,9 @@ from tests.worker.test_worker import launch, records
 
 pytestmark = pytest.mark.slow  # a real stage (DeepSpeed start-up)
 
-# Recorded with the code before issue 28 (commit 3423c39), on the machine and torch build named here: other
-# BLAS kernels round differently, so elsewhere the comparison is skipped rather than failed.
+# Recorded before the step changes of issue 28 (3423c39 plus the batched records, which touch no number), on
+# the machine and torch build named here: other BLAS kernels round differently, so elsewhere the comparison
+# is skipped rather than failed.
 RECORDED_ON = {"torch": "2.13.0+cpu", "cpu_capability": "AVX512"}
 RECORDED = {
     "loss": [
