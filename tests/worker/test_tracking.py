@@ -115,9 +115,10 @@ def stage_records():
 def test_batched_records_reach_the_file_in_order_and_the_console_once_per_batch(tmp_path, capsys):
     path = tmp_path / "metrics.jsonl"
     tracker = Tracker(path, Console("s0", 7, interactive=False), flush_seconds=3600)
+    tracker.log(record("eval", "s0", 0, val_loss=2.2, val_ppl=9.0))  # the step-0 evaluation
     for one in stage_records()[:3]:
         tracker.log(one)
-    assert [r["step"] for r in read_metrics(path)] == [1]  # the first goes out at once, the rest are held
+    assert [r["step"] for r in read_metrics(path, kind="train")] == [1]  # the first at once, the rest held
     for one in stage_records()[3:]:
         tracker.log(one)
     assert [(r["kind"], r["step"]) for r in read_metrics(path)][-2:] == [("train", 5), ("eval", 5)]
@@ -125,7 +126,7 @@ def test_batched_records_reach_the_file_in_order_and_the_console_once_per_batch(
     assert [r["step"] for r in read_metrics(path, kind="train")] == list(range(1, 8))
     tracker.close()
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[2] for line in lines] == ["1/7", "5/7", "5", "7/7"]  # the latest of each batch
+    assert [line.split()[2] for line in lines] == ["0", "1/7", "5/7", "5", "7/7"]  # the latest of each batch
 
 
 def test_batched_and_per_step_records_write_the_same_file(tmp_path):

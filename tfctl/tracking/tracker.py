@@ -45,10 +45,11 @@ class Tracker:
             self.console.eval(record)
 
     def flush(self) -> None:
-        """Write out the held train records."""
-        self._flushed_at = time.monotonic()
+        """Write out the held train records (the clock of `flush_seconds` restarts only when there were some:
+        a stage's first train record goes out at once, even right after its step-0 evaluation)."""
         if not self._held:
             return
+        self._flushed_at = time.monotonic()
         held, self._held = self._held, []
         self.metrics.write_many(held)
         self._to_wandb(held)
