@@ -7,7 +7,8 @@ thread count, two cases on the same model (same seed), the same batches and the 
 
     worker  `StageTrainer.run_step` of a set-up 1-rank CPU stage: the LR and τ setters, the sampler, the
             DeepSpeed engine's forward/backward/step (grad clipping included), the loss and grad-norm read-outs,
-            the peak check and the step's record (metrics.jsonl, the console; W&B as `--wandb` says)
+            the peak check and the step's record (metrics.jsonl, the console; W&B off: every case's trainer lives
+            in this one process, and W&B runs are not meant to be many at once in one)
     bare    `model(x, y); loss.backward(); clip_grad_norm_; AdamW.step(); zero_grad` on batches drawn up front
 
 All cases run round-robin in one process (every case once per round, the thread count set before each), so
@@ -37,7 +38,7 @@ TARGET = 1.15
 LONG = 10**9  # steps / intervals that never come: the timed steps never evaluate, checkpoint or finish
 
 
-def stage_specs(recipe_path: str | Path, workdir: Path, wandb_mode: str = "disabled") -> list:
+def stage_specs(recipe_path: str | Path, workdir: Path) -> list:
     """One StageSpec per stage of the recipe, as the orchestrator would write it (fresh weights), run for ever."""
     from tfctl.data import load_prepared
     from tfctl.model import config_to_dict
@@ -69,7 +70,7 @@ def stage_specs(recipe_path: str | Path, workdir: Path, wandb_mode: str = "disab
                 schedule=ScheduleSpec(lr=plan.lr, min_lr=plan.min_lr, warmup_steps=plan.warmup_steps),
                 train=train,
                 seed=recipe.seed + index,
-                wandb=WandbSpec(mode=wandb_mode, dir=str(out)),
+                wandb=WandbSpec(mode="disabled", dir=str(out)),
             )
         )
     return specs
@@ -120,9 +121,7 @@ def with_threads(threads: int, call):
     return run
 
 
-def measure(
-    recipes=RECIPES, threads=THREADS, rounds: int = 30, warmup: int = 3, wandb_mode="disabled", say=print
-):
+def measure(recipes=RECIPES, threads=THREADS, rounds: int = 30, warmup: int = 3, say=print):
     """Rows of (recipe, stage, threads): median step of worker and bare, wall and CPU, and their ratios."""
     from tfctl.bench.measure import interleaved_medians
     from tfctl.worker.main import fill_single_process_env, init_distributed
@@ -134,7 +133,7 @@ def measure(
         console = open(Path(tmp) / "worker.log", "w")
         with contextlib.redirect_stdout(console):
             for recipe in recipes:
-                for spec in stage_specs(recipe, Path(tmp), wandb_mode):
+                for spec in stage_specs(recipe, Path(tmp)):
                     trainer, worker = worker_case(spec)
                     trainers.append(trainer)
                     bare = bare_case(spec)
@@ -210,7 +209,6 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--threads", nargs="+", type=int, default=list(THREADS))
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--wandb", default="disabled", help="the worker's W&B mode: disabled | offline")
     parser.add_argument("--json", default="", help="also write the rows here")
     parser.add_argument(
         "--here",
@@ -227,7 +225,6 @@ def main(argv: list[str]) -> None:
             args.threads,
             args.rounds,
             args.warmup,
-            args.wandb,
             say=lambda t: print(t, file=sys.stderr),
         )
     else:
