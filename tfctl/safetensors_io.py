@@ -5,7 +5,8 @@ and [begin, end) byte offsets into the data section), then the data. `map_tensor
 tensors that point into the mapping (nothing is copied; the pages are read in once, up front).
 `write_tensors` writes the header from the names, dtypes and shapes alone, then each tensor's bytes as
 the caller produces them, in pieces if it likes (the old rows of a grown tensor straight from the source's
-mapping, then the new rows from a reused buffer), so no grown tensor ever exists whole in memory.
+mapping, then the new rows from a reused buffer), so no grown tensor ever exists whole in memory; in the
+background, a writer thread writes one block while the caller produces the next.
 """
 
 import json
@@ -15,6 +16,7 @@ import os
 import struct
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -159,18 +161,21 @@ def write_tensors(
     layout: dict[str, tuple[torch.dtype, tuple]],
     pieces: Iterable[tuple[str, Iterable[torch.Tensor]]],
     metadata: dict | None = None,
+    background: bool = False,
 ) -> float:
     """Write a safetensors file whose tensors are `layout` (name → (dtype, shape), in file order), their bytes
-    taken from `pieces`: (name, row blocks that concatenate to the tensor), in the same order. Each block
-    is written as soon as it is produced and may be overwritten by the producer afterwards. The file is
-    fsynced. Returns the seconds spent writing (the rest of the time was the producer's)."""
-    writing = 0.0
+    taken from `pieces`: (name, row blocks that concatenate to the tensor), in the same order. The file is
+    fsynced once, at the end. Returns the seconds spent waiting for writes (the rest was the producer's).
+
+    In the foreground each block is written as soon as it is produced, and the producer may overwrite it
+    afterwards. In the `background` a writer thread writes each block while the producer makes the next one
+    (disk and CPU at work together); a block must then stay unchanged until the block after it has been
+    produced (a producer reusing memory rotates two buffers). The bytes written are the same either way."""
     names = iter(layout)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    writer = _BackgroundWriter(fd) if background else _ForegroundWriter(fd)
     try:
-        start = time.perf_counter()
-        _write_all(fd, _header_bytes(layout, metadata))
-        writing += time.perf_counter() - start
+        writer.write(_header_bytes(layout, metadata))
         for name, blocks in pieces:
             expected = next(names, None)
             if name != expected:
@@ -180,18 +185,62 @@ def write_tensors(
             for block in blocks:
                 if block.dtype != dtype:
                     raise ValueError(f"{name}: a {block.dtype} block for a {dtype} tensor")
-                start = time.perf_counter()
-                _write_all(fd, block)
-                writing += time.perf_counter() - start
+                writer.write(block)
                 written += block.numel()
             if written != math.prod(shape):
                 raise ValueError(f"{name}: {written} elements written, the layout has {math.prod(shape)}")
         missing = list(names)
         if missing:
             raise ValueError(f"no data for {missing[:3]}")
+        writer.wait()
         start = time.perf_counter()
         os.fsync(fd)
-        writing += time.perf_counter() - start
+        writer.waited += time.perf_counter() - start
     finally:
+        writer.close()
         os.close(fd)
-    return writing
+    return writer.waited
+
+
+class _ForegroundWriter:
+    """Writes each block at once; `waited` counts the seconds spent in write()."""
+
+    def __init__(self, fd: int):
+        self.fd, self.waited = fd, 0.0
+
+    def write(self, data: bytes | torch.Tensor) -> None:
+        start = time.perf_counter()
+        _write_all(self.fd, data)
+        self.waited += time.perf_counter() - start
+
+    def wait(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _BackgroundWriter(_ForegroundWriter):
+    """Writes each block in a thread (os.write releases the GIL) while the caller produces the next one: one
+    block in flight; `write` first waits for the one before, and `waited` counts those waits."""
+
+    def __init__(self, fd: int):
+        super().__init__(fd)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="safetensors-writer")
+        self._pending = None
+
+    def write(self, data: bytes | torch.Tensor) -> None:
+        self.wait()
+        self._pending = self._pool.submit(_write_all, self.fd, data)
+
+    def wait(self) -> None:
+        if self._pending is not None:
+            start = time.perf_counter()
+            pending, self._pending = self._pending, None
+            pending.result()  # a failed write raises here, in the caller
+            self.waited += time.perf_counter() - start
+
+    def close(self) -> None:
+        if self._pending is not None:  # the caller failed: let the write in flight end before the fd closes
+            self._pending.exception()
+        self._pool.shutdown(wait=True)

@@ -92,6 +92,13 @@ def test_report_files(growth_run, compared):
     assert [line["label"] for line in lines] == ["tiny (growth)", "baseline-scratch (scratch)"]
     assert figure["legend"][-1] == "growth (a new stage starts)"
     assert all(line["points"] >= 3 for line in lines)
+    split = json.loads((out / "report.json").read_text())["time_split"]  # one row per stage of the growth run
+    stages = [r["stage"] for r in json.loads((out / "report.json").read_text())["runs"][0]["stage_ends"]]
+    assert [row["stage"] for row in split] == stages and len(stages) == 2
+    for row in split:  # the phases add up to the stage's wall time (worker main() → stage_end)
+        parts = sum(row[phase] for phase in ("start-up", "steps", "evals", "other", "export"))
+        assert row["steps"] > 0 and parts == pytest.approx(row["wall"])
+    assert "## Where the growth run's wall time went, per stage" in markdown
 
 
 def test_wandb_offline_compare_run(growth_run, compared):

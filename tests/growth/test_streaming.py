@@ -113,3 +113,29 @@ def test_a_model_with_non_finite_loss_is_refused_before_anything_is_written(trai
     with pytest.raises(UserError, match="non-finite values"):  # refused when the source is read
         grow_model_dir(source, tmp_path / "grown", "qkv=24,proj=24,ffn=96")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nan"]
+
+
+def test_grown_file_has_the_same_bytes_written_in_the_background_or_not(model_dir, tmp_path, monkeypatch):
+    import hashlib
+
+    grow_module = importlib.import_module("tfctl.growth.grow_model_dir")  # the module, not the function
+    digests = {}
+    for background in (False, True):
+        monkeypatch.setattr(grow_module, "BACKGROUND_WRITE", background)
+        out = tmp_path / f"grown-{background}"
+        grow_model_dir(model_dir, out, "qkv=24,proj=24,ffn=96", layers=3, init="paper", seed=5)
+        digests[background] = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+    assert digests[True] == digests[False]
+
+
+def test_background_writer_writes_blocks_in_order_and_reports_a_failed_write(tmp_path):
+    tensors = {"a": torch.randn(64, 8), "b": torch.randn(3), "c": torch.randn(128, 4)}
+    layout = {name: (t.dtype, tuple(t.shape)) for name, t in tensors.items()}
+    pieces = [(name, [t[: len(t) // 2], t[len(t) // 2 :]]) for name, t in tensors.items()]
+    write_tensors(tmp_path / "fg", layout, pieces)
+    write_tensors(tmp_path / "bg", layout, pieces, background=True)
+    assert (tmp_path / "fg").read_bytes() == (tmp_path / "bg").read_bytes()
+    with pytest.raises(ValueError, match="3 elements written"):
+        write_tensors(
+            tmp_path / "w", {"a": (torch.float32, (2, 2))}, [("a", [torch.zeros(3)])], background=True
+        )

@@ -183,3 +183,24 @@ def test_eager_adamw_never_imports_dynamo():
         "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo imported'\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_one_rank_fp32_stage_clips_in_the_worker_and_deepspeed_does_not():
+    from tfctl.worker.grad_clip import clips_alone, global_grad_norm
+
+    alone = spec(train=TrainSection(zero_stage=0, precision="fp32", grad_clip=0.5))
+    assert build_ds_config(alone, BatchGeometry.resolve(8, 1, None))["gradient_clipping"] == 0.0
+    assert build_ds_config(alone, BatchGeometry.resolve(8, 2, None))["gradient_clipping"] == 0.5
+    assert not clips_alone(TrainSection(zero_stage=1, grad_clip=0.5), 1)
+    assert not clips_alone(TrainSection(zero_stage=0, grad_clip=0.0), 1)
+    torch.manual_seed(0)
+    ours, theirs = [torch.nn.Parameter(torch.randn(5, 3)) for _ in range(3)], []
+    for p in ours:
+        p.grad = torch.randn_like(p) * 3
+        theirs.append(torch.nn.Parameter(p.detach().clone()))
+        theirs[-1].grad = p.grad.clone()
+    norm = global_grad_norm(ours, 0.5)
+    assert norm == pytest.approx(torch.nn.utils.clip_grad_norm_(theirs, 0.5).item(), rel=1e-6) and norm > 0.5
+    assert global_grad_norm(ours) == pytest.approx(0.5, rel=1e-5)  # clipped to the limit
+    for p, q in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(p.grad, q.grad)

@@ -99,3 +99,40 @@ def test_console_progress_bar_on_a_terminal():
     )
     assert console._progress.tasks[0].completed == 4
     console.close()
+
+
+def train_record(step):
+    return record(
+        "train", "s0", step, loss=1.0 / step, lr=1e-3, tokens_per_second=10.0, grad_norm=0.5, mfu=0.1
+    )
+
+
+def stage_records():
+    steps = [train_record(step) for step in range(1, 8)]
+    return [*steps[:5], record("eval", "s0", 5, val_loss=2.0, val_ppl=7.4), *steps[5:]]
+
+
+def test_batched_records_reach_the_file_in_order_and_the_console_once_per_batch(tmp_path, capsys):
+    path = tmp_path / "metrics.jsonl"
+    tracker = Tracker(path, Console("s0", 7, interactive=False), flush_seconds=3600)
+    tracker.log(record("eval", "s0", 0, val_loss=2.2, val_ppl=9.0))  # the step-0 evaluation
+    for one in stage_records()[:3]:
+        tracker.log(one)
+    assert [r["step"] for r in read_metrics(path, kind="train")] == [1]  # the first at once, the rest held
+    for one in stage_records()[3:]:
+        tracker.log(one)
+    assert [(r["kind"], r["step"]) for r in read_metrics(path)][-2:] == [("train", 5), ("eval", 5)]
+    tracker.flush()  # what a checkpoint does first
+    assert [r["step"] for r in read_metrics(path, kind="train")] == list(range(1, 8))
+    tracker.close()
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[2] for line in lines] == ["0", "1/7", "5/7", "5", "7/7"]  # the latest of each batch
+
+
+def test_batched_and_per_step_records_write_the_same_file(tmp_path):
+    for name, seconds in (("batched", 3600), ("per-step", 0)):
+        tracker = Tracker(tmp_path / name, Console("s0", 7, interactive=False), flush_seconds=seconds)
+        for one in stage_records():
+            tracker.log(one)
+        tracker.close()
+    assert (tmp_path / "batched").read_bytes() == (tmp_path / "per-step").read_bytes()

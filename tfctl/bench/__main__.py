@@ -1,4 +1,7 @@
-"""python -m tfctl.bench [--quick] [--device cuda] [--out docs/benchmarks.md] [--json results.json]"""
+"""python -m tfctl.bench [--quick] [--device cuda] [--out docs/benchmarks.md] [--json results.json]
+
+One section alone: python -m tfctl.bench.step_overhead (the worker's step vs a bare loop),
+python -m tfctl.bench.growth (tfctl grow vs the raw write), python -m tfctl.bench.startup."""
 
 import argparse
 import dataclasses
@@ -10,6 +13,7 @@ from pathlib import Path
 from tfctl.bench.report import console, markdown
 from tfctl.bench.suite import BenchConfig, run_suite
 
+SWITCHES = ("compile", "layers", "growth", "data", "startup", "step_overhead")  # sections --no-X skips
 NOTES_FILE = Path(__file__).with_name("notes.md")  # hand-written findings appended to docs/benchmarks.md
 
 
@@ -22,8 +26,8 @@ def parse(argv: list[str]) -> tuple[BenchConfig, argparse.Namespace]:
     for field in ("d_model", "n_layers", "n_heads", "seq_len", "batch", "vocab_size", "rounds", "warmup"):
         parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    for switch in ("compile", "layers", "growth", "data", "startup"):
-        parser.add_argument(f"--no-{switch}", action="store_true", help=f"skip {switch}")
+    for switch in SWITCHES:
+        parser.add_argument(f"--no-{switch.replace('_', '-')}", action="store_true", help=f"skip {switch}")
     parser.add_argument("--fp32-only", action="store_true", help="skip bf16")
     parser.add_argument(
         "--force-bf16", action="store_true", help="run bf16 steps even where bf16 matmuls are slow"
@@ -33,16 +37,9 @@ def parse(argv: list[str]) -> tuple[BenchConfig, argparse.Namespace]:
     overrides = {
         field.name: getattr(args, field.name)
         for field in dataclasses.fields(BenchConfig)
-        if getattr(args, field.name, None) is not None
-        and field.name not in ("compile", "layers", "growth", "data", "startup")
+        if getattr(args, field.name, None) is not None and field.name not in SWITCHES
     }
-    overrides.update(
-        {
-            switch: False
-            for switch in ("compile", "layers", "growth", "data", "startup")
-            if getattr(args, f"no_{switch}")
-        }
-    )
+    overrides.update({switch: False for switch in SWITCHES if getattr(args, f"no_{switch}")})
     overrides["force_bf16"], overrides["profile"] = args.force_bf16, args.profile
     if args.fp32_only:
         overrides["dtypes"] = ("fp32",)

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from tfctl.compare.time_split import stage_time_split
 
 STAGE_LINE = re.compile(r"^\[(?P<stage>[^\]]+)\] (?P<what>training|done)\b")
 
@@ -68,31 +69,15 @@ def stage_windows(lines: list[tuple[float, str]]) -> dict[str, float]:
 
 
 def split_stage(records: list[dict], window: float | None = None) -> dict:
-    """One stage's seconds by phase, from its metrics records (one uninterrupted attempt) and, when given,
-    its console window (launch → done)."""
-    records = [r for r in records if r["kind"] in ("train", "eval", "stage_end")]  # the worker's, timed
-    evals, steps, previous = [], 0.0, None
-    for record in records:
-        if record["kind"] == "train":
-            steps += record["step_seconds"]
-        elif record["kind"] == "eval" and previous is not None and previous["step"] == record["step"]:
-            evals.append(record["wall_seconds"] - previous["wall_seconds"])
-        previous = record
-    first_eval = next(r for r in records if r["kind"] == "eval" and r["step"] == 0)
-    end = next(r for r in records if r["kind"] == "stage_end")
-    before_end = records[records.index(end) - 1]
-    step0_eval = statistics.median(evals) if evals else 0.0
-    setup = first_eval["wall_seconds"] - step0_eval
-    loop = before_end["wall_seconds"] - setup
-    split = {
-        "setup": setup,
-        "steps": steps,
-        "evals": sum(evals) + step0_eval,
-        "other": loop - steps - sum(evals) - step0_eval,
-        "export": end["wall_seconds"] - before_end["wall_seconds"],
-    }
+    """One stage's seconds by phase, from its metrics records (one uninterrupted attempt; the split is
+    `tfctl compare`'s, tfctl/compare/time_split.py) and, when given, its console window (launch → done)."""
+    measured = stage_time_split(records)
+    if measured is None:
+        raise ValueError("the stage's records lack a step-0 evaluation or a stage_end")
+    wall = measured.pop("wall")
+    split = {"setup": measured.pop("start-up"), **measured}
     if window is not None:
-        split = {"process": window - end["wall_seconds"], **split, "total": window}
+        split = {"process": window - wall, **split, "total": window}
     return split
 
 

@@ -4,7 +4,8 @@ Sections: (1) training-step tokens/s of the Tokenformer and the baseline Transfo
 GPT at matched non-embedding parameters, eager and torch.compile, fp32 and bf16 (training.py); (2) MFU against
 the matmul peak measured in the same run;
 (3) one Pattention layer vs an nn.Linear / GeLU MLP of the same parameter count; (4) growth 124M → 1.4B time and
-peak RSS (in fresh processes); (5) data-preparation (tokenization) MB/s.
+peak RSS (in fresh processes); (5) data-preparation (tokenization) MB/s; (6) stage start-up; (7) the worker's
+training step against a bare torch loop (step_overhead.py).
 """
 
 import dataclasses
@@ -43,6 +44,7 @@ class BenchConfig:
     growth: bool = True
     data: bool = True
     startup: bool = True  # one 1-rank CPU stage, launch to first optimizer step (tfctl.bench.startup)
+    step_overhead: bool = True  # the worker's step vs a bare loop at the demo's and study's shapes
     profile: bool = False  # torch.profiler top ops of one eager step of each family
 
     @classmethod
@@ -59,6 +61,7 @@ class BenchConfig:
             warmup=1,
             growth=False,
             startup=False,
+            step_overhead=False,
         )
         return cls(**{**values, **overrides})
 
@@ -180,7 +183,8 @@ def bench_growth() -> dict:
         "cpu_user_seconds",
         "cpu_system_seconds",
         "raw_write_seconds",
-        "raw_write_seconds_before_after",
+        "raw_write_seconds_all",
+        "in_process_seconds",
         "over_raw_write",
     )
     return {key: result[key] for key in keep if key in result}
@@ -193,6 +197,12 @@ def bench_startup(repeats: int = 3) -> dict:
 
     measured = stage_startup(repeats)
     return {"seconds": measured["to_first_step_s"], **measured}
+
+
+def bench_step_overhead() -> list[dict]:
+    from tfctl.bench.step_overhead import measure_as_launched
+
+    return measure_as_launched()  # a fresh process: OpenMP's wait policy as tfctl train sets it for a stage
 
 
 def bench_data() -> dict:
@@ -259,6 +269,9 @@ def run_suite(config: BenchConfig, say=print) -> dict:
     if config.startup:
         say("stage start-up (1 rank, CPU) ...")
         results["startup"] = bench_startup()
+    if config.step_overhead:
+        say("the worker's step vs a bare loop (demo and study shapes, 1 and 2 threads) ...")
+        results["step_overhead"] = bench_step_overhead()
     results["load_average_end"] = load_average()
     results["seconds"] = time.perf_counter() - started
     return results

@@ -172,6 +172,7 @@ def print_report(report: dict, out: Console | None = None) -> None:
         target_rows,
         variant_rows,
     )
+    from tfctl.compare.time_split import time_split_rows
 
     out = out or console
     columns, rows = run_rows(report)
@@ -181,6 +182,9 @@ def print_report(report: dict, out: Console | None = None) -> None:
     if report.get("headline"):
         columns, rows = headline_rows(report)
         out.print(fit_table(columns, rows, out=out, title="headline: finished runs, final against final"))
+    if report.get("time_split"):
+        columns, rows = time_split_rows(report["time_split"])
+        out.print(fit_table(columns, rows, out=out, title="where the growth run's wall time went, per stage"))
     if report.get("stage_ends"):
         columns, rows = stage_end_rows(report)
         out.print(fit_table(columns, rows, out=out, title=stage_end_title(report)))

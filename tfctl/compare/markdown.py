@@ -12,6 +12,7 @@ from tfctl.compare.report import (
     target_rows,
     variant_rows,
 )
+from tfctl.compare.time_split import time_split_rows
 
 HEADLINE_NOTE = (
     "FLOPs are cumulative training FLOPs (6·N + attention per token; a growth run sums its stages). "
@@ -43,6 +44,9 @@ def to_markdown(report: dict, figure: str | None = None) -> str:
         "",
     ]
     parts += [f"- {line}" for line in outlier_lines(report)] + ([""] if outlier_lines(report) else [])
+    if report.get("time_split"):  # tfctl/compare/time_split.py says how each phase is measured
+        parts += ["## Where the growth run's wall time went, per stage", ""]
+        parts += [_markdown_table(*time_split_rows(report["time_split"])), ""]
     if report["stage_ends"]:
         parts += [f"## {stage_end_title(report).capitalize()}", ""]
         parts += [_markdown_table(*stage_end_rows(report)), ""]

@@ -23,6 +23,7 @@ from tfctl.compare.siblings import (
     plan_siblings,
     with_group,
 )
+from tfctl.compare.time_split import run_time_split
 from tfctl.data import load_prepared
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_json, atomic_write_text
@@ -148,6 +149,7 @@ def compare_run(
     commands = reproduce_commands(run_dir, baselines, tokens, with_runs, targets, seeds)
     report = build_report(growth, groups, targets, commands)  # before any file: nothing half-written
     report["growth_dynamics"] = report_dynamics([growth, *with_groups])
+    report["time_split"] = run_time_split(run_dir)  # the growth run's start-up, evals, exports per stage
     out = RunDir(run_dir).compare
     out.mkdir(parents=True, exist_ok=True)
     figure = out / "ppl_vs_flops.png"

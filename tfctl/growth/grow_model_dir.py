@@ -37,6 +37,7 @@ from tfctl.model_dir import (
 from tfctl.safetensors_io import TensorReader, write_tensors
 
 OPTIMIZER_CHOICES = ("reset", "carry")
+BACKGROUND_WRITE = True  # write the grown file in a thread, overlapping the growth (same bytes either way)
 
 
 def _check_choice(option: str, value: str, choices: tuple) -> None:
@@ -115,8 +116,11 @@ def grow_model_dir(
         # the grown file is written as its tensors are produced: old rows from the source's mapping, new rows
         # from one reused buffer; the checks then read it back block by block into one reused set of tensors
         grow_start = time.perf_counter()
-        pieces = grown_blocks(state, new_config, sources, init=init, seed=seed, reuse_buffer=True)
-        write_seconds = write_tensors(tmp / WEIGHTS, layout, pieces, metadata={"format": "pt"})
+        # two buffers: a writer thread writes one block while the next is produced (write_tensors)
+        pieces = grown_blocks(state, new_config, sources, init=init, seed=seed, buffers=2)
+        write_seconds = write_tensors(
+            tmp / WEIGHTS, layout, pieces, metadata={"format": "pt"}, background=BACKGROUND_WRITE
+        )
         grow_seconds = time.perf_counter() - grow_start - write_seconds
         verify_start = time.perf_counter()
         with TensorReader(tmp / WEIGHTS) as reader:

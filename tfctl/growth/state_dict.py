@@ -1,6 +1,7 @@
 """`grow`: a trained Tokenformer's config + state dict → the grown config + state dict. Pure torch."""
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Iterator, Mapping
 
@@ -64,11 +65,12 @@ def grown_blocks(
     init: str = "preserve",
     seed: int = 0,
     value_std: float | None = None,
-    reuse_buffer: bool = False,
+    buffers: int = 0,
 ) -> Iterator[tuple[str, Iterator[torch.Tensor]]]:
     """Each tensor of the grown state dict, in order, as its name and its row blocks: the old tensor (the
-    source's own, not a copy) and, for parameter tokens, the new rows. With `reuse_buffer` every new block
-    lives in one buffer, overwritten by the next: consume (write) each block before asking for the next.
+    source's own, not a copy) and, for parameter tokens, the new rows. With `buffers` > 0 the new blocks
+    take turns in that many buffers (each the size of the largest block): block k's memory is reused by
+    block k + `buffers`, so consume (write) each block before asking for that one. 0: a new tensor each.
     """
     value_std = wang_std(new_config) if value_std is None else value_std
     generator = torch.Generator().manual_seed(seed)
@@ -81,10 +83,13 @@ def grown_blocks(
         return shapes[name][0] - (0 if old_name is None else state_dict[old_name].shape[0])
 
     largest = max((new_rows(name) * math.prod(shape[1:]) for name, shape in shapes.items()), default=0)
-    buffer = torch.empty(largest if reuse_buffer else 0, dtype=dtype)
+    ring = [torch.empty(largest, dtype=dtype) for _ in range(buffers)]
+    turn = itertools.count()
 
     def empty(shape: tuple) -> torch.Tensor:
-        return buffer[: math.prod(shape)].view(shape) if reuse_buffer else torch.empty(shape, dtype=dtype)
+        if not ring:
+            return torch.empty(shape, dtype=dtype)
+        return ring[next(turn) % len(ring)][: math.prod(shape)].view(shape)
 
     def blocks(name: str, shape: tuple) -> Iterator[torch.Tensor]:
         old_name = named[name]

@@ -32,7 +32,9 @@ class GrowthReport:
     verify_seconds: float = 0.0  # grow_model_dir: the tensor algebra check + the probe
     read_seconds: float = 0.0  # mapping the source
     grow_seconds: float = 0.0  # producing the new rows
-    write_seconds: float = 0.0  # writing the grown file, fsync included
+    write_seconds: float = (
+        0.0  # waiting for the grown file's writes (beyond the growth they overlap), fsync included
+    )
     checked_bytes: int = 0  # bytes of the grown file the algebra check compared
 
     def to_dict(self) -> dict:

@@ -90,9 +90,13 @@ class MetricsFile:
         return self.keep_only(lambda r: r.get("stage") not in stages)
 
     def write(self, record: dict) -> None:
+        self.write_many([record])
+
+    def write_many(self, records: list[dict]) -> None:
+        """Append `records`, one line each, in one write."""
         if self._file is None:
             self._file = open(self.path, "a")
-        self._file.write(json.dumps({k: _clean(v) for k, v in record.items()}) + "\n")
+        self._file.write("".join(json.dumps({k: _clean(v) for k, v in r.items()}) + "\n" for r in records))
         self._file.flush()
 
     def sync(self) -> None:

@@ -9,6 +9,7 @@ mean over ranks make the gradient exactly the mean over the global batch.
 from dataclasses import dataclass
 
 from tfctl.errors import UserError
+from tfctl.worker.grad_clip import clips_alone
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ def build_ds_config(spec, geometry: BatchGeometry) -> dict:
         "train_batch_size": geometry.global_batch,
         "train_micro_batch_size_per_gpu": geometry.micro_batch,
         "gradient_accumulation_steps": geometry.accumulation,
-        "gradient_clipping": train.grad_clip or 0.0,
+        # a one-rank fp32 ZeRO-0 stage clips in the worker, with DeepSpeed's arithmetic (grad_clip.py)
+        "gradient_clipping": 0.0 if clips_alone(train, geometry.world_size) else train.grad_clip or 0.0,
         "zero_optimization": {"stage": train.zero_stage},
         "zero_allow_untested_optimizer": True,  # torch's AdamW on CPU is a client optimizer
         "bf16": {"enabled": train.precision == "bf16"},

@@ -20,6 +20,7 @@ from tfctl.worker.ds_config import BatchGeometry, build_ds_config
 from tfctl.worker.evaluate import evaluate_engine, perplexity
 from tfctl.worker.exit_codes import NOTICE_PREFIX, NonFiniteLossError
 from tfctl.worker.export import export_final, is_plain_engine, load_moments, rank_param_checksums
+from tfctl.worker.grad_clip import clips_alone, global_grad_norm
 from tfctl.worker.optimizer import build_optimizer, load_moments_file, set_lr
 from tfctl.worker.preemption import PreemptionWatch, StagePreempted
 from tfctl.worker.progress import RunAxes, StageProgress
@@ -91,6 +92,10 @@ class StageTrainer:
         if spec.train.compile:  # nn.Module.compile, in place: parameter names keep no `_orig_mod.` prefix
             self.engine.compile()
         self.plain = is_plain_engine(self.engine)
+        if self.plain and self.world_size == 1:  # "all-reducing" one rank's gradients copies them twice
+            self.engine.enable_backward_allreduce = False
+        if clips_alone(spec.train, self.world_size) and not self.plain:  # DeepSpeed was told not to clip
+            raise RuntimeError("a stage the worker clips must have a plain engine: a bug in tfctl.worker")
 
         self.progress = StageProgress(world_size=self.world_size)
         if resume_tag is not None:
@@ -162,21 +167,25 @@ class StageTrainer:
         if progress.step == 0 and progress.val_step is None:
             self._evaluate(0)  # the starting point: what growth preserved (or a fresh init)
         while progress.step < stop_at:
-            step = progress.step + 1
-            loss, grad_norm, seconds = self._train_step(step)
-            self._observe_rate(self._rate_per_device(seconds), f"step {step}")
-            progress.step, progress.stage_tokens = step, progress.stage_tokens + spec.tokens_per_step
-            progress.sampler = self.sampler.state_dict()
-            if step % spec.log_interval == 0 or step == spec.steps:
-                self._log_train(step, loss, grad_norm, seconds)
-            if step % spec.train.eval_interval == 0 or step in (spec.steps, spec.tau_anneal_steps):
-                self._evaluate(step)
-            preempted = self.preemption.agreed(self.device)  # collective: every rank stops after this step
-            if preempted or step % spec.train.checkpoint_interval == 0 or step in (spec.steps, stop_at):
-                self._checkpoint(step)
-            if preempted and step < spec.steps:
-                raise StagePreempted.at_step(spec.stage, step, spec.steps, tag_for(step))
+            self.run_step(progress.step + 1, stop_at)
         return progress.step >= spec.steps
+
+    def run_step(self, step: int, stop_at: int) -> None:
+        """Step `step` and what is due after it: its record, an evaluation, a checkpoint."""
+        spec, progress = self.spec, self.progress
+        loss, grad_norm, seconds = self._train_step(step)
+        self._observe_rate(self._rate_per_device(seconds), f"step {step}")
+        progress.step, progress.stage_tokens = step, progress.stage_tokens + spec.tokens_per_step
+        progress.sampler = self.sampler.state_dict()
+        if step % spec.log_interval == 0 or step == spec.steps:
+            self._log_train(step, loss, grad_norm, seconds)
+        if step % spec.train.eval_interval == 0 or step in (spec.steps, spec.tau_anneal_steps):
+            self._evaluate(step)
+        preempted = self.preemption.agreed(self.device)  # collective: every rank stops after this step
+        if preempted or step % spec.train.checkpoint_interval == 0 or step in (spec.steps, stop_at):
+            self._checkpoint(step)
+        if preempted and step < spec.steps:
+            raise StagePreempted.at_step(spec.stage, step, spec.steps, tag_for(step))
 
     def _train_step(self, step: int) -> tuple[float, float, float]:
         started = time.perf_counter()
@@ -198,7 +207,7 @@ class StageTrainer:
                 if not math.isfinite(mean_loss):
                     raise NonFiniteLossError(self.spec.stage, step, mean_loss, self.checkpointer.latest_tag())
                 if self.plain:
-                    grad_norm = self._grad_norm()
+                    grad_norm = self._grad_norm()  # clips too where DeepSpeed does not (grad_clip.py)
             self.engine.step()
         if grad_norm is None:
             norm = self.engine.get_global_grad_norm()
@@ -212,8 +221,8 @@ class StageTrainer:
         return total.item() / (accumulation * self.world_size)
 
     def _grad_norm(self) -> float:
-        grads = [p.grad for p in self.engine.module.parameters() if p.grad is not None]
-        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
+        clip = self.spec.train.grad_clip if clips_alone(self.spec.train, self.world_size) else None
+        return global_grad_norm(self.engine.module.parameters(), clip)
 
     def _evaluate(self, step: int) -> float:
         loss = evaluate_engine(
@@ -227,6 +236,7 @@ class StageTrainer:
         self.progress.wall_seconds = self.axes.wall_seconds()
         self.checkpointer.save(self.engine, step, self.progress.to_dict())
         if self.tracker is not None:
+            self.tracker.flush()  # the held train records up to this checkpoint
             self.tracker.metrics.sync()
 
     def _rate_per_device(self, step_seconds: float) -> float:
