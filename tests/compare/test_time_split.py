@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tfctl.compare.report import to_markdown
+from tfctl.compare.markdown import to_markdown
 from tfctl.compare.time_split import run_time_split, time_split_rows
 
 
