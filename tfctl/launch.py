@@ -30,8 +30,8 @@ from pathlib import Path
 
 from tfctl.errors import UserError
 from tfctl.recipe.schema import LaunchSection
-from tfctl.worker.exit_codes import NOTICE_PREFIX
-from tfctl.worker.extensions import EXTENSIONS_DIR, check_build_locks, default_extensions_dir
+from tfctl.stage.exit_codes import NOTICE_PREFIX
+from tfctl.stage.extensions import EXTENSIONS_DIR, check_build_locks, default_extensions_dir
 
 EXIT_INTERRUPTED = 130
 EXIT_TIMEOUT = 124

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfctl.errors import UserError
-from tfctl.worker.exit_codes import EXIT_PREEMPTED
+from tfctl.stage.exit_codes import EXIT_PREEMPTED
 
 SCRIPT_NAME = "submit.slurm"
 HOSTFILE_NAME = "hostfile"

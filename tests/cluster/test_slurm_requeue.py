@@ -19,7 +19,7 @@ from tests.cluster.slurm_stub import FIRST_JOB_ID, STATE, install
 from tests.conftest import run_tfctl
 from tests.reliability.conftest import RECIPE, records, write_recipe
 from tfctl.slurm import PORT_BASE, PORT_SPAN
-from tfctl.worker.preemption import STOP_FILE
+from tfctl.stage.preemption import STOP_FILE
 
 pytestmark = pytest.mark.slow  # two 2-rank runs of a 2-stage recipe, one of them requeued
 

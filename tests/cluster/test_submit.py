@@ -15,8 +15,8 @@ from tfctl.errors import UserError
 from tfctl.launch import build_command
 from tfctl.recipe.schema import LaunchSection
 from tfctl.slurm import time_limit_seconds
-from tfctl.worker import watchdog
-from tfctl.worker.exit_codes import EXIT_PREEMPTED
+from tfctl.stage import watchdog
+from tfctl.stage.exit_codes import EXIT_PREEMPTED
 
 TINY = RECIPES / "tiny.yaml"
 

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from tfctl.evaluate.compare_table import add_downstream, prepare_tasks
+from tfctl.downstream.compare_table import add_downstream, prepare_tasks
 
 
 def test_downstream_table_covers_every_stage_and_baseline(make_model_dir, local_tasks, tmp_path, monkeypatch):
@@ -54,7 +54,7 @@ def test_compare_with_an_unknown_task_fails_before_training(tfctl, make_run, loc
 def test_downstream_table_on_wandb(monkeypatch, tmp_path):
     import wandb
 
-    from tfctl.evaluate.compare_table import log_wandb
+    from tfctl.downstream.compare_table import log_wandb
 
     logged, summary = {}, {}
 

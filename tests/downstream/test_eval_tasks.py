@@ -7,9 +7,9 @@ import pytest
 import torch
 from tokenizers import Tokenizer
 
-from tfctl.evaluate.downstream import evaluate_run_stages, evaluate_tasks
-from tfctl.evaluate.harness import TfctlLM
-from tfctl.model_dir import load_model
+from tfctl.downstream.harness import TfctlLM
+from tfctl.downstream.tasks import evaluate_run_stages, evaluate_tasks
+from tfctl.model_dir.weights import load_model
 
 
 def choice_scores(model, tokenizer, context: str, choices: list[str]) -> list[float]:

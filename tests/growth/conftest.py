@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from tfctl.model import TokenformerConfig, build_model
-from tfctl.model_dir import save_model_dir
+from tfctl.model_dir.weights import save_model_dir
 
 torch.set_num_threads(1)  # tiny models: more threads only spin against the other jobs on a shared CPU
 
@@ -52,7 +52,7 @@ def trained():
 def model_dir(tmp_path, trained):
     """A trained tiny model directory with a tokenizer and optimizer.safetensors (step 40)."""
     from tfctl.growth.optimizer import flatten_moments
-    from tfctl.worker.optimizer import save_moments_file
+    from tfctl.model_dir.optimizer_file import save_moments_file
 
     config, state, moments = trained
     tokenizer = tmp_path / "tokenizer.json"

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from tfctl.cli import app
 from tfctl.errors import UserError
 from tfctl.model import TransformerConfig, build_model
-from tfctl.model_dir import load_model, save_model_dir
+from tfctl.model_dir.weights import load_model, save_model_dir
 
 
 def tfctl(*args):
@@ -47,7 +47,7 @@ def test_grow_model_dir_round_trip(model_dir, tmp_path):
     assert (out / "tokenizer.json").read_text() == (model_dir / "tokenizer.json").read_text()
     assert json.loads((out / "export.json").read_text())["growth"]["init"] == "preserve"
 
-    from tfctl.worker.optimizer import load_moments_file
+    from tfctl.model_dir.optimizer_file import load_moments_file
 
     moments, step = load_moments_file(out)
     assert step == 40

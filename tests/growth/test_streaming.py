@@ -11,8 +11,8 @@ from tfctl.errors import UserError
 from tfctl.growth import grow, grow_model_dir
 from tfctl.growth.state_dict import plan_growth
 from tfctl.growth.verify import check_grown_tensors, model_from_state, streamed_model
-from tfctl.model_dir import save_model_dir
-from tfctl.safetensors_io import TensorReader, map_tensors, write_tensors
+from tfctl.model_dir.safetensors_io import TensorReader, map_tensors, write_tensors
+from tfctl.model_dir.weights import save_model_dir
 
 
 def test_written_file_is_safetensors_and_maps_back(tmp_path):

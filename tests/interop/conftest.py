@@ -10,7 +10,7 @@ import torch
 from tfctl.data.sources import builtin_corpus
 from tfctl.data.tokenizer import padded_vocab_size, train_bpe, with_eos
 from tfctl.model import TokenformerConfig, TransformerConfig, build_model
-from tfctl.model_dir import save_model_dir
+from tfctl.model_dir.weights import save_model_dir
 
 torch.set_num_threads(1)  # tiny models: more threads only spin against the other jobs on a shared CPU
 os.environ["HF_HUB_OFFLINE"] = "1"

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tfctl.model_dir import load_model
+from tfctl.model_dir.weights import load_model
 
 
 @pytest.mark.parametrize("family", ["tokenformer", "transformer"])

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tfctl.model_dir import load_model
+from tfctl.model_dir.weights import load_model
 
 L, D, HEADS, VOCAB, QKV, PROJ, FFN, ROTARY_PCT = 2, 32, 4, 384, 12, 10, 24, 0.25
 

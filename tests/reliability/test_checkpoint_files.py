@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from tfctl.errors import TrainingError
+from tfctl.stage.manifest import verify_manifest, write_manifest
 from tfctl.worker.checkpoint import LATEST, Checkpointer
-from tfctl.worker.manifest import verify_manifest, write_manifest
 from tfctl.worker.safe_load import safe_torch_load, use_safe_loader
 
 pytestmark = pytest.mark.slow  # needs the reference `tfctl train` run

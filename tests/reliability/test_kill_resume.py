@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import run_tfctl
 from tests.reliability.conftest import ENV, Train, records, stage_end
-from tfctl.worker.manifest import MANIFEST, verify_manifest
+from tfctl.stage.manifest import MANIFEST, verify_manifest
 
 pytestmark = pytest.mark.slow  # real `tfctl train` runs, SIGKILLed
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import run_tfctl
 from tests.reliability.conftest import ENV, RECIPE, records, write_recipe
-from tfctl.worker.manifest import verify_manifest
+from tfctl.stage.manifest import verify_manifest
 
 pytestmark = pytest.mark.slow  # real `tfctl train` runs
 

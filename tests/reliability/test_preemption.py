@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.reliability.conftest import Train, records
-from tfctl.worker.exit_codes import EXIT_PREEMPTED
+from tfctl.stage.exit_codes import EXIT_PREEMPTED
 
 pytestmark = pytest.mark.slow  # real `tfctl train` runs
 

@@ -8,10 +8,10 @@ import pytest
 from tests.conftest import run_tfctl
 from tests.reliability.conftest import ENV, RECIPE, stage_end, write_recipe
 from tfctl.model import TransformerConfig, build_model
-from tfctl.model_dir import save_model_dir
+from tfctl.model_dir.weights import save_model_dir
+from tfctl.stage.completion import verified_stage_end
+from tfctl.stage.manifest import write_manifest
 from tfctl.tracking import MetricsFile
-from tfctl.worker.completion import verified_stage_end
-from tfctl.worker.manifest import write_manifest
 
 ONE_STAGE = {**RECIPE, "name": "exit", "stages": RECIPE["stages"][:1]}
 

@@ -20,7 +20,7 @@ from tfctl.compare.pipeline import compare_run
 from tfctl.data import load_prepared
 from tfctl.data.prepare import owned_name, remove_stale_work
 from tfctl.errors import UserError
-from tfctl.model_dir import is_model_dir
+from tfctl.model_dir.config import is_model_dir
 from tfctl.recipe import load_recipe
 from tfctl.run.layout import RunDir
 from tfctl.run.orchestrate import check_unchanged, growth_job

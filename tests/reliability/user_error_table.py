@@ -87,7 +87,7 @@ STATES = {  # state.json of the wrong shape: each refused in one line wherever i
 
 def make_inputs(root: Path) -> None:
     from tfctl.model import build_model, config_from_dict
-    from tfctl.model_dir import save_model_dir
+    from tfctl.model_dir.weights import save_model_dir
 
     (root / "empty").mkdir()
     (root / "garbage.yaml").write_text("name: [unclosed")

@@ -10,7 +10,7 @@ import torch
 from tfctl.recipe.schema import LaunchSection
 from tfctl.run import peak as run_peak
 from tfctl.run.state import RunState
-from tfctl.worker.throughput import Peak
+from tfctl.stage.throughput import Peak
 
 LAUNCH = LaunchSection(nproc_per_node=1)
 pytestmark = pytest.mark.usefixtures("machine_peak_cache")  # each test its own machine cache
@@ -49,7 +49,7 @@ def test_a_rate_below_the_peak_leaves_it():
 
 
 def test_the_run_measures_once_records_how_and_keeps_a_stage_raised_peak(tmp_path, monkeypatch):
-    import tfctl.worker.throughput as throughput
+    import tfctl.stage.throughput as throughput
 
     calls = []
     monkeypatch.setattr(run_peak, "_has_gpu", lambda: False)
@@ -78,7 +78,7 @@ def test_the_run_measures_once_records_how_and_keeps_a_stage_raised_peak(tmp_pat
 
 
 def test_an_older_runs_bare_number_is_read_and_a_broken_record_measured_again(tmp_path, monkeypatch):
-    import tfctl.worker.throughput as throughput
+    import tfctl.stage.throughput as throughput
 
     monkeypatch.setattr(run_peak, "_has_gpu", lambda: False)
     monkeypatch.setattr(throughput, "measure_cpu_peak_and_share", lambda threads: (3e9, 1.0))
@@ -91,7 +91,7 @@ def test_an_older_runs_bare_number_is_read_and_a_broken_record_measured_again(tm
 
 def _measuring(monkeypatch, *measurements):
     """run_cpu_peak measures these (flops, CPU share) in turn, one per run."""
-    import tfctl.worker.throughput as throughput
+    import tfctl.stage.throughput as throughput
 
     queue = list(measurements)
     monkeypatch.setattr(run_peak, "_has_gpu", lambda: False)

@@ -244,8 +244,8 @@ def test_eval_grow_and_generate_on_a_stage_inside_the_run(single, tmp_path):
     import torch
 
     from tfctl.data import load_tokenizer
-    from tfctl.model_dir import load_model
-    from tfctl.run.inspect import generate
+    from tfctl.model_dir.weights import load_model
+    from tfctl.run.eval_generate import generate
 
     _, _, run_dir = single
     final = run_dir / "stages" / "s1" / "final"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tfctl.recipe.schema import TrainSection
-from tfctl.worker.spec import StageSpec
+from tfctl.stage.spec import StageSpec
 
 
 @pytest.fixture(scope="session")

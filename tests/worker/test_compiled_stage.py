@@ -9,13 +9,13 @@ from safetensors import safe_open
 from tfctl.launch import run_stage
 from tfctl.model import build_model, config_from_dict
 from tfctl.recipe.schema import LaunchSection, TrainSection
-from tfctl.worker.spec import ScheduleSpec, StageSpec
+from tfctl.stage.spec import ScheduleSpec, StageSpec
 
 
 @pytest.mark.slow  # DeepSpeed start-up + compiling: ~60 s CPU, 140 s wall on a loaded 2-core machine
 def test_compiled_stage_exports_loadable_unprefixed_weights(tmp_path):
     from tfctl.data import DataSettings, prepare_dataset
-    from tfctl.model_dir import load_model
+    from tfctl.model_dir.weights import load_model
 
     data_dir = prepare_dataset(DataSettings(source="shakespeare", tokenizer="bpe:512"), progress=False)
     model = dict(

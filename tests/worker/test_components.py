@@ -9,11 +9,12 @@ import torch
 
 from tfctl.errors import UserError
 from tfctl.model import TokenformerConfig, build_model
+from tfctl.model_dir.optimizer_file import load_moments_file, save_moments_file
 from tfctl.recipe.schema import TrainSection
+from tfctl.stage.spec import ScheduleSpec, StageSpec
 from tfctl.worker.ds_config import BatchGeometry, build_ds_config
-from tfctl.worker.optimizer import EagerAdamW, load_moments_file, param_groups, save_moments_file
+from tfctl.worker.optimizer import EagerAdamW, param_groups
 from tfctl.worker.schedule import CosineSchedule
-from tfctl.worker.spec import ScheduleSpec, StageSpec
 
 
 def spec(**overrides) -> StageSpec:

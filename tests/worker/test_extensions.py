@@ -10,7 +10,7 @@ import yaml
 from torch.utils.file_baton import FileBaton
 
 from tfctl.errors import UserError
-from tfctl.worker.extensions import (
+from tfctl.stage.extensions import (
     bound_torch_lock_waits,
     check_build_locks,
     use_environment_extensions_dir,

@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from tfctl.worker.preemption import STOP_FILE, PreemptionWatch, StopRequests
+from tfctl.stage.preemption import STOP_FILE, PreemptionWatch, StopRequests
 
 
 @pytest.fixture

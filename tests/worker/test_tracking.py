@@ -3,9 +3,9 @@
 import json
 import logging
 
+from tfctl.stage.spec import WandbSpec
 from tfctl.tracking import Console, MetricsFile, Tracker, read_metrics
 from tfctl.tracking.wandb_run import WandbRun, resolve_mode
-from tfctl.worker.spec import WandbSpec
 
 
 def record(kind, stage, step, **values):

@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 from tfctl.launch import run_stage
 from tfctl.recipe.schema import LaunchSection
-from tfctl.worker.exit_codes import EXIT_NON_FINITE
+from tfctl.stage.exit_codes import EXIT_NON_FINITE
 
 pytestmark = pytest.mark.slow  # every test here launches real stages (DeepSpeed start-up, 1-2 ranks)
 
@@ -47,7 +47,7 @@ def launch(spec: Path, env: dict | None = None, worker_args: list[str] | None = 
 def reloaded_val_loss(final: Path, data_dir: Path, spec_path: Path) -> float:
     """The val loss of the exported model directory, computed without DeepSpeed."""
     from tfctl.data import eval_batches, load_prepared
-    from tfctl.model_dir import load_model
+    from tfctl.model_dir.weights import load_model
 
     spec = json.loads(spec_path.read_text())
     model, _ = load_model(final)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from tfctl.interop.source import model_dir_of
 from tfctl.model import build_model
 from tfctl.model.presets import preset
-from tfctl.model_dir import load_model
+from tfctl.model_dir.weights import load_model
+from tfctl.run.targets import model_dir_of
 
 
 def load(target: str):

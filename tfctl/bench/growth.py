@@ -19,7 +19,7 @@ _MAKE_SOURCE = """
 import sys, torch
 from tfctl.model import build_model
 from tfctl.model.presets import preset
-from tfctl.model_dir import save_model_dir
+from tfctl.model_dir.weights import save_model_dir
 config = preset(sys.argv[1])
 torch.manual_seed(0)
 save_model_dir(build_model(config).state_dict(), config, sys.argv[2])

@@ -44,7 +44,7 @@ TINY_MODEL = dict(
 def write_tiny_spec(out_dir: Path, steps: int = 4) -> Path:
     """A stage spec of a ~30k-parameter Tokenformer on Shakespeare (BPE 512), W&B off."""
     from tfctl.data import DataSettings, prepare_dataset
-    from tfctl.worker.spec import StageSpec
+    from tfctl.stage.spec import StageSpec
 
     data_dir = prepare_dataset(DataSettings(source="shakespeare", tokenizer="bpe:512"), progress=False)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -174,8 +174,8 @@ def startup_phases(spec_path: str) -> dict:
     import deepspeed  # noqa: F401
 
     mark("import deepspeed")
+    from tfctl.stage.spec import StageSpec
     from tfctl.worker.main import fill_single_process_env, init_distributed
-    from tfctl.worker.spec import StageSpec
     from tfctl.worker.stage import StageTrainer
 
     mark("import tfctl.worker")

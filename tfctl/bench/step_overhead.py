@@ -45,7 +45,7 @@ def stage_specs(recipe_path: str | Path, workdir: Path) -> list:
     from tfctl.recipe.load import load_recipe
     from tfctl.recipe.plan import plan_stages
     from tfctl.run.orchestrate import prepare_data
-    from tfctl.worker.spec import ScheduleSpec, StageSpec, WandbSpec
+    from tfctl.stage.spec import ScheduleSpec, StageSpec, WandbSpec
 
     recipe = load_recipe(recipe_path)
     data_dir = prepare_data(recipe)

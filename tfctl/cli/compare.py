@@ -106,7 +106,7 @@ def compare(
             jobs=jobs,
         )
         if downstream:
-            from tfctl.evaluate.compare_table import add_downstream
+            from tfctl.downstream.compare_table import add_downstream
 
             display.print(f"downstream: {', '.join(downstream[0])} on {len(report['runs'])} run(s)")
             add_downstream(run, report, *downstream, limit=limit)
@@ -117,7 +117,7 @@ def compare(
 
     print_report(report)
     if downstream:
-        from tfctl.evaluate.compare_table import to_markdown
+        from tfctl.downstream.compare_table import to_markdown
 
         typer.echo(to_markdown(report["downstream"]))
     typer.echo(f"report: {run / 'compare' / 'report.md'}  (and report.json, ppl_vs_flops.png)")
@@ -127,7 +127,7 @@ def _downstream_tasks(tasks: str, include_path: Path | None):
     from tfctl.errors import UserError
 
     try:
-        from tfctl.evaluate.compare_table import prepare_tasks
+        from tfctl.downstream.compare_table import prepare_tasks
     except ImportError as error:
         raise UserError(
             f"--tasks needs lm-evaluation-harness ({error.name}): pip install 'tfctl[eval]'"

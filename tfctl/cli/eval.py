@@ -59,7 +59,7 @@ def eval_command(
     if include_path is not None or limit is not None or all_stages:
         raise UserError("--include-path, --limit and --all-stages go with --tasks")
     model = resolve_target(target)  # a wrong path is refused before torch loads
-    from tfctl.run.inspect import evaluate_model
+    from tfctl.run.eval_generate import evaluate_model
 
     result = evaluate_model(model, text=text, data=data, batches=batches, batch_size=batch_size)
     if json_output:
@@ -75,7 +75,7 @@ def _eval_tasks(target, tasks, include_path, limit, all_stages, batch_size, json
     from tfctl.errors import UserError
 
     try:
-        from tfctl.evaluate.downstream import evaluate_run_stages, evaluate_tasks
+        from tfctl.downstream.tasks import evaluate_run_stages, evaluate_tasks
     except ImportError as error:
         raise UserError(
             f"--tasks needs lm-evaluation-harness ({error.name}): pip install 'tfctl[eval]'"

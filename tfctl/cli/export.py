@@ -28,8 +28,10 @@ def export(
 ) -> None:
     """Export a model as a Hugging Face transformers package (config, remote code, safetensors, tokenizer, card)."""
     from tfctl.interop.hf_export import export_hf
+    from tfctl.run.targets import model_dir_of, run_summary
 
-    out = export_hf(source, hf)
+    model_dir = model_dir_of(source)
+    out = export_hf(model_dir, hf, run_summary(source, model_dir))
     files = sorted(p.name for p in out.iterdir())
     if json_output:
         print(json.dumps({"source": str(source), "out": str(out), "files": files}))

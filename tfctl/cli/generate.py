@@ -24,6 +24,6 @@ def generate(
     from tfctl.run.targets import generation_target
 
     model = generation_target(target, max_new_tokens, seed, temperature)  # refused before torch loads
-    from tfctl.run.inspect import generate as sample
+    from tfctl.run.eval_generate import generate as sample
 
     typer.echo(sample(model, prompt, max_new_tokens, temperature, top_k, seed))

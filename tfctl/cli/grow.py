@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from tfctl.errors import UserError
-from tfctl.model_dir_config import load_model_config
+from tfctl.model_dir.config import load_model_config
 from tfctl.run.layout import RunDir
 from tfctl.run.state import RunState
 

@@ -243,18 +243,16 @@ def net2net_growth(seed: int) -> GrowFn:
 def baseline_run_job(job: BaselineJob, recipe: Recipe, data_dir: Path) -> RunJob:
     """The baseline as a run of the stage loop: the growth run's data and train settings, the baseline's
     stages; on W&B (job type `baseline`) in the growth run directory's group, so they show up together."""
-    return RunJob(
+    return RunJob.for_recipe(
+        recipe,
+        job.directory,
+        group=job.source_run.name,
         name=job.name,
-        dirs=RunDir(job.directory),
         data_dir=data_dir,
         plans=job.plans,
         fingerprints=fingerprints(recipe, job, data_dir),
-        train=recipe.train,
-        launch=recipe.launch,
-        wandb=recipe.wandb.model_copy(update={"group": recipe.wandb.group or job.source_run.name}),
         wandb_job_type="baseline",
         seed=job.seed,
-        seq_len=recipe.data.seq_len,
         grow=net2net_growth(job.seed) if job.section.kind == "net2net" else None,
         retrain_hint="tfctl compare --retrain",
         wandb_config={

@@ -14,8 +14,8 @@ from tfctl.compare.curves import Curve, eval_curve
 from tfctl.errors import UserError
 from tfctl.run.layout import RunDir
 from tfctl.run.state import DONE, RunState
+from tfctl.stage.spec import StageSpec
 from tfctl.tracking import read_metrics
-from tfctl.worker.spec import StageSpec
 
 BASELINE_FILE = "baseline.json"  # what a baseline sibling run was trained as (tfctl.compare.baselines)
 
@@ -108,8 +108,8 @@ def run_kind(run_dir: Path) -> str:
 def data_identity(run_dir: Path) -> dict:
     """The prepared dataset (its cache directory is named by source, tokenizer and split), seq_len, eval set."""
     dirs = RunDir(run_dir)
-    state = RunState.load(dirs.state, run_dir.name).data
-    finished = [name for name, entry in state["stages"].items() if entry.get("status") == DONE]
+    run_state = RunState.load(dirs.state, run_dir.name)
+    state, finished = run_state.data, run_state.finished()
     spec_path = dirs.spec(finished[-1]) if finished else None
     spec = StageSpec.load(spec_path) if spec_path and spec_path.is_file() else None
     data_dir = state.get("data_dir") or (spec.data_dir if spec else None)

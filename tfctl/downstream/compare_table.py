@@ -7,7 +7,7 @@ same tasks; the table goes into report.json (`downstream`) and report.md (its ow
 import json
 from pathlib import Path
 
-from tfctl.evaluate.downstream import evaluate_tasks, load_tasks, parse_tasks, task_manager
+from tfctl.downstream.tasks import evaluate_tasks, load_tasks, parse_tasks, task_manager
 from tfctl.files import atomic_write_text
 from tfctl.recipe import load_recipe
 from tfctl.run.layout import RunDir

@@ -20,13 +20,14 @@ from lm_eval.evaluator import evaluate
 from lm_eval.tasks import TaskManager
 
 from tfctl.data.tokenizer import load_tokenizer
+from tfctl.downstream.harness import TfctlLM
 from tfctl.errors import UserError
-from tfctl.evaluate.harness import TfctlLM
 from tfctl.hub_access import hub_offline
-from tfctl.interop.source import model_dir_of
-from tfctl.model_dir import TOKENIZER, load_model
+from tfctl.model_dir.config import TOKENIZER
+from tfctl.model_dir.weights import load_model
 from tfctl.run.layout import RunDir
-from tfctl.run.state import DONE, RunState
+from tfctl.run.state import RunState
+from tfctl.run.targets import model_dir_of
 
 # lm-eval warns about every default it fills in, the hub client about every failed request: tfctl reports once
 logging.getLogger("lm_eval").setLevel(logging.ERROR)
@@ -133,11 +134,6 @@ def evaluate_tasks(
     return {"model": str(model_dir), "results": flat_metrics(output["results"])}
 
 
-def finished_stages(run_dir: Path) -> list[str]:
-    state = RunState.load(RunDir(run_dir).state, run_dir.name)
-    return [name for name, entry in state.data["stages"].items() if entry.get("status") == DONE]
-
-
 def evaluate_run_stages(
     run_dir: str | Path,
     tasks: str | list[str],
@@ -149,7 +145,7 @@ def evaluate_run_stages(
     run_dir = Path(run_dir)
     if not RunDir(run_dir).is_run():
         raise UserError(f"{run_dir}: --all-stages needs a run directory (with state.json)")
-    stages = finished_stages(run_dir)
+    stages = RunState.load(RunDir(run_dir).state, run_dir.name).finished()
     if not stages:
         raise UserError(f"{run_dir}: no finished stage yet (run `tfctl train` first)")
     names = parse_tasks(tasks)

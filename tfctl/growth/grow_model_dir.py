@@ -25,16 +25,10 @@ from tfctl.growth.verify import (
     verify_written_growth,
 )
 from tfctl.model import TokenformerConfig
-from tfctl.model_dir import (
-    TOKENIZER,
-    WEIGHTS,
-    check_finite,
-    load_model_config,
-    map_state_dict,
-    model_dir_writer,
-    write_model_files,
-)
-from tfctl.safetensors_io import TensorReader, write_tensors
+from tfctl.model_dir.config import TOKENIZER, WEIGHTS, load_model_config
+from tfctl.model_dir.optimizer_file import OPTIMIZER_FILE, load_moments_file, save_moments_file
+from tfctl.model_dir.safetensors_io import TensorReader, write_tensors
+from tfctl.model_dir.weights import check_finite, map_state_dict, model_dir_writer, write_model_files
 
 OPTIMIZER_CHOICES = ("reset", "carry")
 BACKGROUND_WRITE = True  # write the grown file in a thread, overlapping the growth (same bytes either way)
@@ -78,8 +72,6 @@ def grow_model_dir(
         )
     if out.exists():
         raise UserError(f"{out}: already exists; choose another -o or remove it")
-    from tfctl.worker.optimizer import OPTIMIZER_FILE, load_moments_file, save_moments_file
-
     if optimizer == "carry" and not (source / OPTIMIZER_FILE).is_file():
         raise UserError(f"{source}: --optimizer carry needs {OPTIMIZER_FILE}, which this directory lacks")
     try:

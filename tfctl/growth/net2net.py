@@ -102,7 +102,8 @@ def net2net_model_dir(
 ):
     """Widen (and deepen) the Transformer model directory `source` into `out`; verify, return the report."""
     from tfctl.growth.verify import PRESERVE_TOLERANCE, verify_growth
-    from tfctl.model_dir import TOKENIZER, load_model_config, load_state_dict, save_model_dir
+    from tfctl.model_dir.config import TOKENIZER, load_model_config
+    from tfctl.model_dir.weights import load_state_dict, save_model_dir
 
     start = time.perf_counter()
     source = Path(source)

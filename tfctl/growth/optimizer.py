@@ -10,8 +10,7 @@ from collections.abc import Mapping
 import torch
 
 from tfctl.growth.depth import source_name
-
-MOMENTS = ("exp_avg", "exp_avg_sq")
+from tfctl.model_dir.optimizer_file import MOMENTS
 
 
 def _pad_rows(moment: torch.Tensor, shape: tuple, name: str) -> torch.Tensor:

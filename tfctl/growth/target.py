@@ -7,7 +7,7 @@ from tfctl.model import TokenformerConfig
 from tfctl.model.presets import PRESETS
 from tfctl.model.sizes import TokenRatios, count_params, format_count, parse_count, solve_tokens
 
-BACKBONE = ("vocab_size", "d_model", "n_heads", "rotary_pct", "norm")  # what growth never changes
+BACKBONE = ("family", "vocab_size", "d_model", "n_heads", "rotary_pct", "norm")  # what growth never changes
 GROWN = ("qkv_tokens", "proj_tokens", "ffn_tokens", "n_layers")  # what it may only increase
 TOKEN_KINDS = ("qkv", "proj", "ffn")
 
@@ -20,12 +20,18 @@ def check_tokenformer(config) -> None:
         )
 
 
+def backbone_changes(config, target) -> list[str]:
+    """The backbone fields in which `target` differs from `config` (growth changes none of them)."""
+    return [f for f in BACKBONE if getattr(config, f, None) != getattr(target, f, None)]
+
+
+def shrunk_fields(config, target) -> list[str]:
+    """The grown fields (tokens, layers) in which `target` is smaller than `config` (growth shrinks none)."""
+    return [f for f in GROWN if getattr(target, f) < getattr(config, f)]
+
+
 def check_backbone(config: TokenformerConfig, target: TokenformerConfig) -> None:
-    changed = [
-        f"{f} {getattr(config, f)} → {getattr(target, f)}"
-        for f in BACKBONE
-        if getattr(config, f) != getattr(target, f)
-    ]
+    changed = [f"{f} {getattr(config, f)} → {getattr(target, f)}" for f in backbone_changes(config, target)]
     if changed:
         raise ValueError(f"growth keeps the backbone, the target changes {', '.join(changed)}")
 
@@ -35,11 +41,7 @@ def check_growth(config: TokenformerConfig, target: TokenformerConfig) -> None:
     check_tokenformer(config)
     check_tokenformer(target)
     check_backbone(config, target)
-    shrunk = [
-        f"{f} {getattr(config, f)} → {getattr(target, f)}"
-        for f in GROWN
-        if getattr(target, f) < getattr(config, f)
-    ]
+    shrunk = [f"{f} {getattr(config, f)} → {getattr(target, f)}" for f in shrunk_fields(config, target)]
     if shrunk:
         raise ValueError(f"growth cannot shrink: {', '.join(shrunk)}")
 

@@ -12,7 +12,7 @@ from tfctl.growth.depth import ZEROED_MODULES, source_name
 from tfctl.model import build_model
 from tfctl.model.layers import Rotary
 from tfctl.model.sizes import count_params
-from tfctl.safetensors_io import TensorReader
+from tfctl.model_dir.safetensors_io import TensorReader
 
 PRESERVE_TOLERANCE = 1e-5  # max |Δlogits| a `preserve` growth may show in fp32
 PROBE_SEED = 1234

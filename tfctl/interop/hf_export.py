@@ -17,12 +17,9 @@ from pathlib import Path
 
 from tfctl.data.tokenizer import EOS
 from tfctl.errors import UserError
-from tfctl.interop.source import model_dir_of
 from tfctl.model.config import TokenformerConfig
 from tfctl.model.sizes import count_params, format_count
-from tfctl.model_dir_config import CONFIG, TOKENIZER, WEIGHTS, load_model_config
-from tfctl.run.layout import RunDir
-from tfctl.run.state import DONE, RunState
+from tfctl.model_dir.config import CONFIG, TOKENIZER, WEIGHTS, load_model_config
 
 REMOTE = Path(__file__).parent / "hf_remote"
 REMOTE_FILES = ("configuration_tokenformer.py", "modeling_tokenformer.py")
@@ -66,18 +63,11 @@ def hf_config(config, eos_id: int) -> dict:
     return values
 
 
-def source_run(path: Path, model_dir: Path) -> Path | None:
-    """The run a model came from: the path itself, or the run holding stages/<s>/final."""
-    for candidate in (path, model_dir.parent.parent.parent):
-        if RunDir(candidate).is_run():
-            return candidate
-    return None
-
-
-def model_card(model_dir: Path, config, run: Path | None) -> str:
+def model_card(model_dir: Path, config, run: dict | None) -> str:
+    """README.md of the package; `run` is what the run the model came from says (tfctl.run.targets.run_summary)."""
     kind = "Tokenformer" if isinstance(config, TokenformerConfig) else "Transformer (baseline)"
     lines = [
-        f"# {run.name if run else model_dir.name}",
+        f"# {run['name'] if run else model_dir.name}",
         "",
         f"A {format_count(count_params(config))}-parameter {kind} trained with tfctl "
         f"({config.n_layers} layers, d_model {config.d_model}, {config.n_heads} heads, context {config.seq_len}).",
@@ -92,7 +82,6 @@ def model_card(model_dir: Path, config, run: Path | None) -> str:
     export = model_dir / "export.json"
     info = json.loads(export.read_text()) if export.is_file() else {}
     if run is not None:
-        stages = RunState.load(RunDir(run).state, run.name).data["stages"]
         lines += [
             "## Stages",
             "",
@@ -100,28 +89,28 @@ def model_card(model_dir: Path, config, run: Path | None) -> str:
             "|---|---|---|---|---|---|",
         ]
         final_ppl = None
-        for name, entry in stages.items():
+        for name, entry in run["stages"].items():
             result = entry.get("result") or {}
-            if entry.get("status") == DONE and result:
+            if name in run["finished"] and result:
                 final_ppl = result.get("val_ppl")
             cells = [result.get(k) for k in ("params", "tokens", "val_loss", "val_ppl")]
             cells = ["—" if c is None else (f"{c:,}" if isinstance(c, int) else f"{c:.4f}") for c in cells]
             lines.append(f"| {name} | {entry.get('status')} | " + " | ".join(cells) + " |")
         lines += ["", f"Final validation perplexity: {final_ppl:.2f}" if final_ppl else "", ""]
-        if RunDir(run).recipe.is_file():
-            lines += ["## Recipe", "", "```yaml", RunDir(run).recipe.read_text().rstrip(), "```", ""]
+        if run["recipe"] is not None:
+            lines += ["## Recipe", "", "```yaml", run["recipe"].rstrip(), "```", ""]
     elif info.get("val_ppl") is not None:
         lines += [f"Final validation perplexity: {info['val_ppl']:.2f} (stage {info.get('stage')})", ""]
     lines += ["## Config", "", "```json", json.dumps(hf_config(config, 0), indent=2), "```", ""]
     return "\n".join(lines)
 
 
-def export_hf(path: str | Path, out: str | Path) -> Path:
-    """Write the package to `out` (atomically: complete or absent). Returns `out`."""
+def export_hf(model_dir: str | Path, out: str | Path, run: dict | None = None) -> Path:
+    """Write the package of a model directory to `out` (atomically: complete or absent). Returns `out`.
+    `run`: what the model card says of the run it came from (tfctl.run.targets.run_summary), or None."""
     from tokenizers import Tokenizer
 
-    path, out = Path(path), Path(out)
-    model_dir = model_dir_of(path)
+    model_dir, out = Path(model_dir), Path(out)
     config = load_model_config(model_dir)
     if not (model_dir / TOKENIZER).is_file():
         raise UserError(f"{model_dir}: has no {TOKENIZER}; an HF export needs the model's tokenizer")
@@ -148,7 +137,7 @@ def export_hf(path: str | Path, out: str | Path) -> Path:
     (tmp / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
     generation = {"bos_token_id": eos_id, "eos_token_id": eos_id, "pad_token_id": eos_id, "use_cache": True}
     (tmp / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
-    (tmp / "README.md").write_text(model_card(model_dir, config, source_run(path, model_dir)))
+    (tmp / "README.md").write_text(model_card(model_dir, config, run))
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)

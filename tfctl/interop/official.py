@@ -25,7 +25,7 @@ import torch
 from tfctl.data.tokenizer import load_tokenizer, padded_vocab_size, tokenizer_file
 from tfctl.errors import UserError
 from tfctl.model import TokenformerConfig, build_model
-from tfctl.model_dir import save_model_dir
+from tfctl.model_dir.weights import save_model_dir
 
 # heads of the released shapes (d_model → heads); other widths need --heads
 OFFICIAL_HEADS = {768: 12, 1024: 16, 1280: 16, 1536: 16}

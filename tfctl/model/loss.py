@@ -9,6 +9,8 @@ scalar, so backward only scales them), like Liger's fused linear cross-entropy. 
 model returns, are full size.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -76,3 +78,8 @@ def linear_cross_entropy(
         hidden.reshape(-1, hidden.shape[-1]), weight, targets.reshape(-1), needs_grad
     )
     return logits.view(*hidden.shape[:-1], weight.shape[0]), loss
+
+
+def perplexity(loss: float) -> float:
+    """exp(mean cross-entropy); inf where exp overflows."""
+    return math.exp(loss) if loss < 700 else float("inf")

@@ -1,7 +1,7 @@
 """What a model directory is, before any of its weights are read: its file names and its `config.json`.
 
 Plain Python (no torch), so the commands that take a model directory refuse a wrong one in a moment;
-loading and writing the tensors is `tfctl/model_dir.py`.
+loading and writing the tensors is `weights.py`.
 """
 
 import json

@@ -1,6 +1,6 @@
 """A model directory: `model.safetensors` + `config.json` (+ `tokenizer.json`), self-contained.
 
-Its file names and config (no torch) are in `model_dir_config.py`; the tensors are read and written here.
+Its file names and config (no torch) are in `config.py`; the tensors are read and written here.
 
 What a stage exports, what `tfctl grow` reads and writes, what `tfctl eval` and `generate` load.
 Written to a temporary sibling and renamed into place, so a model directory is complete or absent.
@@ -21,10 +21,8 @@ from tfctl.errors import UserError
 from tfctl.files import fsync_dir, fsync_file
 from tfctl.model import build_model, config_to_dict
 from tfctl.model.layers import Rotary
-from tfctl.model_dir_config import CONFIG, TOKENIZER, WEIGHTS
-from tfctl.model_dir_config import is_model_dir as is_model_dir  # re-exported beside the loaders
-from tfctl.model_dir_config import load_model_config as load_model_config
-from tfctl.safetensors_io import SafetensorsFormatError, map_tensors
+from tfctl.model_dir.config import CONFIG, TOKENIZER, WEIGHTS, load_model_config
+from tfctl.model_dir.safetensors_io import SafetensorsFormatError, map_tensors
 
 
 def load_state_dict(path: str | Path) -> dict:

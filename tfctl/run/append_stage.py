@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tfctl.errors import UserError
 from tfctl.model.presets import PRESETS
-from tfctl.model_dir import load_model_config, load_state_dict
+from tfctl.model_dir.config import load_model_config
+from tfctl.model_dir.weights import load_state_dict
 from tfctl.recipe import validate_recipe
 from tfctl.recipe.load import read_yaml_file
 from tfctl.run.layout import RunDir

@@ -13,9 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from tfctl.data import eval_batches, load_prepared, load_tokenizer
 from tfctl.data.tokenizer import encode_text_file
 from tfctl.errors import UserError
-from tfctl.model_dir import TOKENIZER, load_model
+from tfctl.model.loss import perplexity
+from tfctl.model_dir.config import TOKENIZER
+from tfctl.model_dir.weights import load_model
 from tfctl.run.targets import ModelTarget, generation_target, resolve_target
-from tfctl.worker.evaluate import perplexity
 
 
 def text_windows(tokens, seq_len: int, batch_size: int) -> list:

@@ -61,17 +61,15 @@ def tokenformer_growth(recipe: Recipe) -> GrowFn:
 
 
 def growth_job(recipe: Recipe, run_dir: Path, data_dir: Path, vocab_size: int) -> RunJob:
-    return RunJob(
+    return RunJob.for_recipe(
+        recipe,
+        run_dir,
+        group=run_dir.name,
         name=recipe.name,
-        dirs=RunDir(run_dir),
         data_dir=data_dir,
         plans=plan_stages(recipe, vocab_size),
         fingerprints=stage_fingerprints(recipe),
-        train=recipe.train,
-        launch=recipe.launch,
-        wandb=recipe.wandb.model_copy(update={"group": recipe.wandb.group or run_dir.name}),
         seed=recipe.seed,
-        seq_len=recipe.data.seq_len,
         grow=tokenformer_growth(recipe),
         start_from=Path(recipe.stages[0].from_).expanduser() if recipe.stages[0].from_ else None,
         wandb_config=recipe.model_dump(mode="json"),

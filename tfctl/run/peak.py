@@ -1,4 +1,4 @@
-"""One CPU peak FLOP/s per run, for every MFU of its stages and of its baselines (tfctl.worker.throughput).
+"""One CPU peak FLOP/s per run, for every MFU of its stages and of its baselines (tfctl.stage.throughput).
 
 state.json keeps it under `cpu_peak_flops`, one record per thread count a rank uses:
 `{"threads=1": {"flops": 2.1e10, "source": "measured before stage s1: best of 10 ..."}}`. A stage that ran
@@ -71,7 +71,7 @@ UNCONTENDED_SHARE, MEASUREMENTS = 0.9, 3  # a timing that got 90 % of its thread
 def _measure(threads: int | None, stage: str) -> dict:
     """A measurement now, taken again (up to MEASUREMENTS times) while the machine is busy, saying how it was
     taken and whether the machine was busy throughout."""
-    from tfctl.worker.throughput import cpu_peak_method, measure_cpu_peak_and_share
+    from tfctl.stage.throughput import cpu_peak_method, measure_cpu_peak_and_share
 
     flops, share = 0.0, 0.0
     for _ in range(MEASUREMENTS):

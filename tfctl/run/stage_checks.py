@@ -11,10 +11,10 @@ import os
 
 from tfctl.errors import TrainingError, UserError
 from tfctl.files import remove_tree
-from tfctl.model_dir_config import is_model_dir
+from tfctl.model_dir.config import is_model_dir
 from tfctl.run.layout import RunDir
 from tfctl.run.state import FAILED, RunState
-from tfctl.worker.manifest import manifest_fingerprint
+from tfctl.stage.manifest import manifest_fingerprint
 
 # Errors of the machine, not of tfctl: a full disk, a quota, a read-only or forbidden path.
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}

@@ -21,25 +21,26 @@ from pathlib import Path
 from tfctl.data import eval_batches, load_prepared
 from tfctl.errors import Interrupted, TrainingError, UserError
 from tfctl.files import is_inside, remove_tree
+from tfctl.growth.target import backbone_changes, shrunk_fields
 from tfctl.launch import EXIT_INTERRUPTED, exit_reason, last_error_line, run_stage
 from tfctl.model import config_to_dict
-from tfctl.model_dir import load_model_config
+from tfctl.model_dir.config import load_model_config
 from tfctl.recipe.plan import StagePlan
-from tfctl.recipe.schema import LaunchSection, TrainSection, WandbSection
+from tfctl.recipe.schema import LaunchSection, Recipe, TrainSection, WandbSection
 from tfctl.run.layout import RunDir
 from tfctl.run.lock import RunLock
 from tfctl.run.peak import raise_run_cpu_peak, run_cpu_peak
 from tfctl.run.stage_checks import ENVIRONMENT_ERRNOS, check_finished, check_resumable, stopped_by_machine
 from tfctl.run.state import DONE, FAILED, GROWING, TRAINING, RunState
+from tfctl.stage.completion import verified_stage_end
+from tfctl.stage.exit_codes import EXIT_PREEMPTED
+from tfctl.stage.preemption import StagePreempted, stop_requests
+from tfctl.stage.spec import ScheduleSpec, StageSpec, WandbSpec
+from tfctl.stage.watchdog import orchestrator_env
 from tfctl.tracking import MetricsFile, read_metrics
 from tfctl.tracking.live import RunDisplay
 from tfctl.tracking.wandb_ids import wandb_run_id
 from tfctl.tracking.wandb_run import resolve_mode
-from tfctl.worker.completion import verified_stage_end
-from tfctl.worker.exit_codes import EXIT_PREEMPTED
-from tfctl.worker.preemption import StagePreempted, stop_requests
-from tfctl.worker.spec import ScheduleSpec, StageSpec, WandbSpec
-from tfctl.worker.watchdog import orchestrator_env
 
 # How stage `index` starts from the export of the stage before it: (source model dir, out dir, the stage's
 # plan, its index, a probe batch for the preservation check) → the growth report.
@@ -83,6 +84,20 @@ class RunJob:
     wandb_job_type: str = "stage"  # stage | baseline; W&B names a stage "<run dir name>/<stage>"
     retrain_hint: str = "--force {stage}"  # how the user discards a stage's results (tfctl train's way)
 
+    @classmethod
+    def for_recipe(cls, recipe: Recipe, run_dir: Path, group: str, **job) -> "RunJob":
+        """A job with the recipe's shared settings (train, launch, W&B with its group resolved, seq_len): a
+        growth run's and a baseline's alike; `job` gives the rest (name, data, plans, fingerprints, seed...)."""
+        wandb = recipe.wandb.model_copy(update={"group": recipe.wandb.group or group})
+        return cls(
+            dirs=RunDir(run_dir),
+            train=recipe.train,
+            launch=recipe.launch,
+            wandb=wandb,
+            seq_len=recipe.data.seq_len,
+            **job,
+        )
+
     @property
     def stage_names(self) -> list[str]:
         return [p.name for p in self.plans]
@@ -121,20 +136,13 @@ def check_start(source: Path, config) -> None:
     """A `from:` model directory must hold a model of the recipe's backbone, no larger than stage 0 (it is
     grown into stage 0, never reshaped or shrunk)."""
     start = load_model_config(source)
-    keys = ("family", "vocab_size", "d_model", "n_heads")
     changed = [
-        f"{k} {getattr(start, k)} (recipe: {getattr(config, k)})"
-        for k in keys
-        if getattr(start, k) != getattr(config, k)
+        f"{k} {getattr(start, k, None)} (recipe: {getattr(config, k)})"
+        for k in backbone_changes(start, config)
     ]
     if changed:
         raise UserError(f"stages[0].from {source}: a different backbone: {', '.join(changed)}")
-    keys = ("n_layers", "qkv_tokens", "proj_tokens", "ffn_tokens")
-    larger = [
-        f"{k} {getattr(start, k)} > {getattr(config, k)}"
-        for k in keys
-        if getattr(start, k) > getattr(config, k)
-    ]
+    larger = [f"{k} {getattr(start, k)} > {getattr(config, k)}" for k in shrunk_fields(start, config)]
     if larger:
         raise UserError(
             f"stages[0].from {source}: larger than the first stage ({', '.join(larger)}); raise its size"

@@ -7,8 +7,8 @@ recorded its `stage_end` and `final/` matches the manifest rank 0 wrote after th
 
 from pathlib import Path
 
+from tfctl.stage.manifest import verify_manifest
 from tfctl.tracking import read_metrics
-from tfctl.worker.manifest import verify_manifest
 
 
 def verified_stage_end(final_dir: str | Path, metrics_path: str | Path, stage: str) -> dict | None:

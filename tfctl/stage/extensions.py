@@ -7,11 +7,12 @@ item 3). And ~/.cache/torch_extensions is shared by every environment of the use
 build commands differ rebuild the op in turn.
 
 - Each environment gets its own directory, <sys.prefix>/torch_extensions (an explicit $TORCH_EXTENSIONS_DIR
-  wins), and builds with its own ninja; `make setup` builds the op there once: `python -m tfctl.worker.extensions`.
+  wins), and builds with its own ninja; `make setup` builds the op there once: `python -m tfctl.worker.ds_ops`.
 - `wait_for_build_lock` replaces torch's wait: a lock that no process holds open is stale and reported at once,
   in one line naming the file; a held one is waited on, with a message, up to a timeout.
-- One rank has no peer to share memory with: `skip_shared_memory_op` keeps DeepSpeed from probing, building or
-  loading the op at all (its collectives then go through torch.distributed, as they do where the op is absent).
+
+The launcher checks the locks before a multi-rank start; the ranks use the directory and the bounded wait.
+What touches DeepSpeed itself (skipping or building the op) is the rank's: tfctl/worker/ds_ops.py.
 """
 
 import os
@@ -121,31 +122,3 @@ def bound_torch_lock_waits() -> None:
     from torch.utils.file_baton import FileBaton
 
     FileBaton.wait = lambda baton: wait_for_build_lock(baton.lock_file_path)
-
-
-def skip_shared_memory_op() -> None:
-    """For a single rank: DeepSpeed then neither probes its ops (compiler subprocesses) nor builds or loads the
-    shared-memory op, which only ever serves communication between ranks."""
-    import deepspeed.ops
-
-    deepspeed.ops.__compatible_ops__ = {}  # the probe's cached result, read only when the comm backend starts
-
-
-def build_shared_memory_op() -> Path:
-    """Build (or find up to date) the CPU shared-memory op in this environment's directory; `make setup`.
-    Through the very function DeepSpeed's comm backend calls: a build command that differs in any way from the
-    one the ranks run would make their first start rebuild it."""
-    from deepspeed.comm.torch import build_shm_op
-
-    use_environment_extensions_dir()
-    bound_torch_lock_waits()
-    build_shm_op()
-    return extensions_dir()
-
-
-if __name__ == "__main__":
-    try:
-        print(f"DeepSpeed ops built in {build_shared_memory_op()}")
-    except UserError as error:
-        print(f"tfctl: {error}", file=sys.stderr)
-        sys.exit(2)

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 from tfctl.errors import TrainingError
-from tfctl.worker.exit_codes import EXIT_PREEMPTED
+from tfctl.stage.exit_codes import EXIT_PREEMPTED
 
 STOP_FILE = (
     "stop-requested"  # in the stage's directory; the orchestrator removes it before and after a launch

@@ -51,7 +51,7 @@ def rate(value: float) -> str:
 
 def mfu_text(value: float | None) -> str:
     """12.3%; a dash for none, and for a rate that set the peak itself (MFU 1 by construction, not a
-    utilisation to compare: the worker's own notice says so, tfctl.worker.throughput.Peak)."""
+    utilisation to compare: the worker's own notice says so, tfctl.stage.throughput.Peak)."""
     return "—" if value is None or value >= 0.9995 else f"{value:.1%}"
 
 

@@ -5,7 +5,7 @@ The process ends through `exit_now`: the interpreter is not finalized (see tfctl
 import os
 import traceback
 
-from tfctl.worker.exit_codes import EXIT_TRAINING_ERROR
+from tfctl.stage.exit_codes import EXIT_TRAINING_ERROR
 from tfctl.worker.faults import inject
 from tfctl.worker.main import main
 from tfctl.worker.shutdown import exit_now

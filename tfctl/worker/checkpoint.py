@@ -27,8 +27,8 @@ import torch
 
 from tfctl.errors import TrainingError
 from tfctl.files import atomic_write_text, fsync_dir
+from tfctl.stage.manifest import verify_manifest, write_manifest
 from tfctl.worker import faults
-from tfctl.worker.manifest import verify_manifest, write_manifest
 from tfctl.worker.safe_load import safe_torch_load, use_safe_loader
 
 LATEST = "latest"

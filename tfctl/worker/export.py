@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from tfctl.worker.manifest import write_manifest
-from tfctl.worker.optimizer import MOMENTS, OPTIMIZER_FILE, save_moments_file
+from tfctl.model_dir.optimizer_file import MOMENTS, OPTIMIZER_FILE, save_moments_file
+from tfctl.stage.manifest import write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +198,8 @@ def export_final(
     engine, config, out: Path, tokenizer: Path | None, step: int, extra: dict, rank: int
 ) -> None:
     """`out/` = model.safetensors + config.json + tokenizer.json (+ optimizer.safetensors), then manifest.json
-    (size + sha256 of each file): what tfctl.worker.completion verifies. Collective."""
-    from tfctl.model_dir import save_model_dir
+    (size + sha256 of each file): what tfctl.stage.completion verifies. Collective."""
+    from tfctl.model_dir.weights import save_model_dir
 
     weights = full_fp32_weights(engine)
     moments = full_moments(engine)

@@ -15,14 +15,11 @@ import sys
 import time
 
 from tfctl.errors import TrainingError, UserError
-from tfctl.worker.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRAINING_ERROR, EXIT_USER_ERROR
-from tfctl.worker.extensions import (
-    bound_torch_lock_waits,
-    skip_shared_memory_op,
-    use_environment_extensions_dir,
-)
+from tfctl.stage.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRAINING_ERROR, EXIT_USER_ERROR
+from tfctl.stage.extensions import bound_torch_lock_waits, use_environment_extensions_dir
+from tfctl.stage.watchdog import watch_orchestrator
+from tfctl.worker.ds_ops import skip_shared_memory_op
 from tfctl.worker.shutdown import leave_process_group
-from tfctl.worker.watchdog import watch_orchestrator
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     rank = os.environ.get("RANK", "0")
     trainer = None
     try:
-        from tfctl.worker.spec import StageSpec
+        from tfctl.stage.spec import StageSpec
 
         try:
             spec = StageSpec.load(args.spec)

@@ -1,24 +1,17 @@
-"""AdamW with decoupled weight decay on the matmul weights only, and its moments as a portable file.
+"""AdamW with decoupled weight decay on the matmul weights only.
 
 Decay: every weight of 2+ dims that takes part in a matmul — Pattention key/value tokens (they ARE the
 layer's weights), the baseline's linear weights. No decay: the token embedding (also the tied output head),
 norms and biases. On CPU the optimizer is torch's AdamW (no FusedAdam compile) as `EagerAdamW`; on GPU
 DeepSpeed's fused one.
 
-`optimizer.safetensors` holds the fp32 moments keyed "{param}.exp_avg" / "{param}.exp_avg_sq" with metadata
-{"step": str(n)}: what a stage exports, what growth carries, what the next stage loads (`spec.init_optimizer`).
+Its moments as a portable file (what a stage exports, growth carries and the next stage loads) are
+tfctl/model_dir/optimizer_file.py.
 """
 
 import inspect
-from pathlib import Path
 
 import torch
-
-from tfctl.errors import UserError
-from tfctl.files import atomic_write
-
-MOMENTS = ("exp_avg", "exp_avg_sq")
-OPTIMIZER_FILE = "optimizer.safetensors"
 
 
 def is_decayed(name: str, param: torch.Tensor) -> bool:
@@ -66,25 +59,3 @@ def build_optimizer(model: torch.nn.Module, spec, device_type: str) -> torch.opt
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
-
-
-def load_moments_file(path: str | Path) -> tuple[dict[str, torch.Tensor], int]:
-    """(tensors, step) of an `optimizer.safetensors`; a one-line UserError when unreadable."""
-    from safetensors import SafetensorError, safe_open
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / OPTIMIZER_FILE
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            step = int((f.metadata() or {}).get("step", "0"))
-            return {key: f.get_tensor(key) for key in f.keys()}, step
-    except (SafetensorError, OSError, ValueError) as error:
-        raise UserError(f"{path}: unreadable optimizer state ({error})") from None
-
-
-def save_moments_file(moments: dict[str, torch.Tensor], step: int, out: str | Path) -> Path:
-    from safetensors.torch import save_file
-
-    tensors = {k: v.detach().float().contiguous().cpu() for k, v in moments.items()}
-    return atomic_write(out, lambda tmp: save_file(tensors, str(tmp), metadata={"step": str(step)}))

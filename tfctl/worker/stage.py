@@ -15,18 +15,20 @@ import torch
 import torch.distributed as dist
 
 from tfctl.errors import UserError
+from tfctl.model.loss import perplexity
+from tfctl.model_dir.optimizer_file import load_moments_file
+from tfctl.stage.exit_codes import NOTICE_PREFIX, NonFiniteLossError
+from tfctl.stage.preemption import PreemptionWatch, StagePreempted
+from tfctl.stage.throughput import peak_flops_per_device
 from tfctl.worker.checkpoint import Checkpointer, tag_for
 from tfctl.worker.ds_config import BatchGeometry, build_ds_config
-from tfctl.worker.evaluate import evaluate_engine, perplexity
-from tfctl.worker.exit_codes import NOTICE_PREFIX, NonFiniteLossError
 from tfctl.worker.export import export_final, is_plain_engine, load_moments, rank_param_checksums
 from tfctl.worker.grad_clip import clips_alone, global_grad_norm
-from tfctl.worker.optimizer import build_optimizer, load_moments_file, set_lr
-from tfctl.worker.preemption import PreemptionWatch, StagePreempted
+from tfctl.worker.optimizer import build_optimizer, set_lr
 from tfctl.worker.progress import RunAxes, StageProgress
 from tfctl.worker.schedule import CosineSchedule
 from tfctl.worker.tau_anneal import TauAnneal
-from tfctl.worker.throughput import peak_flops_per_device
+from tfctl.worker.validation import validation_loss
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,7 @@ class StageTrainer:
             self._start_tracking()
 
     def _load_initial_weights(self, model) -> None:
-        from tfctl.model_dir import load_state_dict
+        from tfctl.model_dir.weights import load_state_dict
 
         state = load_state_dict(self.spec.init_weights)
         try:
@@ -225,7 +227,7 @@ class StageTrainer:
         return global_grad_norm(self.engine.module.parameters(), clip)
 
     def _evaluate(self, step: int) -> float:
-        loss = evaluate_engine(
+        loss = validation_loss(
             self.engine, self.val_batches, self.rank, self.world_size, shard=self.spec.train.zero_stage < 3
         )
         self.progress.val_loss, self.progress.val_step = loss, step

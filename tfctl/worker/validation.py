@@ -1,17 +1,18 @@
-"""Validation loss over a fixed set of batches, the same number whatever the world size.
+"""The training-time validation loss over the fixed eval batches, the same number whatever the world size.
+
+(`tfctl eval --text` scores a finished model directory: tfctl/run/eval_generate.py; `tfctl eval --tasks`
+runs lm-eval tasks: tfctl/downstream/.)
 
 Each batch's mean loss is summed over the ranks that ran it and divided by the number of batches: ranks
 take batches round-robin (ZeRO 0–2), or every rank runs all of them (ZeRO 3: its forward is collective,
 so every rank must run the same number of batches).
 """
 
-import math
-
 import torch
 import torch.distributed as dist
 
 
-def evaluate_engine(engine, batches: list, rank: int, world_size: int, shard: bool = True) -> float:
+def validation_loss(engine, batches: list, rank: int, world_size: int, shard: bool = True) -> float:
     mine = range(rank, len(batches), world_size) if shard else range(len(batches))
     device = next(engine.module.parameters()).device
     total = torch.zeros((), dtype=torch.float64, device=device)
@@ -25,7 +26,3 @@ def evaluate_engine(engine, batches: list, rank: int, world_size: int, shard: bo
     if shard and world_size > 1:
         dist.all_reduce(total)
     return total.item() / len(batches)
-
-
-def perplexity(loss: float) -> float:
-    return math.exp(loss) if loss < 700 else float("inf")
