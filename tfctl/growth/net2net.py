@@ -23,7 +23,11 @@ from pathlib import Path
 
 import torch
 
-from tfctl.model import TransformerConfig
+from tfctl.growth.depth import layer_sources, source_name
+from tfctl.growth.verify import PRESERVE_TOLERANCE, verify_growth
+from tfctl.model import TransformerConfig, build_model
+from tfctl.model_dir.config import TOKENIZER, load_model_config
+from tfctl.model_dir.weights import load_state_dict, save_model_dir
 
 SPLIT_NOISE = 0.1  # std of a copy's split ratio, relative to the even share 1/c
 ZEROED = (".attention.output.weight", ".mlp.down.weight")
@@ -59,9 +63,6 @@ def widen(
     split_noise: float = SPLIT_NOISE,
 ) -> tuple[TransformerConfig, dict[str, torch.Tensor]]:
     """The Transformer with `ffn_hidden` MLP units (and `layers` blocks), computing the same function."""
-    from tfctl.growth.depth import layer_sources, source_name
-    from tfctl.model import build_model
-
     if not isinstance(config, TransformerConfig):
         raise ValueError(f"Net2Net grows a baseline Transformer, not a {config.family}")
     layers = layers or config.n_layers
@@ -101,10 +102,6 @@ def net2net_model_dir(
     split_noise: float = SPLIT_NOISE,
 ):
     """Widen (and deepen) the Transformer model directory `source` into `out`; verify, return the report."""
-    from tfctl.growth.verify import PRESERVE_TOLERANCE, verify_growth
-    from tfctl.model_dir.config import TOKENIZER, load_model_config
-    from tfctl.model_dir.weights import load_state_dict, save_model_dir
-
     start = time.perf_counter()
     source = Path(source)
     config = load_model_config(source)

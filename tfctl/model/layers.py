@@ -167,12 +167,6 @@ class CausalLM(nn.Module):
         total = sum(p.numel() for p in self.parameters())
         return total - self.embedding.weight.numel() if non_embedding else total
 
-    def flops_per_token(self, seq_len: int | None = None) -> int:
-        """Training FLOPs per token (forward + backward), nanoGPT-style: 6·N_matmul + attention."""
-        from tfctl.model.flops import training_flops_per_token
-
-        return training_flops_per_token(self.config, seq_len)
-
     def new_cache(self) -> KVCache:
         return KVCache(len(self.blocks))
 

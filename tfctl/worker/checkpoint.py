@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from tfctl.errors import TrainingError
 from tfctl.files import atomic_write_text, fsync_dir
@@ -112,8 +113,6 @@ class Checkpointer:
 
     def resume_tag(self) -> str | None:
         """Collective: the verified checkpoint every rank resumes from (rank 0 checks, everyone agrees)."""
-        import torch.distributed as dist
-
         chosen = [self.choose_resume_tag() if self.rank == 0 else None]
         if dist.is_initialized():
             dist.broadcast_object_list(chosen, src=0)
@@ -122,8 +121,6 @@ class Checkpointer:
     def save(self, engine, step: int, progress: dict) -> None:
         """Collective: every rank writes its part into `.partial-<tag>/`; rank 0 then writes the manifest,
         renames the directory to `<tag>`, points `latest` at it and prunes old tags."""
-        import torch.distributed as dist
-
         tag = tag_for(step)
         partial = self.directory / (PARTIAL + tag)
         try:

@@ -11,8 +11,11 @@ import logging
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
+from tfctl.errors import UserError
 from tfctl.model_dir.optimizer_file import MOMENTS, OPTIMIZER_FILE, save_moments_file
+from tfctl.model_dir.weights import save_model_dir
 from tfctl.stage.manifest import write_manifest
 
 log = logging.getLogger(__name__)
@@ -121,8 +124,6 @@ def load_moments(engine, moments: dict[str, torch.Tensor], step: int) -> None:
     """Put carried moments (already grown to this model's shapes) into the optimizer before training."""
     from deepspeed.utils import safe_set_full_optimizer_state
 
-    from tfctl.errors import UserError
-
     params = dict(engine.module.named_parameters())
     expected = {f"{name}.{key}" for name in params for key in MOMENTS}
     if set(moments) != expected:
@@ -199,8 +200,6 @@ def export_final(
 ) -> None:
     """`out/` = model.safetensors + config.json + tokenizer.json (+ optimizer.safetensors), then manifest.json
     (size + sha256 of each file): what tfctl.stage.completion verifies. Collective."""
-    from tfctl.model_dir.weights import save_model_dir
-
     weights = full_fp32_weights(engine)
     moments = full_moments(engine)
     if rank != 0:
@@ -216,8 +215,6 @@ def export_final(
 def rank_param_checksums(engine, world_size: int) -> list[str] | None:
     """Each rank's SHA-256 of its live parameters (collective): data-parallel ranks must agree bit for bit.
     None under ZeRO 3, where no rank holds whole parameters."""
-    import torch.distributed as dist
-
     if engine.zero_optimization_stage() == 3:
         return None
     digest = hashlib.sha256()

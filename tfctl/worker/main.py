@@ -17,6 +17,7 @@ import time
 from tfctl.errors import TrainingError, UserError
 from tfctl.stage.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRAINING_ERROR, EXIT_USER_ERROR
 from tfctl.stage.extensions import bound_torch_lock_waits, use_environment_extensions_dir
+from tfctl.stage.spec import StageSpec
 from tfctl.stage.watchdog import watch_orchestrator
 from tfctl.worker.ds_ops import skip_shared_memory_op
 from tfctl.worker.shutdown import leave_process_group
@@ -72,8 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     rank = os.environ.get("RANK", "0")
     trainer = None
     try:
-        from tfctl.stage.spec import StageSpec
-
         try:
             spec = StageSpec.load(args.spec)
         except (OSError, ValueError, TypeError) as error:
@@ -81,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         watch_orchestrator()
         fill_single_process_env()
         init_distributed()
-        from tfctl.worker.stage import StageTrainer
+        from tfctl.worker.stage import StageTrainer  # torch and DeepSpeed load once the spec is known good
 
         trainer = StageTrainer(spec, args.max_steps_this_run, started)
         trainer.setup()

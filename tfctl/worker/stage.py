@@ -14,12 +14,18 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from tfctl.data import TokenSampler, eval_batches, load_prepared
 from tfctl.errors import UserError
+from tfctl.model import build_model, config_from_dict
+from tfctl.model.flops import training_flops_per_token
 from tfctl.model.loss import perplexity
 from tfctl.model_dir.optimizer_file import load_moments_file
+from tfctl.model_dir.weights import load_state_dict
 from tfctl.stage.exit_codes import NOTICE_PREFIX, NonFiniteLossError
 from tfctl.stage.preemption import PreemptionWatch, StagePreempted
 from tfctl.stage.throughput import peak_flops_per_device
+from tfctl.tracking import Console, MetricsFile, Tracker
+from tfctl.tracking.wandb_run import WandbRun, new_run_id
 from tfctl.worker.checkpoint import Checkpointer, tag_for
 from tfctl.worker.ds_config import BatchGeometry, build_ds_config
 from tfctl.worker.export import export_final, is_plain_engine, load_moments, rank_param_checksums
@@ -56,10 +62,6 @@ class StageTrainer:
     def setup(self) -> None:
         import deepspeed
         from deepspeed.accelerator import get_accelerator
-
-        from tfctl.data import TokenSampler, eval_batches, load_prepared
-        from tfctl.model import build_model, config_from_dict
-        from tfctl.model.flops import training_flops_per_token
 
         spec = self.spec
         self.device_type = get_accelerator().device_name()
@@ -135,8 +137,6 @@ class StageTrainer:
             self._start_tracking()
 
     def _load_initial_weights(self, model) -> None:
-        from tfctl.model_dir.weights import load_state_dict
-
         state = load_state_dict(self.spec.init_weights)
         try:
             model.load_state_dict(state, strict=True)
@@ -147,12 +147,8 @@ class StageTrainer:
             ) from None
 
     def _start_tracking(self) -> None:
-        from tfctl.tracking import Console, MetricsFile, Tracker
-
         spec = self.spec
         MetricsFile(spec.metrics_path).truncate_stage(spec.stage, self.progress.step)
-        from tfctl.tracking.wandb_run import WandbRun, new_run_id
-
         self.progress.wandb_run_id = spec.wandb.run_id or self.progress.wandb_run_id or new_run_id()
         config = {**spec.wandb.config, "stage_spec": asdict(spec), "growth": spec.growth}
         wandb_run = WandbRun(spec.wandb, self.progress.wandb_run_id, config, Path(spec.metrics_path).parent)
