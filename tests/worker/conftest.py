@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tfctl.data.settings import DEFAULT_SEED
 from tfctl.recipe.schema import TrainSection
 from tfctl.stage.spec import StageSpec
 
@@ -36,6 +37,7 @@ def make_spec(data_dir):
             steps=12,
             global_batch=8,
             seq_len=32,
+            seed=DEFAULT_SEED,
             model=dict(
                 family="tokenformer",
                 vocab_size=512,

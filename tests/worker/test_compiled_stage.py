@@ -9,7 +9,8 @@ from safetensors import safe_open
 from tfctl.launch import run_stage
 from tfctl.model import build_model, config_from_dict
 from tfctl.recipe.schema import LaunchSection, TrainSection
-from tfctl.stage.spec import ScheduleSpec, StageSpec
+from tfctl.stage.schedule import CosineSchedule
+from tfctl.stage.spec import StageSpec
 
 
 @pytest.mark.slow  # DeepSpeed start-up + compiling: ~60 s CPU, 140 s wall on a loaded 2-core machine
@@ -40,7 +41,8 @@ def test_compiled_stage_exports_loadable_unprefixed_weights(tmp_path):
         steps=3,
         global_batch=4,
         seq_len=32,
-        schedule=ScheduleSpec(lr=6e-4, min_lr=6e-5, warmup_steps=0),
+        schedule=CosineSchedule(lr=6e-4, min_lr=6e-5, warmup_steps=0, total=3),
+        seed=1,
         train=TrainSection(
             compile=True,
             eval_interval=3,

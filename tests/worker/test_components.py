@@ -11,10 +11,10 @@ from tfctl.errors import UserError
 from tfctl.model import TokenformerConfig, build_model
 from tfctl.model_dir.optimizer_file import load_moments_file, save_moments_file
 from tfctl.recipe.schema import TrainSection
-from tfctl.stage.spec import ScheduleSpec, StageSpec
+from tfctl.stage.schedule import CosineSchedule
+from tfctl.stage.spec import StageSpec
 from tfctl.worker.ds_config import BatchGeometry, build_ds_config
 from tfctl.worker.optimizer import EagerAdamW, param_groups
-from tfctl.worker.schedule import CosineSchedule
 
 
 def spec(**overrides) -> StageSpec:
@@ -29,13 +29,14 @@ def spec(**overrides) -> StageSpec:
         steps=100,
         global_batch=32,
         seq_len=16,
-        schedule=ScheduleSpec(lr=6e-4, min_lr=6e-5, warmup_steps=0),
+        schedule=CosineSchedule(lr=6e-4, min_lr=6e-5, warmup_steps=0, total=100),
+        seed=1,
     )
     return StageSpec(**{**values, **overrides})
 
 
 def test_schedule_warms_up_linearly_then_decays_to_min_lr():
-    schedule = CosineSchedule(lr=1.0, min_lr=0.1, warmup_steps=10, total_steps=110)
+    schedule = CosineSchedule(lr=1.0, min_lr=0.1, warmup_steps=10, total=110)
     assert [schedule(s) for s in (1, 5, 10)] == pytest.approx([0.1, 0.5, 1.0])
     assert schedule(11) == pytest.approx(1.0)
     assert schedule(60) == pytest.approx(0.1 + 0.45 * (1 + math.cos(math.pi * 49 / 99)))
@@ -44,17 +45,14 @@ def test_schedule_warms_up_linearly_then_decays_to_min_lr():
 
 
 def test_schedule_restarts_per_stage_or_continues():
-    restarted = CosineSchedule.from_spec(
-        spec(steps=50, schedule=ScheduleSpec(lr=1.0, min_lr=0.0, warmup_steps=5))
-    )
+    # a spec without `total` (written by hand, or by tfctl before the schedule had one shape) restarts
+    values = spec(steps=50).to_dict()
+    values["schedule"] = {"lr": 1.0, "min_lr": 0.0, "warmup_steps": 5, "offset": 0, "total": None}
+    restarted = StageSpec.from_dict(values).schedule
+    assert restarted.total == 50
     assert restarted(1) == pytest.approx(0.2) and restarted(50) == pytest.approx(0.0)
-    whole = CosineSchedule(lr=1.0, min_lr=0.0, warmup_steps=5, total_steps=150)
-    second = CosineSchedule.from_spec(
-        spec(
-            steps=100,
-            schedule=ScheduleSpec(lr=1.0, min_lr=0.0, warmup_steps=5, offset=50, total=150),
-        )
-    )
+    whole = CosineSchedule(lr=1.0, min_lr=0.0, warmup_steps=5, total=150)
+    second = CosineSchedule(lr=1.0, min_lr=0.0, warmup_steps=5, total=150, offset=50)
     assert [second(s) for s in (1, 40, 100)] == pytest.approx([whole(51), whole(90), whole(150)])
 
 
@@ -205,3 +203,17 @@ def test_one_rank_fp32_stage_clips_in_the_worker_and_deepspeed_does_not():
     assert global_grad_norm(ours) == pytest.approx(0.5, rel=1e-5)  # clipped to the limit
     for p, q in zip(ours, theirs, strict=True):
         torch.testing.assert_close(p.grad, q.grad)
+
+
+def test_spec_json_carries_the_learning_rate_once_and_older_specs_still_load():
+    values = spec(steps=40, schedule=CosineSchedule(lr=1e-3, min_lr=1e-4, warmup_steps=4, total=40)).to_dict()
+    assert not {"lr", "min_lr", "warmup", "lr_schedule"} & set(values["train"])
+    assert values["schedule"] == {"lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 4, "total": 40, "offset": 0}
+    # as tfctl wrote spec.json before: train's LR settings too, and a restarted schedule without a total
+    older = {
+        **values,
+        "train": {**values["train"], "lr": 5e-4, "min_lr": 0.0, "warmup": 0.1, "lr_schedule": "restart"},
+        "schedule": {"lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 4, "offset": 0, "total": None},
+    }
+    loaded = StageSpec.from_dict(older)
+    assert loaded.schedule == CosineSchedule(lr=1e-3, min_lr=1e-4, warmup_steps=4, total=40)

@@ -44,6 +44,7 @@ TINY_MODEL = dict(
 def write_tiny_spec(out_dir: Path, steps: int = 4) -> Path:
     """A stage spec of a ~30k-parameter Tokenformer on Shakespeare (BPE 512), W&B off."""
     from tfctl.data import DataSettings, prepare_dataset
+    from tfctl.data.settings import DEFAULT_SEED
     from tfctl.stage.spec import StageSpec
 
     data_dir = prepare_dataset(DataSettings(source="shakespeare", tokenizer="bpe:512"), progress=False)
@@ -61,6 +62,7 @@ def write_tiny_spec(out_dir: Path, steps: int = 4) -> Path:
             seq_len=32,
             model=TINY_MODEL,
             schedule=dict(lr=3e-3, min_lr=3e-4, warmup_steps=1),
+            seed=DEFAULT_SEED,
             train=dict(
                 eval_interval=steps,
                 eval_batches=2,

@@ -43,9 +43,10 @@ def stage_specs(recipe_path: str | Path, workdir: Path) -> list:
     from tfctl.data import load_prepared
     from tfctl.model import config_to_dict
     from tfctl.recipe.load import load_recipe
-    from tfctl.recipe.plan import plan_stages
+    from tfctl.recipe.plan import plan_stages, stage_seed
     from tfctl.run.orchestrate import prepare_data
-    from tfctl.stage.spec import ScheduleSpec, StageSpec, WandbSpec
+    from tfctl.stage.schedule import CosineSchedule
+    from tfctl.stage.spec import StageSpec, WandbSpec
 
     recipe = load_recipe(recipe_path)
     data_dir = prepare_data(recipe)
@@ -67,9 +68,9 @@ def stage_specs(recipe_path: str | Path, workdir: Path) -> list:
                 steps=LONG,
                 global_batch=plan.global_batch,
                 seq_len=recipe.data.seq_len,
-                schedule=ScheduleSpec(lr=plan.lr, min_lr=plan.min_lr, warmup_steps=plan.warmup_steps),
+                schedule=CosineSchedule(plan.lr, plan.min_lr, plan.warmup_steps, total=LONG),
                 train=train,
-                seed=recipe.seed + index,
+                seed=stage_seed(recipe.seed, index),
                 wandb=WandbSpec(mode="disabled", dir=str(out)),
             )
         )

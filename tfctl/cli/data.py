@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 
 from tfctl.cli.options import JSON_OPTION
+from tfctl.data.settings import DEFAULT_SEED
 
 app = typer.Typer(help="Prepare and inspect tokenized datasets.", no_args_is_help=True)
 
@@ -50,7 +51,7 @@ def prepare(
         None, "--output", "-o", help="Dataset directory (default: a directory in the cache)."
     ),
     val_fraction: float = typer.Option(0.05, help="Share of documents held out for validation."),
-    seed: int = typer.Option(1337, help="Seed of the train/val document split."),
+    seed: int = typer.Option(DEFAULT_SEED, help="Seed of the train/val document split."),
     text_field: str = typer.Option("text", help="Field holding the text in JSONL records and HF datasets."),
     cache_dir: Path = typer.Option(None, help="Cache root (default: $TFCTL_CACHE or ~/.cache/tfctl/data)."),
 ) -> None:

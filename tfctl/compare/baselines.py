@@ -36,6 +36,7 @@ from tfctl.recipe.plan import (
     plan_stage,
     scratch_models,
     shaped_config,
+    stage_seed,
 )
 from tfctl.recipe.schema import BaselineSection
 from tfctl.run.layout import RunDir
@@ -232,7 +233,7 @@ def net2net_growth(seed: int) -> GrowFn:
             out,
             ffn_hidden=config.ffn_hidden,
             layers=config.n_layers,
-            seed=seed + index,
+            seed=stage_seed(seed, index),
             probe=probe,
         ).to_dict()
         return {**report, "init": "net2net", "optimizer": "reset"}

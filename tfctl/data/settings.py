@@ -4,6 +4,10 @@ from dataclasses import dataclass
 
 from tfctl.errors import DataError
 
+# The recipe's `seed` default (tfctl/recipe/schema.py reads it from here: data sits below the recipe), so that
+# `tfctl data` with no --seed prepares the split a recipe without `seed:` trains on.
+DEFAULT_SEED = 1337
+
 
 @dataclass
 class DataSettings:
@@ -13,7 +17,7 @@ class DataSettings:
     """'bpe:N' (train a byte-level BPE of N tokens), 'gpt2', or a path to a tokenizer.json."""
     val_fraction: float = 0.05
     """Share of documents held out for validation (chosen by `seed`)."""
-    seed: int = 1337
+    seed: int = DEFAULT_SEED
     """Seed of the train/val document split."""
     text_field: str = "text"
     """Field holding the text in JSONL records and Hugging Face datasets."""

@@ -172,6 +172,11 @@ class Plan:
         }
 
 
+def stage_seed(seed: int, index: int) -> int:
+    """The seed of a run's stage `index` (its init, data order and growth), from the run's seed."""
+    return seed + index
+
+
 def warmup_steps(warmup: float, steps: int) -> int:
     return int(round(warmup * steps)) if warmup < 1 else min(int(warmup), steps)
 

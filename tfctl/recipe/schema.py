@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from tfctl.data.settings import DEFAULT_SEED
 from tfctl.model.sizes import parse_count
 from tfctl.recipe.budgets import FlopsBudgets, TokenBudgets
 
@@ -323,7 +324,9 @@ def _as_list(value):
 
 class Recipe(Section):
     name: str = Field(description="Run name: the run directory is runs/<name>.", pattern=STAGE_NAME_PATTERN)
-    seed: int = Field(1337, ge=0, lt=2**31, description="Seeds init, data order and growth (0 to 2^31 - 1).")
+    seed: int = Field(
+        DEFAULT_SEED, ge=0, lt=2**31, description="Seeds init, data order and growth (0 to 2^31 - 1)."
+    )
     seeds: int = Field(
         1,
         gt=0,

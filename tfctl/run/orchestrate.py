@@ -13,7 +13,7 @@ from tfctl.errors import UserError
 from tfctl.files import atomic_write_text
 from tfctl.growth import grow_model_dir
 from tfctl.recipe import Recipe
-from tfctl.recipe.plan import StagePlan, plan_stages
+from tfctl.recipe.plan import StagePlan, plan_stages, stage_seed
 from tfctl.run.layout import RunDir
 from tfctl.run.stage_loop import (
     GrowFn,
@@ -52,7 +52,7 @@ def tokenformer_growth(recipe: Recipe) -> GrowFn:
             layers=stage.layers,
             init=stage.init,
             optimizer=stage.optimizer,
-            seed=recipe.seed + index,
+            seed=stage_seed(recipe.seed, index),
             probe=probe,
         ).to_dict()
         return {**report, "init": stage.init, "optimizer": stage.optimizer}

@@ -25,7 +25,7 @@ from tfctl.growth.target import backbone_changes, shrunk_fields
 from tfctl.launch import EXIT_INTERRUPTED, exit_reason, last_error_line, run_stage
 from tfctl.model import config_to_dict
 from tfctl.model_dir.config import load_model_config
-from tfctl.recipe.plan import StagePlan
+from tfctl.recipe.plan import StagePlan, stage_seed
 from tfctl.recipe.schema import LaunchSection, Recipe, TrainSection, WandbSection
 from tfctl.run.layout import RunDir
 from tfctl.run.lock import RunLock
@@ -35,7 +35,8 @@ from tfctl.run.state import DONE, FAILED, GROWING, TRAINING, RunState
 from tfctl.stage.completion import verified_stage_end
 from tfctl.stage.exit_codes import EXIT_PREEMPTED
 from tfctl.stage.preemption import StagePreempted, stop_requests
-from tfctl.stage.spec import ScheduleSpec, StageSpec, WandbSpec
+from tfctl.stage.schedule import CosineSchedule
+from tfctl.stage.spec import StageSpec, WandbSpec
 from tfctl.stage.watchdog import orchestrator_env
 from tfctl.tracking import MetricsFile, read_metrics
 from tfctl.tracking.live import RunDisplay
@@ -257,12 +258,12 @@ class StageLoop:
             steps=plan.steps,
             global_batch=plan.global_batch,
             seq_len=job.seq_len,
-            schedule=ScheduleSpec(
+            schedule=CosineSchedule(
                 lr=plan.lr,
                 min_lr=plan.min_lr,
                 warmup_steps=job.plans[0].warmup_steps if continued else plan.warmup_steps,
+                total=sum(p.steps for p in job.plans) if continued else plan.steps,
                 offset=sum(p.steps for p in job.plans[:index]) if continued else 0,
-                total=sum(p.steps for p in job.plans) if continued else None,
             ),
             # one measured CPU peak for every MFU of the run (and of its baselines)
             train=job.train.model_copy(update={"peak_flops": peak["flops"] if peak else None}),
@@ -271,7 +272,7 @@ class StageLoop:
             init_optimizer=str(optimizer_file)
             if self.starts_grown(index) and optimizer_file.is_file()
             else None,
-            seed=job.seed + index,
+            seed=stage_seed(job.seed, index),
             fingerprint=job.fingerprints[index],
             growth=growth,
             tau_anneal_steps=plan.anneal_steps if index else 0,  # model.scale_mode anneal: grown stages

@@ -4,8 +4,8 @@ The orchestrator writes `RUN/stages/<stage>/spec.json`; every rank of the worker
 (`python -m tfctl.worker spec.json`), so a stage can be re-run or debugged on its own.
 
 The recipe's `train` section travels as it is (validated by the same schema on both sides, so each
-setting and its default exist once, in tfctl/recipe/schema.py); what a stage resolves for itself (its
-steps, batch and learning-rate schedule) is spelled out beside it.
+setting and its default exist once, in tfctl/recipe/schema.py), less its learning-rate settings: what a stage
+resolves for itself (its steps, batch, seed and learning-rate schedule) is spelled out beside it, once.
 """
 
 import json
@@ -14,32 +14,29 @@ from pathlib import Path
 
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_text
-from tfctl.recipe.schema import TrainSection
+from tfctl.recipe.schema import TrainSection, WandbSection
+from tfctl.stage.schedule import CosineSchedule
+
+# train's settings that the stage's `schedule` holds resolved: not written twice (older specs have them: ignored)
+SCHEDULE_SETTINGS = ("lr", "min_lr", "warmup", "lr_schedule")
 
 
-@dataclass
-class ScheduleSpec:
-    """The stage's learning-rate schedule: linear warmup to `lr`, cosine to `min_lr`.
-
-    The paper restarts warmup+cosine every stage (offset 0, total = the stage's steps); `lr_schedule:
-    continue` runs one schedule over all stages (offset = steps before, total = steps of all stages)."""
-
-    lr: float
-    min_lr: float
-    warmup_steps: int
-    offset: int = 0
-    total: int | None = None
+def _section_default(name: str):
+    return WandbSection.model_fields[name].get_default(call_default_factory=True)
 
 
 @dataclass
 class WandbSpec:
-    mode: str = "offline"  # online | offline | disabled (WANDB_MODE in the environment wins)
-    project: str = "tfctl"
-    entity: str | None = None
+    """The recipe's `wandb` section with what the orchestrator resolved (mode, group, names, ids). A spec
+    written by hand may leave any of it out: the section's defaults apply (tfctl/recipe/schema.py)."""
+
+    mode: str | None = _section_default("mode")  # online | offline | disabled, resolved (WANDB_MODE wins)
+    project: str = _section_default("project")
+    entity: str | None = _section_default("entity")
     group: str | None = None  # one group per run dir (a baseline joins its growth run's)
     name: str | None = None  # "<run dir name>/<stage>"
     job_type: str = "stage"  # stage | baseline
-    tags: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=lambda: _section_default("tags"))
     dir: str | None = None  # where wandb/ goes; default: the run dir
     config: dict = field(default_factory=dict)  # the resolved recipe, logged as the W&B config
     run_id: str | None = None  # the stage's W&B id in its run dir (tfctl.tracking.wandb_ids); None: a new one
@@ -57,12 +54,12 @@ class StageSpec:
     steps: int
     global_batch: int  # sequences per optimizer step, whatever the world size (the stage's, resolved)
     seq_len: int
-    schedule: ScheduleSpec
+    schedule: CosineSchedule  # the stage's learning rates, resolved from the recipe's train/stage settings
     train: TrainSection = field(default_factory=TrainSection)  # the recipe's shared training settings
     peak_source: str | None = None  # how train.peak_flops was obtained (recorded with the stage's MFU)
     init_weights: str | None = None  # a model dir to start from (ignored when a checkpoint exists)
     init_optimizer: str | None = None  # optimizer moments grown with the weights (carry), or None (reset)
-    seed: int = 1337
+    seed: int = field(kw_only=True)  # the stage's (tfctl.recipe.plan.stage_seed): init, data order
     log_interval: int = 1
     # offsets of this stage on the run's cumulative axes (the stages before it)
     tokens_offset: int = 0
@@ -79,7 +76,7 @@ class StageSpec:
 
     def to_dict(self) -> dict:
         values = asdict(self)  # dataclasses nest; the pydantic section does not
-        values["train"] = self.train.model_dump(mode="json")
+        values["train"] = self.train.model_dump(mode="json", exclude=set(SCHEDULE_SETTINGS))
         return values
 
     def to_json(self) -> str:
@@ -97,7 +94,10 @@ class StageSpec:
         unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown stage spec keys: {', '.join(unknown)}")
-        values["schedule"] = ScheduleSpec(**values.get("schedule", {}))
+        schedule = dict(values.get("schedule", {}))
+        if schedule.get("total") is None:  # a restarted schedule: this stage's steps (how older specs say it)
+            schedule["total"] = schedule.get("offset", 0) + values.get("steps", 0)
+        values["schedule"] = CosineSchedule(**schedule)
         values["train"] = TrainSection.model_validate(values.get("train", {}))
         values["wandb"] = WandbSpec(**values.get("wandb", {}))
         return cls(**values)

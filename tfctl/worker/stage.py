@@ -32,7 +32,6 @@ from tfctl.worker.export import export_final, is_plain_engine, load_moments, ran
 from tfctl.worker.grad_clip import clips_alone, global_grad_norm
 from tfctl.worker.optimizer import build_optimizer, set_lr
 from tfctl.worker.progress import RunAxes, StageProgress
-from tfctl.worker.schedule import CosineSchedule
 from tfctl.worker.tau_anneal import TauAnneal
 from tfctl.worker.validation import validation_loss
 
@@ -126,7 +125,7 @@ class StageTrainer:
         self.val_batches = eval_batches(
             self.data.tokens("val"), spec.seq_len, spec.train.eval_batch_size, spec.train.eval_batches
         )
-        self.schedule = CosineSchedule.from_spec(spec)
+        self.schedule = spec.schedule
         self.flops_per_token = training_flops_per_token(self.config, spec.seq_len)
         self.axes = RunAxes(
             spec, self.flops_per_token, self.world_size, self.progress.wall_seconds, self.started
