@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tfctl.model import fast
 from tfctl.model.loss import linear_cross_entropy
 
 
@@ -17,7 +18,7 @@ class Rotary(nn.Module):
     """GPT-NeoX rotary embeddings on the first `rotary_pct` of each head's dims.
 
     The rotated dims are two halves (x1, x2) turned by the angle of each position:
-    (x1·cos - x2·sin, x2·cos + x1·sin); the other dims pass through (`Rotate`).
+    (x1·cos - x2·sin, x2·cos + x1·sin); the other dims pass through (`rotate`; `fast.Rotate` in place).
     """
 
     def __init__(self, head_dim: int, rotary_pct: float, seq_len: int, base: float = 10000.0):
@@ -44,33 +45,16 @@ class Rotary(nn.Module):
         end = start + x.shape[-2]
         if end > self._cache_len or self.cos.device != x.device:
             self._extend(max(end, self._cache_len))
-        return Rotate.apply(x, self.cos[start:end].to(x.dtype), self.sin[start:end].to(x.dtype))
+        cos, sin = self.cos[start:end].to(x.dtype), self.sin[start:end].to(x.dtype)  # (seq, rot_dim / 2)
+        return fast.Rotate.apply(x, cos, sin) if fast.ENABLED else rotate(x, cos, sin)
 
 
-def _rotate_(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Turns the first 2·half dims of x in place by the angles (cos, sin of shape (seq, half)); returns x."""
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """The plain rotation: the first 2·half dims of x (..., seq, head_dim) turned by the angles (cos, sin:
+    (seq, half)), the others passed through. Same shape."""
     half = cos.shape[-1]
-    x1, x2 = x[..., :half], x[..., half : 2 * half]
-    x1_before = x1.clone()
-    x1.mul_(cos).addcmul_(x2, sin, value=-1)
-    x2.mul_(cos).addcmul_(x1_before, sin)
-    return x
-
-
-class Rotate(torch.autograd.Function):
-    """The rotation as one copy plus in-place updates of the rotated dims (a quarter of them at rotary_pct
-    0.25); backward turns the gradient back by the same angles. Autograd's split/mul/cat chain took a
-    full-size concatenation forward and a zero-filled full-size gradient backward per call."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(cos, sin)
-        return _rotate_(x.clone(), cos, sin)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        cos, sin = ctx.saved_tensors
-        return _rotate_(grad.clone(), cos, -sin), None, None
+    x1, x2, rest = x[..., :half], x[..., half : 2 * half], x[..., 2 * half :]
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin, rest), dim=-1)
 
 
 class LayerCache:
@@ -127,16 +111,17 @@ def causal_attention(
 
     With a cache, the T tokens come after the cached ones: they attend to those and to each other."""
     batch, seq_len, d_model = q.shape
+    # (B, T, d) → (B, heads, T, d_head)
     q, k, v = (t.view(batch, seq_len, n_heads, d_model // n_heads).transpose(1, 2) for t in (q, k, v))
     start, past = (cache.position, len(cache)) if cache is not None else (0, 0)
     q, k = rotary(q, start), rotary(k, start)
     if cache is not None:
-        k, v = cache.add(k, v)
+        k, v = cache.add(k, v)  # (B, heads, past + T, d_head)
     mask = None
     if past and seq_len > 1:  # new token i sees the cache and new tokens up to i
         mask = torch.ones(seq_len, past + seq_len, dtype=torch.bool, device=q.device).tril(past)
-    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=past == 0)
-    return y.transpose(1, 2).reshape(batch, seq_len, d_model)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=past == 0)  # (B, heads, T, d_head)
+    return y.transpose(1, 2).reshape(batch, seq_len, d_model)  # (B, T, d)
 
 
 class CausalLM(nn.Module):
@@ -155,12 +140,13 @@ class CausalLM(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None):
         """Logits (and the loss with targets). With `cache`, idx are the tokens after the cached ones."""
-        x = self.embedding(idx)
+        x = self.embedding(idx)  # (B, T) → (B, T, d)
         for i, block in enumerate(self.blocks):
-            x = block(x, self.rotary, None if cache is None else cache.layers[i])
+            x = block(x, self.rotary, None if cache is None else cache.layers[i])  # (B, T, d)
+        x = self.final_norm(x)
         if targets is None:
-            return F.linear(self.final_norm(x), self.embedding.weight), None
-        return linear_cross_entropy(self.final_norm(x), self.embedding.weight, targets)
+            return F.linear(x, self.embedding.weight), None  # (B, T, V)
+        return linear_cross_entropy(x, self.embedding.weight, targets)  # (B, T, V), the mean loss
 
     def get_num_params(self, non_embedding: bool = False) -> int:
         """Parameters counted once (the output head is tied to the embedding)."""

@@ -13,44 +13,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tfctl.model import fast
+
 # Keeps a row of all-zero scores finite: ‖A‖₂ is clamped below at sqrt(EPS).
 EPS = 1e-12
 
 
-class L2NormGelu(torch.autograd.Function):
-    """GeLU(A · τ / ‖A‖₂) over the last dim, with a hand-written backward.
-
-    Autograd's version of the three-op chain saves A, A², the scaled scores and takes ~8 passes over the
-    score tensor backward. This one saves only the scaled scores S = A·c (c = τ/‖A‖₂ per row) and takes
-    4 passes backward (GeLU', one dot product per row, one fused update, the scale). Where ‖A‖₂ is not
-    clamped, ‖S‖₂ = τ, so with G = dL/dS = g ⊙ GeLU'(S):
-
-        dL/dA = c · (G - A · (G·A) / ‖A‖₂²) = c · (G - S · (G·S) / τ²)
-
-    (the second term is zero where ‖A‖₂² is clamped at EPS: c is then a constant).
-    """
-
-    @staticmethod
-    def forward(ctx, scores: torch.Tensor, tau: float) -> torch.Tensor:
-        squared_norm = torch.linalg.vector_norm(scores, dim=-1, keepdim=True).square_()
-        scale = squared_norm.clamp_min(EPS).rsqrt_().mul_(tau)
-        scaled = scores * scale
-        ctx.save_for_backward(scaled, scale, squared_norm >= EPS)
-        ctx.tau = tau
-        return F.gelu(scaled)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        scaled, scale, unclamped = ctx.saved_tensors
-        grad_scaled = torch.ops.aten.gelu_backward(grad, scaled)
-        row_dot = torch.linalg.vecdot(grad_scaled, scaled).unsqueeze(-1).div_(ctx.tau**2).mul_(unclamped)
-        return grad_scaled.addcmul_(scaled, row_dot, value=-1).mul_(scale), None
-
-
 def theta(scores: torch.Tensor, norm: str, tau: float) -> torch.Tensor:
-    """Θ of the official code, over the last dim (the parameter tokens)."""
-    if norm == "l2_norm_gelu":
-        return L2NormGelu.apply(scores, tau)
+    """Θ of the official code, over the last dim (the parameter tokens). (..., n) → (..., n)."""
+    if norm == "l2_norm_gelu":  # GeLU(A · τ / ‖A‖₂)
+        if fast.ENABLED:
+            return fast.L2NormGelu.apply(scores, tau, EPS)
+        inverse_norm = scores.pow(2).sum(-1, keepdim=True).clamp_min(EPS).rsqrt()  # (..., 1)
+        return F.gelu(scores * (inverse_norm * tau))
     if norm == "gelu_l2_norm":
         activated = F.gelu(scores)
         inverse_norm = activated.pow(2).sum(-1, keepdim=True).clamp_min(EPS).rsqrt()
@@ -92,8 +67,10 @@ class Pattention(nn.Module):
         nn.init.normal_(self.value_tokens, std=value_std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scores = x @ self.key_tokens.t()
-        return theta(scores, self.norm, self.tau) @ self.value_tokens
+        scores = (
+            x @ self.key_tokens.t()
+        )  # (..., d_in) @ (d_in, n) → (..., n): each input token against each key
+        return theta(scores, self.norm, self.tau) @ self.value_tokens  # (..., n) @ (n, d_out) → (..., d_out)
 
     def extra_repr(self) -> str:
         tau = "sqrt(n)" if self.scale is None else f"{self.scale:.4g}"
@@ -104,7 +81,8 @@ class Pattention(nn.Module):
 
 
 def pattention_same_input(layers: list[Pattention], x: torch.Tensor) -> list[torch.Tensor]:
-    """`[layer(x) for layer in layers]`, faster: one score matmul for all of them.
+    """`[layer(x) for layer in layers]` (the plain code, and what runs with the fast paths off), faster: one
+    score matmul for all of them. (..., d_in) → a list of (..., d_out).
 
     Q, K and V of a Tokenformer block read the same x. Concatenating their key tokens turns three thin
     matmuls into one wide one, and Θ runs once over a (..., layers, n) view (it normalises over the last
@@ -114,9 +92,11 @@ def pattention_same_input(layers: list[Pattention], x: torch.Tensor) -> list[tor
     token count, norm or τ (they never do in a Tokenformer block, but a hand-edited model might).
     """
     first = layers[0]
-    if any((m.num_tokens, m.norm, m.tau) != (first.num_tokens, first.norm, first.tau) for m in layers):
+    if not fast.ENABLED or any(
+        (m.num_tokens, m.norm, m.tau) != (first.num_tokens, first.norm, first.tau) for m in layers
+    ):
         return [m(x) for m in layers]
     keys = torch.cat([m.key_tokens for m in layers])  # (layers·n, d_in): a copy of weights, not activations
-    scores = (x @ keys.t()).unflatten(-1, (len(layers), first.num_tokens))
-    weights = theta(scores, first.norm, first.tau).unbind(-2)
+    scores = (x @ keys.t()).unflatten(-1, (len(layers), first.num_tokens))  # (..., layers, n)
+    weights = theta(scores, first.norm, first.tau).unbind(-2)  # layers × (..., n)
     return [w @ m.value_tokens for w, m in zip(weights, layers, strict=True)]

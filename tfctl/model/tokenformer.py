@@ -22,8 +22,8 @@ class TokenformerAttention(nn.Module):
         self.output = Pattention(d, d, config.proj_tokens, norm, config.scale("proj"))
 
     def forward(self, x, rotary, cache=None):
-        q, k, v = pattention_same_input([self.query, self.key, self.value], x)
-        return self.output(causal_attention(q, k, v, self.n_heads, rotary, cache))
+        q, k, v = pattention_same_input([self.query, self.key, self.value], x)  # 3 × (B, T, d)
+        return self.output(causal_attention(q, k, v, self.n_heads, rotary, cache))  # (B, T, d)
 
 
 class TokenformerBlock(nn.Module):
@@ -36,8 +36,8 @@ class TokenformerBlock(nn.Module):
         )
 
     def forward(self, x, rotary, cache=None):
-        x = x + self.attention(layer_norm(x), rotary, cache)
-        return x + self.ffn(layer_norm(x))
+        x = x + self.attention(layer_norm(x), rotary, cache)  # (B, T, d)
+        return x + self.ffn(layer_norm(x))  # (B, T, d)
 
 
 class Tokenformer(CausalLM):

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tfctl.model import fast
 from tfctl.model.config import TransformerConfig
 from tfctl.model.layers import CausalLM, causal_attention, layer_norm
 
@@ -21,10 +22,14 @@ class Attention(nn.Module):
         self.output = nn.Linear(d, d, bias=False)
 
     def forward(self, x, rotary, cache=None):
-        # one matmul for Q, K and V (their weights stacked: a copy of weights, not activations)
-        qkv_weight = torch.cat((self.query.weight, self.key.weight, self.value.weight))
-        q, k, v = F.linear(x, qkv_weight).chunk(3, dim=-1)
-        return self.output(causal_attention(q, k, v, self.n_heads, rotary, cache))
+        if (
+            fast.ENABLED
+        ):  # one matmul for Q, K and V (their weights stacked: a copy of weights, not activations)
+            qkv_weight = torch.cat((self.query.weight, self.key.weight, self.value.weight))
+            q, k, v = F.linear(x, qkv_weight).chunk(3, dim=-1)  # 3 × (B, T, d)
+        else:
+            q, k, v = self.query(x), self.key(x), self.value(x)  # 3 × (B, T, d)
+        return self.output(causal_attention(q, k, v, self.n_heads, rotary, cache))  # (B, T, d)
 
 
 class MLP(nn.Module):
@@ -34,7 +39,7 @@ class MLP(nn.Module):
         self.down = nn.Linear(config.ffn_hidden, config.d_model, bias=False)
 
     def forward(self, x):
-        return self.down(F.gelu(self.up(x)))
+        return self.down(F.gelu(self.up(x)))  # (B, T, d) → (B, T, ffn_hidden) → (B, T, d)
 
 
 class TransformerBlock(nn.Module):
@@ -46,8 +51,8 @@ class TransformerBlock(nn.Module):
         self.mlp = MLP(config)
 
     def forward(self, x, rotary, cache=None):
-        x = x + self.attention(layer_norm(x), rotary, cache)
-        return x + self.mlp(layer_norm(x))
+        x = x + self.attention(layer_norm(x), rotary, cache)  # (B, T, d)
+        return x + self.mlp(layer_norm(x))  # (B, T, d)
 
 
 class Transformer(CausalLM):
