@@ -1,7 +1,10 @@
+"""`tfctl data prepare` and `tfctl data info`."""
+
 import json
 
 from typer.testing import CliRunner
 
+from tests.data.conftest import isolated_cache  # noqa: F401  (autouse here: nothing in the real cache)
 from tfctl.cli import app
 
 

@@ -42,6 +42,8 @@ def test_readme_examples_use_their_own_run_directories():
     lines = (REPO / "README.md").read_text().splitlines()
     grow_runs = [line for line in lines if line.startswith("$ tfctl grow runs/") and "/stages/" not in line]
     train_sets = [line for line in lines if line.startswith("$ tfctl train ") and "--set" in line]
-    assert grow_runs and train_sets  # README still shows both kinds of example: the checks below check something
+    assert (
+        grow_runs and train_sets
+    )  # README still shows both kinds of example: the checks below check something
     assert [line for line in grow_runs if line.startswith("$ tfctl grow runs/tiny ")] == []
     assert [line for line in train_sets if " -o " not in line] == []
