@@ -101,6 +101,12 @@ def test_resume_matches_uninterrupted_run(reference, tmp_path, make_spec):
     assert launch(spec, worker_args=["--max-steps-this-run", "5"]) == 0
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step00000005"
     assert not (tmp_path / "final").exists()
+    # resumed from spec.json as tfctl wrote it before the schedule had one shape (#25): train's LR settings
+    # beside the schedule, and a restarted schedule without its total
+    older = json.loads(spec.read_text())
+    older["schedule"]["total"] = None
+    older["train"].update(lr=1.0, min_lr=0.5, warmup=0.5, lr_schedule="restart")  # never read
+    spec.write_text(json.dumps(older))
     assert launch(spec) == 0
     assert "resuming stage s0 from step00000005" in (tmp_path / "worker.log").read_text()
     assert [r["step"] for r in records(tmp_path, "train")] == list(range(1, 13))  # no duplicates
