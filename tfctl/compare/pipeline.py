@@ -105,6 +105,9 @@ def compare_run(
     """
 
     run_dir = Path(run_dir)
+    out = RunDir(
+        run_dir
+    ).compare  # a compare/ that is a link is refused before anything is trained or written
     baselines, tokens = list(baselines or []), list(tokens or [])
     with_runs, targets = [Path(p) for p in with_runs or []], list(targets or [])
     main = summarize_run(run_dir)
@@ -134,7 +137,6 @@ def compare_run(
         say(f"[{run.name}] trained by an earlier compare: in the report too")
     groups += with_groups + earlier
 
-    out = RunDir(run_dir).compare
     out.mkdir(parents=True, exist_ok=True)
     commands = reproduce_commands(run_dir, baselines, tokens, with_runs, targets, seeds)
     report = build_report(growth, groups, targets, commands)
