@@ -4,6 +4,7 @@ Every write goes to a temporary sibling, is fsynced, renamed over the target, an
 fsynced too, so a crash (or a full disk) at any point leaves the old file or the new one.
 """
 
+import errno
 import json
 import os
 import shutil
@@ -71,3 +72,35 @@ def remove_tree(path: str | Path, owner: str | Path) -> None:
     if not is_inside(path, owner) or Path(path).resolve() == Path(owner).resolve():
         raise UserError(f"{path}: refusing to delete it, it is not inside {owner}")
     shutil.rmtree(path, ignore_errors=True)
+
+
+def under_run(path: str | Path, run: str | Path) -> Path:
+    """`path`, which lies under the run directory `run`, checked so that a write or a delete there stays in
+    the run: no part of it below `run` may be a link (a user's or an attacker's link would carry tfctl's
+    writes elsewhere). Returns `path`; a link is a one-line UserError."""
+    path, run = Path(path), Path(run)
+    try:
+        parts = path.relative_to(run).parts
+    except ValueError:
+        raise UserError(f"{path}: not inside the run directory {run}") from None
+    current = run
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            raise UserError(
+                f"{current}: is a link; tfctl never writes or deletes through a link in a run (it may lead "
+                "outside it): remove the link"
+            )
+    return path
+
+
+def open_no_follow(path: str | Path, flags: int, mode: int = 0o644) -> int:
+    """`os.open` that never follows a link at the last component (O_NOFOLLOW): a link there, or a
+    directory where a file belongs, is a one-line UserError."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, mode)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            what = "a link" if error.errno == errno.ELOOP else "not a regular file"
+            raise UserError(f"{path}: is {what}; tfctl opens only its own regular file there") from None
+        raise

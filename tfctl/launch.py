@@ -29,6 +29,7 @@ import threading
 from pathlib import Path
 
 from tfctl.errors import UserError
+from tfctl.files import open_no_follow
 from tfctl.recipe.schema import LaunchSection
 from tfctl.stage.exit_codes import NOTICE_PREFIX
 from tfctl.stage.extensions import EXTENSIONS_DIR, check_build_locks, default_extensions_dir
@@ -198,7 +199,8 @@ def run_stage(
     log = None
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "a", buffering=1)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        log = open(open_no_follow(log_path, flags), "a", buffering=1)  # never appended through a link
         log.write(f"$ {' '.join(command)}\n")
     process = subprocess.Popen(
         command,

@@ -19,7 +19,9 @@ PHASES = [
 def test_startup_is_measured_and_reported_with_its_target():
     startup = bench_startup(repeats=1)
     assert 0 < startup["seconds"] == startup["to_first_step_s"] < startup["stage_s"]
-    assert 0 < startup["to_first_step_cpu_s"] <= startup["stage_cpu_s"]
+    # both CPU times measured, never compared: they come from two different counters (the worker's own clock,
+    # the parent's rusage of reaped children) whose relation a loaded machine breaks (issue 24: 8.27 vs 3.20)
+    assert startup["to_first_step_cpu_s"] > 0 and startup["stage_cpu_s"] > 0
     assert [phase["phase"] for phase in startup["phases"]] == PHASES
     assert not startup["dynamo_imported"]  # 1.5 s of imports no eager stage needs (issue 17)
 

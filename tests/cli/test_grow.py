@@ -77,7 +77,7 @@ REFUSALS = {  # case: (source, args, message)
     "transformer": ("transformer", ["--to", "1m"], "baseline transformer"),
     "not-a-model": ("empty", ["--to", "1m"], "not a model directory"),
     "shrink-size": ("model", ["--to", "10k"], "growth cannot shrink"),
-    "fewer-layers": ("model", ["--to", "qkv=16", "--layers", "1"], "cannot shrink: n_layers 2 → 1"),
+    "fewer-layers": ("model", ["--to", "qkv=16", "--layers", "1"], "fewer than the source's 2 blocks"),
     "bad-init": ("model", ["--to", "1m", "--init", "magic"], "--init must be one of"),
     "out-exists": ("model", ["--to", "qkv=20"], "already exists"),
 }

@@ -3,6 +3,7 @@ threads (started by tests/conftest.py with the session, so it overlaps the other
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import threading
@@ -74,6 +75,51 @@ CASES = [
     ("train", "good.yaml", "-o", "run_state_traversal", "--force", "s2"),
     ("train", "good.yaml", "-o", "run_state_absolute", "--force", "s2"),
     ("data", "info", "data_latin1meta"),
+    # issue 24: an output path never destroys what is there, never follows a link, is never inside a run
+    ("export", "model_tok", "--hf", "userdir"),
+    ("export", "model_tok", "--hf", "userdir", "--force"),  # its config.json is the user's: not replaced
+    ("export", "model_tok", "--hf", "model_ok"),  # a model directory is not an HF export
+    ("export", "model_tok", "--hf", "model_tok"),  # the source itself
+    ("export", "model_tok", "--hf", "run_final/stages/s2/final"),
+    ("export", "model_tok", "--hf", "run_final"),
+    ("export", "model_tok", "--hf", "afile"),
+    ("export", "model_tok", "--hf", "linkdir"),
+    ("export", "model_tok_truncated", "--hf", "hf"),
+    ("export", "model_tok_nan", "--hf", "hf"),
+    ("export", "model_tok_badtok", "--hf", "hf"),
+    ("import", "ck.pt", "-o", "run_final"),
+    ("import", "ck.pt", "-o", "userdir"),
+    ("import", "ck.pt", "-o", "afile"),
+    ("import", "ck.pt", "-o", "linkdir"),
+    ("import", "model_ok/model.safetensors", "-o", "model_ok"),  # the checkpoint's own folder
+    ("import", "fifo", "-o", "imported"),
+    ("import", "ck_1d.pt", "-o", "imported"),
+    ("import", "ck_stride0.pt", "-o", "imported"),
+    ("import", "ck_latin1", "-o", "imported"),
+    ("import", "ck_nan.pt", "-o", "imported", "--heads", "2"),
+    ("import", "ck_zero.pt", "-o", "imported", "--heads", "2"),
+    ("import", "ck_pickle.pt", "-o", "imported"),  # a plain pickle carrying code: one line, no torch warning
+    ("grow", "model_ok", "--to", "2m", "-o", "userdir"),
+    ("grow", "model_ok", "--to", "2m", "-o", "linkdir"),
+    ("grow", "model_ok", "--to", "2m", "-o", "run_final/stages/s2/grown"),  # new, but inside a run
+    ("grow", "model_ok", "--to", "1t", "-o", "grown"),
+    ("grow", "model_ok", "--to", "2m", "--layers", "1", "-o", "grown"),
+    ("grow", "model_ok", "--to", "1m", "--layers", "100000", "-o", "grown"),
+    ("grow", "model_zero", "--to", "2m", "-o", "grown"),
+    ("train", "good.yaml", "-o", "userdir"),
+    ("train", "good.yaml", "-o", "run_lockdir"),
+    ("train", "good.yaml", "-o", "run_lockfifo"),
+    ("train", "good.yaml", "-o", "run_statedir"),
+    ("train", "good.yaml", "-o", "run_locklink"),
+    ("train", "from_missing.yaml"),
+    ("train", "from_afile.yaml"),
+    ("train", "from_userdir.yaml"),
+    ("train", "from_run.yaml"),
+    ("train", "from_nan.yaml"),
+    ("data", "prepare", "-s", "text_object.jsonl", "-o", "out"),
+    ("data", "prepare", "-s", "text_null.jsonl", "-o", "out"),
+    ("data", "prepare", "-s", "hf:hf_ints", "-o", "out"),
+    ("eval", "model_tok", "--tasks", "mytask", "--include-path", "tasks_bad"),  # not "unknown task"
 ]
 
 STATES = {  # state.json of the wrong shape: each refused in one line wherever it is read
@@ -141,10 +187,117 @@ def make_inputs(root: Path) -> None:
     (root / "victim" / "important.txt").write_text("keep me\n")
     (root / "data_latin1meta").mkdir()
     (root / "data_latin1meta" / "meta.json").write_bytes(b'{"dtype": "\xff"}')
+    make_output_inputs(root, config, build_model(config))
+
+
+class CarriesCode:
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+def official_checkpoint(config) -> dict:
+    """A random state dict in the official TokenFormer layout (tfctl/interop/official.py) for `config`."""
+    import torch
+
+    d = config.d_model
+    state = {"sequential.0.word_embeddings.weight": torch.randn(config.vocab_size, d)}
+    for i in range(2, config.n_layers + 2):
+        for name, n in (("query", 16), ("key", 16), ("value", 16), ("proj", 16)):
+            for kind in ("key", "value"):
+                state[f"sequential.{i}.attention.{name}.{kind}_param_tokens"] = torch.randn(n, d)
+        for kind in ("key", "value"):
+            state[f"sequential.{i}.mlp.{kind}_param_tokens"] = torch.randn(64, d)
+    state[f"sequential.{config.n_layers + 3}.norm.weight"] = torch.ones(d)
+    state[f"sequential.{config.n_layers + 3}.norm.bias"] = torch.zeros(d)
+    return state
+
+
+def make_output_inputs(root: Path, config, model) -> None:
+    """Issue 24's inputs: a user's folder, links, a run holding a stage export, checkpoints that crash
+    naive readers, run files of the wrong kind, recipes whose `from:` is wrong, data of the wrong type."""
+    import datasets
+    import torch
+    from tokenizers import Tokenizer, models
+
+    from tfctl.data.tokenizer import EOS
+    from tfctl.model_dir.weights import save_model_dir
+
+    (root / "userdir" / "sub").mkdir(parents=True)
+    (root / "userdir" / "config.json").write_text('{"mine": true}\n')
+    (root / "userdir" / "precious.txt").write_text("keep me\n")
+    (root / "linkdir").symlink_to(root / "victim", target_is_directory=True)
+    tokenizer = root / "tokenizer.json"
+    Tokenizer(models.WordLevel({EOS: 0, "a": 1, "b": 2}, unk_token=EOS)).save(str(tokenizer))
+    save_model_dir(model.state_dict(), config, root / "model_tok", tokenizer=tokenizer)
+    weights = (root / "model_tok" / "model.safetensors").read_bytes()
+    save_model_dir(model.state_dict(), config, root / "model_tok_truncated", tokenizer=tokenizer)
+    (root / "model_tok_truncated" / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    nan = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    nan["embedding.weight"][1, 1] = float("nan")
+    save_model_dir(nan, config, root / "model_tok_nan", tokenizer=tokenizer)
+    save_model_dir(model.state_dict(), config, root / "model_tok_badtok", tokenizer=tokenizer)
+    (root / "model_tok_badtok" / "tokenizer.json").write_text('{"model": 12')
+    (root / "run_final" / "stages" / "s2").mkdir(parents=True)
+    (root / "run_final" / "state.json").write_text('{"stages": {}}')
+    (root / "run_final" / "recipe.yaml").write_text(yaml.safe_dump(RECIPE))
+    save_model_dir(model.state_dict(), config, root / "run_final" / "stages" / "s2" / "final")
+    state = official_checkpoint(config)
+    torch.save(state, root / "ck.pt")
+    torch.save({**state, "sequential.0.word_embeddings.weight": torch.randn(64)}, root / "ck_1d.pt")
+    torch.save(
+        {"sequential.0.word_embeddings.weight": torch.zeros(1, 1).expand(2_000_000_000, 64)},
+        root / "ck_stride0.pt",
+    )
+    (root / "ck_latin1").mkdir()
+    (root / "ck_latin1" / "latest").write_bytes(b"global_step\xff")
+    torch.save(
+        {**state, "sequential.2.mlp.key_param_tokens": torch.full((64, config.d_model), float("nan"))},
+        root / "ck_nan.pt",
+    )
+    zero = {
+        k: (v[:0] if "attention.query" in k or "attention.key" in k or "attention.value" in k else v)
+        for k, v in state.items()
+    }
+    torch.save(zero, root / "ck_zero.pt")
+    os.mkfifo(root / "fifo")
+    (root / "ck_pickle.pt").write_bytes(pickle.dumps({"a": CarriesCode()}, protocol=4))
+    (root / "model_zero").mkdir()
+    (root / "model_zero" / "model.safetensors").write_bytes(weights)
+    (root / "model_zero" / "config.json").write_text(
+        json.dumps({**json.loads((root / "model_tok" / "config.json").read_text()), "qkv_tokens": 0})
+    )
+    for name, make in (
+        ("run_lockdir", lambda p: p.mkdir()),
+        ("run_lockfifo", os.mkfifo),
+        ("run_statedir", lambda p: p.mkdir()),
+    ):
+        (root / name).mkdir()
+        make(root / name / (".lock" if "lock" in name else "state.json"))
+    (root / "run_locklink").mkdir()
+    (root / "victim_lock").write_text("keep me\n")
+    (root / "run_locklink" / ".lock").symlink_to(root / "victim_lock")
+    for name, start in (
+        ("missing", root / "missing-model"),
+        ("afile", root / "afile"),
+        ("userdir", root / "userdir"),
+        ("run", root / "run_final"),
+        ("nan", root / "model_nan"),
+    ):
+        recipe = {
+            **RECIPE,
+            "name": f"from-{name}",
+            "stages": [{**RECIPE["stages"][0], "from": str(start)}, *RECIPE["stages"][1:]],
+        }
+        (root / f"from_{name}.yaml").write_text(yaml.safe_dump(recipe))
+    (root / "text_object.jsonl").write_text('{"text": "fine"}\n{"text": {"nested": 1}}\n')
+    (root / "text_null.jsonl").write_text('{"text": "fine"}\n{"text": null}\n')
+    datasets.Dataset.from_dict({"text": [1, 2, 3]}).save_to_disk(str(root / "hf_ints"))
+    (root / "tasks_bad").mkdir()
+    (root / "tasks_bad" / "mytask.yaml").write_text("task: mytask\ndataset_path: [unclosed\n")
 
 
 def snapshot(root: Path) -> dict:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+    return {str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob("*")}
 
 
 class Table:
@@ -160,12 +313,16 @@ class Table:
     def cwd(self, case: tuple) -> Path:
         return self.root / "cwd" / "-".join(case).replace("/", "_")
 
+    def argument(self, a: str) -> str:
+        """A name of the table's inputs (or one to be refused, `missing*`, under `run_final`) as an absolute path."""
+        if a.startswith("hf:"):
+            return "hf:" + self.argument(a[3:])
+        return str(self.root / a) if (self.root / a).exists() or a.startswith(("missing", "run_final")) else a
+
     def run_case(self, case: tuple) -> None:
         cwd = self.cwd(case)
         cwd.mkdir(parents=True)
-        args = [
-            str(self.root / a) if (self.root / a).exists() or a.startswith("missing") else a for a in case
-        ]
+        args = [self.argument(a) for a in case]
         self.results[case] = subprocess.run(
             [sys.executable, "-m", "tfctl", *args],
             cwd=cwd,

@@ -4,6 +4,7 @@ Heavy libraries (torch, deepspeed, wandb) are imported inside the command functi
 `tfctl --help` answers instantly.
 """
 
+import errno
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
@@ -26,6 +27,20 @@ from tfctl.cli import (
 from tfctl.errors import Interrupted, TrainingError, UserError
 
 INTERRUPTED = "interrupted; re-run the same command to resume"
+# what a path the user gave can do to any command (a full disk, a read-only or forbidden place, a file where a
+# directory belongs): one line naming the path, exit 2; any other OSError is a bug and stays loud
+PATH_ERRNOS = (
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EFBIG,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ENAMETOOLONG,
+    errno.ELOOP,
+)
 
 
 def _flag_type(self, ctx):
@@ -105,6 +120,11 @@ def main(argv: list[str] | None = None) -> None:
     except TrainingError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
+    except OSError as error:
+        if error.errno not in PATH_ERRNOS:
+            raise
+        print(f"error: {error.filename or 'a file'}: {error.strerror}", file=sys.stderr)
+        sys.exit(2)
     if code == 130:
         print(INTERRUPTED, file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)

@@ -7,6 +7,8 @@ import typer
 
 from tfctl.cli.options import JSON_OPTION, VERBOSE_OPTION
 
+SEEDS_WITHOUT_YES = 10  # more seeds than this are sibling runs enough to ask first
+
 EPILOG = """Examples:
 
   tfctl compare runs/tiny                              # train (or reuse) the recipe's baselines, report
@@ -67,12 +69,19 @@ def compare(
         help="Trainings at a time (separate processes; on CPU give each one thread: OMP_NUM_THREADS=1).",
     ),
     retrain: bool = typer.Option(False, "--retrain", help="Replace a baseline trained with other settings."),
+    yes: bool = typer.Option(
+        False, "--yes", help=f"Start more than {SEEDS_WITHOUT_YES} seeds (the refusal states the cost)."
+    ),
     tasks: str = typer.Option(
         None,
         "--tasks",
         help="Also evaluate every stage and baseline on these lm-eval tasks (comma-separated).",
     ),
-    include_path: Path = typer.Option(None, "--include-path", help="A directory of lm-eval task YAMLs."),
+    include_path: Path = typer.Option(
+        None,
+        "--include-path",
+        help="A directory of lm-eval task YAMLs (e.g. local data, no network). A task YAML can run Python code (lm-eval's `!function`): use only task files you trust.",
+    ),
     limit: int = typer.Option(None, "--limit", min=1, help="At most this many examples per task."),
     json_output: bool = JSON_OPTION,
     verbose: bool = VERBOSE_OPTION,
@@ -85,6 +94,10 @@ def compare(
 
     for path in (run, *with_runs):
         finished_run_state(path)  # a wrong run directory is refused before torch loads
+    if seeds is not None and seeds > SEEDS_WITHOUT_YES and not yes:
+        from tfctl.errors import UserError
+
+        raise UserError(f"--seeds {seeds}: {seeds_cost(run, seeds)}; add --yes to start them")
     # with --json, stdout carries the report only: progress goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext()
     downstream = _downstream_tasks(tasks, include_path) if tasks else None  # fails before any training
@@ -121,6 +134,22 @@ def compare(
 
         typer.echo(to_markdown(report["downstream"]))
     typer.echo(f"report: {run / 'compare' / 'report.md'}  (and report.json, ppl_vs_flops.png)")
+
+
+def seeds_cost(run: Path, seeds: int) -> str:
+    """What `--seeds N` starts, in `tfctl plan`'s numbers: sibling runs, FLOPs, and time where measured."""
+    from tfctl.recipe import load_recipe, plan_recipe
+    from tfctl.run.history import stage_times
+    from tfctl.run.layout import RunDir
+
+    plan = plan_recipe(load_recipe(RunDir(run).recipe), times=stage_times(RunDir(run)))
+    runs = [plan.stages] + [[b] for b in plan.baselines]
+    flops = (seeds - 1) * plan.total_flops + seeds * sum(b.flops for b in plan.baselines)
+    cost = f"up to {seeds - 1 + seeds * len(plan.baselines)} sibling runs, {flops:.3g} training FLOPs"
+    if plan.times:
+        hours = sum(plan.times.seconds(s.flops) for group in runs for s in group) * seeds / 3600
+        cost += f", about {hours:.3g} device-hours by `tfctl plan`'s estimate"
+    return cost
 
 
 def _downstream_tasks(tasks: str, include_path: Path | None):

@@ -37,7 +37,9 @@ def eval_command(
         None, "--tasks", help="lm-evaluation-harness tasks, comma-separated (needs the `eval` extra)."
     ),
     include_path: Path = typer.Option(
-        None, "--include-path", help="A directory of lm-eval task YAMLs (e.g. local data, no network)."
+        None,
+        "--include-path",
+        help="A directory of lm-eval task YAMLs (e.g. local data, no network). A task YAML can run Python code (lm-eval's `!function`): use only task files you trust.",
     ),
     limit: int = typer.Option(None, "--limit", min=1, help="At most this many examples per task."),
     all_stages: bool = typer.Option(

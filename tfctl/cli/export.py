@@ -24,14 +24,21 @@ def export(
     hf: Path = typer.Option(
         ..., "--hf", help="Write a Hugging Face package (remote code) to this directory."
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Add the package's files to an existing folder that is not an earlier export "
+        "(nothing else in it is touched; a file of the package's names already there is still refused).",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Export a model as a Hugging Face transformers package (config, remote code, safetensors, tokenizer, card)."""
-    from tfctl.interop.hf_export import export_hf
     from tfctl.run.targets import model_dir_of, run_summary
 
-    model_dir = model_dir_of(source)
-    out = export_hf(model_dir, hf, run_summary(source, model_dir))
+    model_dir = model_dir_of(source)  # not a model or a run: refused before torch loads
+    from tfctl.interop.hf_export import export_hf
+
+    out = export_hf(model_dir, hf, run_summary(source, model_dir), force, sources=(source,))
     files = sorted(p.name for p in out.iterdir())
     if json_output:
         print(json.dumps({"source": str(source), "out": str(out), "files": files}))

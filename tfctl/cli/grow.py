@@ -119,11 +119,16 @@ def grow(
     load_model_config(source)  # not a model directory, or a damaged config: refused before torch loads
 
     from tfctl.growth import grow_model_dir
+    from tfctl.model_dir.config import MODEL_OUTPUT
+    from tfctl.outputs import claim_output
     from tfctl.tracking.live import RunDisplay
 
     out = (
         out if out is not None else source.with_name(f"{source.name}-{to.replace('=', '').replace(',', '-')}")
     )
+    if out.exists() or out.is_symlink():  # grow never replaces a directory, not even an earlier growth
+        raise UserError(f"{out}: already exists; choose another -o or remove it")
+    claim_output(out, MODEL_OUTPUT, sources=(source,))  # a link, a path in a run: refused
     probe, probe_source = probe_batch(source)
     display = RunDisplay(interactive=sys.stderr.isatty(), console=Console(stderr=True))
     with display.activity(f"growing {source} to {to}"):  # minutes for a large model

@@ -38,6 +38,12 @@ def import_checkpoint(
     norm: str = typer.Option(
         "l2_norm_gelu", "--norm", help="Pattention Θ: l2_norm_gelu | gelu_l2_norm | softmax."
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Add the model's files to an existing folder that is not a model directory "
+        "(nothing else in it is touched; a file of a model directory's names already there is still refused).",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Import an official TokenFormer checkpoint (local file or directory) into a tfctl model directory."""
@@ -46,7 +52,7 @@ def import_checkpoint(
 
     if norm not in ("l2_norm_gelu", "gelu_l2_norm", "softmax"):
         raise UserError(f"--norm {norm}: expected l2_norm_gelu, gelu_l2_norm or softmax")
-    summary = import_official(checkpoint, out, tokenizer, heads, seq_len, rotary_pct, norm)
+    summary = import_official(checkpoint, out, tokenizer, heads, seq_len, rotary_pct, norm, force)
     if json_output:
         print(json.dumps(summary))
         return

@@ -115,6 +115,9 @@ def compare_run(
     """
 
     run_dir = Path(run_dir)
+    out = RunDir(
+        run_dir
+    ).compare  # a compare/ that is a link is refused before anything is trained or written
     baselines, tokens = list(baselines or []), list(tokens or [])
     with_runs, targets = [Path(p) for p in with_runs or []], list(targets or [])
     main = summarize_run(run_dir)
@@ -150,7 +153,6 @@ def compare_run(
     report = build_report(growth, groups, targets, commands)  # before any file: nothing half-written
     report["growth_dynamics"] = report_dynamics([growth, *with_groups])
     report["time_split"] = run_time_split(run_dir)  # the growth run's start-up, evals, exports per stage
-    out = RunDir(run_dir).compare
     out.mkdir(parents=True, exist_ok=True)
     figure = out / "ppl_vs_flops.png"
     drawn = plot_ppl_vs_flops(

@@ -30,6 +30,12 @@ class Siblings:
     jobs: list[BaselineJob] = field(default_factory=list)
 
 
+def refuse_link(path: Path) -> None:
+    """A sibling run is trained, retrained and deleted by compare: never through a link to elsewhere."""
+    if path.is_symlink():
+        raise UserError(f"{path}: a sibling run that is a link; tfctl writes only its own directories there")
+
+
 def plan_siblings(
     run_dir: Path,
     recipe: Recipe,
@@ -46,6 +52,7 @@ def plan_siblings(
     for seed in seed_values(recipe, count):
         path = out.growth_dirs[seed] = growth_seed_dir(run_dir, recipe, seed)
         if path != run_dir:
+            refuse_link(path)
             out.tasks.append(
                 Task(path.name, train_growth_seed, (growth_seed_recipe(recipe, run_dir, seed), path))
             )
@@ -53,6 +60,7 @@ def plan_siblings(
         section_seeds = seed_values(recipe, section.seeds or count)
         for budget in budgets if budgets and section.kind == "scratch" else [None]:
             for job in plan_jobs(run_dir, recipe, section, budget, stages, section_seeds):
+                refuse_link(job.directory)
                 out.jobs.append(job)
                 out.tasks.append(Task(job.name, train_baseline, (job, recipe, data_dir, retrain)))
     return out

@@ -81,7 +81,12 @@ class JsonlFile:
                     raise DataError(
                         f"{self.path}:{number}: no text field '{self.text_field}' (set --text-field)"
                     )
-                yield str(record[self.text_field])
+                text = record[self.text_field]
+                if not isinstance(text, str):
+                    raise DataError(
+                        f"{self.path}:{number}: '{self.text_field}' is {type(text).__name__}, not text"
+                    )
+                yield text
 
 
 # local files read through `datasets` (its builder by suffix); `.jsonl` has its own streaming reader
@@ -122,8 +127,15 @@ class HuggingFaceDataset:
         return len(self.dataset())
 
     def documents(self) -> Iterator[str]:
+        row = 0
         for batch in self.dataset().iter(batch_size=1000):
-            yield from batch[self.text_field]
+            for text in batch[self.text_field]:
+                if not isinstance(text, str):  # an int or null column, a struct: the user's data, one line
+                    raise DataError(
+                        f"{self.name}: row {row} of '{self.text_field}' is {type(text).__name__}, not text"
+                    )
+                row += 1
+                yield text
 
 
 Source = TextFiles | JsonlFile | HuggingFaceDataset

@@ -16,6 +16,7 @@ import lm_eval.api.task
 import numpy as np
 import torch
 import tqdm
+import yaml
 from lm_eval.evaluator import evaluate
 from lm_eval.tasks import TaskManager
 
@@ -65,9 +66,30 @@ def task_manager(names: list[str], include_path: Path | None) -> TaskManager:
             return local
     manager = TaskManager(include_path=str(include_path) if include_path else None)
     unknown = [name for name in names if name not in manager.all_tasks]
+    if unknown and include_path is not None:
+        check_task_yamls(Path(include_path))  # lm-eval skips a file it cannot parse: say so, not "unknown"
     if unknown:
         raise UserError(f"--tasks: unknown task(s) {', '.join(unknown)} (see `lm-eval ls tasks`)")
     return manager
+
+
+class _TaggedLoader(yaml.SafeLoader):
+    """Reads a task YAML's structure only: lm-eval's tags (`!function utils.f`) become None, never run."""
+
+
+_TaggedLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def check_task_yamls(include_path: Path) -> None:
+    """A task YAML of the include path that is not YAML: one line naming the file and the problem."""
+    for path in sorted(include_path.rglob("*.yaml")) + sorted(include_path.rglob("*.yml")):
+        try:
+            yaml.load(path.read_text(encoding="utf-8"), Loader=_TaggedLoader)  # noqa: S506 (tags made None)
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            mark = getattr(error, "problem_mark", None)
+            problem = getattr(error, "problem", None) or str(error)
+            where = f", line {mark.line + 1}" if mark is not None else ""
+            raise UserError(f"--include-path: {path} is not valid YAML ({problem}{where})") from None
 
 
 def load_tasks(names: list[str], manager: TaskManager) -> dict:

@@ -39,6 +39,17 @@ def _check_choice(option: str, value: str, choices: tuple) -> None:
         raise UserError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
 
 
+def check_room(out: Path, layout: dict) -> None:
+    """The grown weights must fit on the disk `out` goes to: refused from the plan, before allocating."""
+    size = sum(math.prod(shape) * dtype.itemsize for dtype, shape in layout.values())
+    where = next(p for p in (out, *out.absolute().parents) if p.exists())
+    free = shutil.disk_usage(where).free
+    if size > free:
+        raise UserError(
+            f"{out}: the grown weights need {size / 1e9:.1f} GB, {where} has {free / 1e9:.1f} GB free"
+        )
+
+
 def grow_model_dir(
     source: str | Path,
     out: str | Path,
@@ -104,6 +115,7 @@ def grow_model_dir(
     tokenizer = source / TOKENIZER if (source / TOKENIZER).is_file() else None
     shapes = state_shapes(new_config)
     layout = {name: (state["embedding.weight"].dtype, shape) for name, shape in shapes.items()}
+    check_room(out, layout)
     with model_dir_writer(out) as tmp:
         # the grown file is written as its tensors are produced: old rows from the source's mapping, new rows
         # from one reused buffer; the checks then read it back block by block into one reused set of tensors
@@ -132,14 +144,11 @@ def grow_model_dir(
             write_seconds=write_seconds,
         )
         write_model_files(tmp, new_config, tokenizer, extra={"growth": {**provenance, **report.to_dict()}})
-    del state
-    if optimizer == "carry":  # after the weights, so both big state dicts are never alive at once
-        try:
+        del state
+        if optimizer == "carry":  # after the weights, so both big state dicts are never alive at once;
+            # inside the temporary directory, so a grown directory never lacks the optimizer its export.json names
             tensors, step = load_moments_file(source / OPTIMIZER_FILE)
             sources = layer_sources(config.n_layers, new_config.n_layers, placement)
             moments = grow_optimizer_state(unflatten_moments(tensors), shapes, sources)
-            save_moments_file(flatten_moments(moments), step, out / OPTIMIZER_FILE)
-        except BaseException:
-            shutil.rmtree(out, ignore_errors=True)  # a grown directory is complete or absent
-            raise
+            save_moments_file(flatten_moments(moments), step, tmp / OPTIMIZER_FILE)
     return report

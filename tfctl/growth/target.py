@@ -71,6 +71,10 @@ def target_config(
     Raises ValueError with the reason for a shrink, another backbone, or a `to` that means nothing.
     """
     check_tokenformer(config)
+    if layers is not None and layers < config.n_layers:
+        raise ValueError(
+            f"--layers {layers} is fewer than the source's {config.n_layers} blocks: growth cannot remove blocks"
+        )
     if isinstance(to, str) and to.strip() in PRESETS:
         to = PRESETS[to.strip()]
     if isinstance(to, TokenformerConfig):
@@ -92,6 +96,13 @@ def target_config(
                 f"{to!r} is not a size like 354m or 1.4b, a preset "
                 f"({', '.join(PRESETS)}) or tokens like qkv=1024,ffn=4096"
             ) from None
+        smallest = count_params(dataclasses.replace(config, n_layers=layers or config.n_layers))
+        if size < smallest:
+            raise ValueError(
+                f"{format_count(size)} is less than the {format_count(smallest)} parameters that "
+                f"{layers or config.n_layers} blocks at the source's token counts already hold: "
+                "growth cannot shrink (ask for more parameters or fewer blocks)"
+            )
         target = solve_tokens(config, size, token_ratios(config), layers)
         shrunk = [f for f in GROWN if getattr(target, f) < getattr(config, f)]
         if shrunk:

@@ -11,7 +11,6 @@ Loading: AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True).
 """
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from tfctl.errors import UserError
 from tfctl.model.config import TokenformerConfig
 from tfctl.model.sizes import count_params, format_count
 from tfctl.model_dir.config import CONFIG, TOKENIZER, WEIGHTS, load_model_config
+from tfctl.model_dir.weights import check_finite, map_state_dict
+from tfctl.outputs import OutputKind, claim_output, output_writer
 
 REMOTE = Path(__file__).parent / "hf_remote"
 REMOTE_FILES = ("configuration_tokenformer.py", "modeling_tokenformer.py")
@@ -105,40 +106,77 @@ def model_card(model_dir: Path, config, run: dict | None) -> str:
     return "\n".join(lines)
 
 
-def export_hf(model_dir: str | Path, out: str | Path, run: dict | None = None) -> Path:
-    """Write the package of a model directory to `out` (atomically: complete or absent). Returns `out`.
-    `run`: what the model card says of the run it came from (tfctl.run.targets.run_summary), or None."""
+def is_hf_export(path: Path) -> bool:
+    """An earlier `tfctl export --hf` package: its config.json names the remote Tokenformer code."""
+    try:
+        config = json.loads((path / CONFIG).read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(config, dict)
+        and config.get("model_type") == "tokenformer"
+        and "auto_map" in config
+        and all((path / name).is_file() for name in REMOTE_FILES)
+    )
+
+
+HF_FILES = (
+    CONFIG,
+    *REMOTE_FILES,
+    WEIGHTS,
+    TOKENIZER,
+    "tokenizer_config.json",
+    "generation_config.json",
+    "README.md",
+)
+HF_OUTPUT = OutputKind("Hugging Face export", HF_FILES, is_hf_export)
+
+
+def export_hf(
+    model_dir: str | Path,
+    out: str | Path,
+    run: dict | None = None,
+    force: bool = False,
+    sources: tuple[Path, ...] = (),
+) -> Path:
+    """Write the package of a model directory to `out` (complete or absent; an existing `out` only if it is an
+    earlier export, or with `force` a folder of the user's, see tfctl.outputs). Returns `out`. `run`: what the
+    model card says of the run it came from (tfctl.run.targets.run_summary), or None; `sources`: what else
+    the command read (the run directory it was given), never written into."""
     from tokenizers import Tokenizer
 
-    model_dir, out = Path(model_dir), Path(out)
+    model_dir = Path(model_dir)
     config = load_model_config(model_dir)
+    out = claim_output(out, HF_OUTPUT, force, sources=(*map(Path, sources), model_dir))
     if not (model_dir / TOKENIZER).is_file():
         raise UserError(f"{model_dir}: has no {TOKENIZER}; an HF export needs the model's tokenizer")
-    if out.exists() and any(out.iterdir()) and not (out / CONFIG).is_file():
-        raise UserError(f"{out}: exists and is not an earlier export; choose an empty or new directory")
-    eos_id = Tokenizer.from_file(str(model_dir / TOKENIZER)).token_to_id(EOS)
+    try:
+        eos_id = Tokenizer.from_file(str(model_dir / TOKENIZER)).token_to_id(EOS)
+    except Exception as error:  # the tokenizers library raises plain Exceptions for a malformed file
+        raise UserError(f"{model_dir / TOKENIZER}: not a readable tokenizer ({str(error)[:120]})") from None
     if eos_id is None:
         raise UserError(f"{model_dir / TOKENIZER}: has no {EOS} token")
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    shutil.copyfile(model_dir / WEIGHTS, tmp / WEIGHTS)
-    shutil.copyfile(model_dir / TOKENIZER, tmp / TOKENIZER)
-    for name in REMOTE_FILES:
-        shutil.copyfile(REMOTE / name, tmp / name)
-    (tmp / CONFIG).write_text(json.dumps(hf_config(config, eos_id), indent=2) + "\n")
-    special = {"bos_token": EOS, "eos_token": EOS, "unk_token": EOS, "pad_token": EOS}
-    tokenizer_config = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "model_max_length": config.seq_len,
-        "clean_up_tokenization_spaces": False,
-        **special,
-    }
-    (tmp / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
-    generation = {"bos_token_id": eos_id, "eos_token_id": eos_id, "pad_token_id": eos_id, "use_cache": True}
-    (tmp / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
-    (tmp / "README.md").write_text(model_card(model_dir, config, run))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    check_finite(map_state_dict(model_dir), model_dir)  # a truncated or NaN model is not shipped
+    with output_writer(out, HF_OUTPUT) as tmp:
+        shutil.copyfile(model_dir / WEIGHTS, tmp / WEIGHTS)
+        shutil.copyfile(model_dir / TOKENIZER, tmp / TOKENIZER)
+        for name in REMOTE_FILES:
+            shutil.copyfile(REMOTE / name, tmp / name)
+        (tmp / CONFIG).write_text(json.dumps(hf_config(config, eos_id), indent=2) + "\n")
+        special = {"bos_token": EOS, "eos_token": EOS, "unk_token": EOS, "pad_token": EOS}
+        tokenizer_config = {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "model_max_length": config.seq_len,
+            "clean_up_tokenization_spaces": False,
+            **special,
+        }
+        (tmp / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
+        generation = {
+            "bos_token_id": eos_id,
+            "eos_token_id": eos_id,
+            "pad_token_id": eos_id,
+            "use_cache": True,
+        }
+        (tmp / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
+        (tmp / "README.md").write_text(model_card(model_dir, config, run))
     return out

@@ -17,6 +17,7 @@ Block norms are non-parametric and rotary buffers are recomputed, so neither nee
 
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -25,7 +26,9 @@ import torch
 from tfctl.data.tokenizer import load_tokenizer, padded_vocab_size, tokenizer_file
 from tfctl.errors import UserError
 from tfctl.model import TokenformerConfig, build_model
+from tfctl.model_dir.config import MODEL_OUTPUT
 from tfctl.model_dir.weights import save_model_dir
+from tfctl.outputs import claim_output
 
 # heads of the released shapes (d_model → heads); other widths need --heads
 OFFICIAL_HEADS = {768: 12, 1024: 16, 1280: 16, 1536: 16}
@@ -37,8 +40,14 @@ _IGNORED = re.compile(r"\.(rotary_emb\.inv_freq|attention\.bias|attention\.maske
 
 
 def torch_load(path: Path) -> dict:
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise UserError(f"{path}: not a regular file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with (
+            warnings.catch_warnings()
+        ):  # torch warns about a legacy pickle's protocol: the refusal says enough
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"{path}: not loadable as weights only ({reason.split('. ')[0][:200]})") from None
@@ -48,7 +57,10 @@ def deepspeed_tag_dir(path: Path) -> Path:
     """A DeepSpeed save directory (with `latest`) → its newest tag directory; a tag directory → itself."""
     for root in (path, path / "checkpoints"):
         if (root / "latest").is_file():
-            tag = root / (root / "latest").read_text().strip()
+            try:
+                tag = root / (root / "latest").read_text(encoding="utf-8").strip()
+            except UnicodeDecodeError:
+                raise UserError(f"{root / 'latest'}: not a UTF-8 tag name") from None
             if not tag.is_dir():
                 raise UserError(f"{root / 'latest'}: names {tag.name}, which is not a directory")
             return tag
@@ -60,6 +72,8 @@ def read_official_state(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path).expanduser()
     if not path.exists():
         raise UserError(f"{path}: no such checkpoint file or directory")
+    if not path.is_dir() and not path.is_file():
+        raise UserError(f"{path}: not a regular file or a directory (a pipe or a device?)")
     if path.is_dir():
         if (path / "pytorch_model.bin").is_file():
             return read_official_state(path / "pytorch_model.bin")
@@ -88,6 +102,11 @@ def read_official_state(path: str | Path) -> dict[str, torch.Tensor]:
 def _tensors(loaded, path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise UserError(f"{path}: not a state dict (expected a mapping of names to tensors)")
+    for key, value in loaded.items():  # a tiny file may declare a huge tensor over shared storage (stride 0)
+        if value.numel() * value.element_size() > value.untyped_storage().nbytes():
+            raise UserError(
+                f"{path}: {key} declares {tuple(value.shape)} over a smaller storage; not a checkpoint"
+            )
     return {key: value.float() for key, value in loaded.items()}
 
 
@@ -111,6 +130,10 @@ def convert_official(
     embedding_key = "sequential.0.word_embeddings.weight"
     if embedding_key not in state:
         raise UserError(f"{source}: not an official TokenFormer checkpoint (no {embedding_key})")
+    if state[embedding_key].dim() != 2:
+        raise UserError(
+            f"{source}: {embedding_key} has shape {tuple(state[embedding_key].shape)}, expected 2-D"
+        )
     vocab_size, d = state[embedding_key].shape
     indices = sorted({int(m.group(1)) for key in state if (m := _BLOCK_KEY.match(key))})
     if not indices or indices != list(range(2, indices[-1] + 1)):
@@ -125,6 +148,9 @@ def convert_official(
         "proj": state.get(f"sequential.{first}.attention.proj.key_param_tokens", torch.empty(0, d)).shape[0],
         "ffn": state.get(f"sequential.{first}.mlp.key_param_tokens", torch.empty(0, d)).shape[0],
     }
+    empty = [name for name, count in tokens.items() if count == 0]
+    if empty:
+        raise UserError(f"{source}: 0 {empty[0]} parameter tokens; not a trained TokenFormer")
     config = TokenformerConfig(
         vocab_size=vocab_size,
         seq_len=seq_len,
@@ -169,8 +195,11 @@ def import_official(
     seq_len: int = 2048,
     rotary_pct: float = 0.25,
     norm: str = "l2_norm_gelu",
+    force: bool = False,
 ) -> dict:
-    """Convert, check against tfctl's model, write a model directory. Returns a summary."""
+    """Convert, check against tfctl's model, write a model directory (`out` claimed first, see
+    tfctl.outputs: never a folder of the user's, a run, or the checkpoint's own). Returns a summary."""
+    out = claim_output(out, MODEL_OUTPUT, force, sources=(Path(checkpoint),))
     config, state = convert_official(
         read_official_state(checkpoint), str(checkpoint), heads, seq_len, rotary_pct, norm
     )
@@ -183,6 +212,9 @@ def import_official(
             )
     model = build_model(config, device="meta")
     model.load_state_dict(state, strict=True, assign=True)  # every tensor has a place, every place a tensor
+    for name, tensor in state.items():
+        if not bool(tensor.isfinite().all()):
+            raise UserError(f"{checkpoint}: {name} holds non-finite values (NaN or inf); not imported")
     save_model_dir(state, config, out, tokenizer=tokenizer_path, extra={"imported_from": str(checkpoint)})
     params = sum(t.numel() for t in state.values())
     return {"checkpoint": str(checkpoint), "out": str(out), "params": params, "config": config.__dict__}

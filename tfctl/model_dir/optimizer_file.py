@@ -13,9 +13,9 @@ from safetensors.torch import save_file
 
 from tfctl.errors import UserError
 from tfctl.files import atomic_write
+from tfctl.model_dir.config import OPTIMIZER_FILE
 
 MOMENTS = ("exp_avg", "exp_avg_sq")
-OPTIMIZER_FILE = "optimizer.safetensors"
 
 
 def load_moments_file(path: str | Path) -> tuple[dict[str, torch.Tensor], int]:

@@ -7,22 +7,19 @@ Written to a temporary sibling and renamed into place, so a model directory is c
 Safetensors and JSON only: loading a model directory can never run code.
 """
 
-import contextlib
 import json
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tfctl.errors import UserError
-from tfctl.files import fsync_dir, fsync_file
 from tfctl.model import build_model, config_to_dict
 from tfctl.model.layers import Rotary
-from tfctl.model_dir.config import CONFIG, TOKENIZER, WEIGHTS, load_model_config
+from tfctl.model_dir.config import CONFIG, MODEL_OUTPUT, TOKENIZER, WEIGHTS, load_model_config
 from tfctl.model_dir.safetensors_io import SafetensorsFormatError, map_tensors
+from tfctl.outputs import output_writer
 
 
 def load_state_dict(path: str | Path) -> dict:
@@ -69,28 +66,10 @@ def load_model(path: str | Path, device: str = "cpu"):
     return model.to(device), config
 
 
-@contextlib.contextmanager
-def model_dir_writer(out: str | Path) -> Iterator[Path]:
-    """A temporary directory beside `out` to write a model directory into. When the block ends normally its
-    files are fsynced and it is renamed to `out` (an existing `out` is replaced); when it raises, it is
-    removed and `out` is left as it was."""
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        yield tmp
-        for name in os.listdir(tmp):
-            fsync_file(tmp / name)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    if out.exists():  # set aside, not deleted in place: a crash never leaves a half-deleted model directory
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
-    fsync_dir(out.parent)
+def model_dir_writer(out: str | Path):
+    """A temporary directory beside `out` to write a model directory into; on success moved to `out`
+    (tfctl.outputs.output_writer: complete or absent, the user's files never touched)."""
+    return output_writer(out, MODEL_OUTPUT)
 
 
 def write_model_files(

@@ -10,10 +10,12 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 
 from tfctl.errors import UserError
+from tfctl.files import open_no_follow
 
 
 class RunLock:
@@ -27,16 +29,13 @@ class RunLock:
 
     def __enter__(self) -> "RunLock":
         for _ in range(5):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_no_follow(self.path, os.O_RDWR | os.O_CREAT)  # never a link's target
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                owner = self._owner(fd)
+                error = self._in_use(fd)
                 os.close(fd)
-                raise UserError(
-                    f"{self.path.parent}: in use by tfctl (pid {owner.get('pid', '?')} on "
-                    f"{owner.get('host', '?')} since {owner.get('since', '?')}); wait for it or stop it"
-                ) from None
+                raise error from None
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:
@@ -54,6 +53,29 @@ class RunLock:
             self.fd = fd
             return self
         raise UserError(f"{self.path}: could not take the run lock")
+
+    def check_free(self) -> None:
+        """Refuse now, writing nothing, if another process holds the lock (what `train` asks before it
+        prepares data); the lock itself is taken later, with `with`."""
+        try:
+            fd = open_no_follow(self.path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO never blocks
+        except FileNotFoundError:
+            return
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UserError(f"{self.path}: not a regular file; remove it (tfctl's run lock goes there)")
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise self._in_use(fd) from None
+        finally:
+            os.close(fd)
+
+    def _in_use(self, fd: int) -> UserError:
+        owner = self._owner(fd)
+        return UserError(
+            f"{self.path.parent}: in use by tfctl (pid {owner.get('pid', '?')} on "
+            f"{owner.get('host', '?')} since {owner.get('since', '?')}); wait for it or stop it"
+        )
 
     @staticmethod
     def _owner(fd: int) -> dict:

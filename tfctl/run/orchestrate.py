@@ -12,6 +12,8 @@ from tfctl.data import DataSettings, load_prepared, prepare_dataset
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_text
 from tfctl.growth import grow_model_dir
+from tfctl.model_dir.config import load_model_config
+from tfctl.model_dir.weights import check_finite, map_state_dict
 from tfctl.recipe import Recipe
 from tfctl.recipe.plan import StagePlan, plan_stages, stage_seed
 from tfctl.run.layout import RunDir
@@ -20,11 +22,12 @@ from tfctl.run.stage_loop import (
     RunJob,
     StageLoop,
     changed_stages,
+    check_start,
     cumulative_fingerprints,
     fingerprinted_train,
     locked_run,
 )
-from tfctl.run.state import RunState, checked_run_dir
+from tfctl.run.state import DONE, RunState, checked_run_dir
 from tfctl.tracking.live import RunDisplay
 from tfctl.tracking.wandb_run import resolve_mode
 from tfctl.tracking.wandb_summary import log_run_summary
@@ -122,6 +125,23 @@ def check_unchanged(loop: StageLoop, force: str | None) -> list[str]:
     return []
 
 
+def check_start_weights(recipe: Recipe, dirs: RunDir) -> Path | None:
+    """The `from:` model directory of a first stage still to train: a model directory whose weights load and
+    are finite (a missing path, a file, a run, NaN weights: one line). None when there is none to check."""
+    if not recipe.stages[0].from_:
+        return None
+    first = RunState.load(dirs.state, recipe.name).stages().get(recipe.stages[0].name, {})
+    if first.get("status") == DONE:
+        return None
+    start = Path(recipe.stages[0].from_).expanduser()
+    try:
+        load_model_config(start)
+        check_finite(map_state_dict(start), start)
+    except UserError as error:
+        raise UserError(f"stages[0].from: {error}") from None
+    return start
+
+
 def prepare_data(recipe: Recipe) -> Path:
     d = recipe.data
     settings = DataSettings(
@@ -161,10 +181,13 @@ def train_recipe(
     """`tfctl train`: every stage of a (loaded, validated) recipe, resuming what an earlier call left."""
     run_dir = checked_run_dir(run_dir, recipe.name)  # refused before anything is written
     dirs = RunDir(run_dir)
+    start = check_start_weights(recipe, dirs)  # `from:` refused before the data or the run is written
     display = display or RunDisplay(interactive=False)
     with display.activity("preparing the data (cached after the first time)"):
         data_dir = prepare_data(recipe)
     job = growth_job(recipe, run_dir, data_dir, load_prepared(data_dir).vocab_size)
+    if start is not None:
+        check_start(start, job.plans[0].config)
     with locked_run(dirs, recipe.name) as state:
         loop = StageLoop(job, state, say, display)
         appended = check_unchanged(loop, force)

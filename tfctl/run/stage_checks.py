@@ -29,8 +29,10 @@ def check_finished(dirs: RunDir, name: str, hint: str) -> None:
 
 
 def check_resumable(dirs: RunDir, name: str, fingerprint: str, hint: str) -> None:
-    """Before launching a stage: its checkpoints carry its current fingerprint, its directories are writable."""
-    checkpoints = dirs.stage(name) / "checkpoints"
+    """Before launching a stage: none of its paths is a link, its checkpoints carry its current fingerprint,
+    its directories are writable."""
+    dirs.stage_paths(name)  # a link among them (worker.log, checkpoints/, final/ ...) is refused here
+    checkpoints = dirs.checkpoints(name)
     if checkpoints.is_dir():
         for tag in sorted(p for p in checkpoints.iterdir() if p.is_dir() and p.name.startswith("step")):
             written = manifest_fingerprint(tag)
@@ -49,7 +51,7 @@ def stopped_by_machine(
 ) -> TrainingError:
     """The one-line error of a stage stopped by the machine. Frees what its failed checkpoint save left
     (never used: the worker drops partial checkpoints when it resumes), then marks it failed (best effort)."""
-    checkpoints = dirs.stage(name) / "checkpoints"
+    checkpoints = dirs.checkpoints(name)
     for partial in checkpoints.glob(".partial-*") if checkpoints.is_dir() else []:
         remove_tree(partial, dirs.root)
     try:

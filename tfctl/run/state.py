@@ -12,6 +12,8 @@ from pathlib import Path
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_json
 from tfctl.recipe.schema import STAGE_NAME_PATTERN
+from tfctl.run.layout import RunDir
+from tfctl.run.lock import RunLock
 
 PENDING, GROWING, TRAINING, DONE, FAILED = "pending", "growing", "training", "done", "failed"
 STATUSES = (PENDING, GROWING, TRAINING, DONE, FAILED)
@@ -79,6 +81,8 @@ class RunState:
     @classmethod
     def load(cls, path: Path, name: str) -> "RunState":
         if not path.is_file():
+            if path.exists() or path.is_symlink():
+                raise UserError(f"{path}: not a regular file; restore the run state or use a new -o")
             return cls(path, {"name": name, "stages": {}})
         try:
             data = json.loads(path.read_bytes())
@@ -116,9 +120,35 @@ class RunState:
 def checked_run_dir(run_dir: str | Path | None, name: str) -> Path:
     """The run directory a recipe named `name` trains in (default runs/<name>): new, or a directory whose
     state.json (if any) is readable and valid. Otherwise a one-line UserError, before anything is written
-    (and before `tfctl train` loads torch)."""
+    (and before `tfctl train` loads torch or prepares data): a folder that is not a run, a run in use."""
     run_dir = Path(run_dir) if run_dir else Path("runs") / name
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a directory; give -o a run directory (new or existing)")
     RunState.load(run_dir / "state.json", name)
+    if run_dir.is_dir():  # in use: refused now, before the data is prepared
+        RunLock(RunDir(run_dir).lock).check_free()
+    if run_dir.is_dir() and not (run_dir / "state.json").is_file():
+        foreign = sorted(p.name for p in run_dir.iterdir() if not is_run_file(p.name))
+        if foreign:
+            raise UserError(
+                f"{run_dir}: a folder that is not a run directory (it holds {foreign[0]}); "
+                "give -o a new, empty or run directory"
+            )
     return run_dir
+
+
+# what a run directory holds before its first state.json (a run killed early, a baseline being set up)
+RUN_FILES = (
+    "recipe.yaml",
+    "state.json",
+    "metrics.jsonl",
+    "data",
+    "stages",
+    "compare",
+    ".lock",
+    "baseline.json",
+)
+
+
+def is_run_file(name: str) -> bool:
+    return name in RUN_FILES or (name.startswith(".") and ".tmp-" in name) or name == "wandb"
