@@ -1,59 +1,17 @@
-"""The pure parts of the worker: LR schedule, batch geometry, DeepSpeed config, decay groups, moments file."""
+"""The pure parts of the worker: batch geometry, DeepSpeed config, decay groups, the eager AdamW, clipping alone."""
 
-import math
 import subprocess
 import sys
 
 import pytest
 import torch
 
+from tests.stage.test_spec import spec
 from tfctl.errors import UserError
 from tfctl.model import TokenformerConfig, build_model
-from tfctl.model_dir.optimizer_file import load_moments_file, save_moments_file
 from tfctl.recipe.schema import TrainSection
-from tfctl.stage.schedule import CosineSchedule
-from tfctl.stage.spec import StageSpec
 from tfctl.worker.ds_config import BatchGeometry, build_ds_config
 from tfctl.worker.optimizer import EagerAdamW, param_groups
-
-
-def spec(**overrides) -> StageSpec:
-    values = dict(
-        run_name="r",
-        stage="s",
-        stage_index=0,
-        model={},
-        data_dir="d",
-        out_dir="o",
-        metrics_path="m",
-        steps=100,
-        global_batch=32,
-        seq_len=16,
-        schedule=CosineSchedule(lr=6e-4, min_lr=6e-5, warmup_steps=0, total=100),
-        seed=1,
-    )
-    return StageSpec(**{**values, **overrides})
-
-
-def test_schedule_warms_up_linearly_then_decays_to_min_lr():
-    schedule = CosineSchedule(lr=1.0, min_lr=0.1, warmup_steps=10, total=110)
-    assert [schedule(s) for s in (1, 5, 10)] == pytest.approx([0.1, 0.5, 1.0])
-    assert schedule(11) == pytest.approx(1.0)
-    assert schedule(60) == pytest.approx(0.1 + 0.45 * (1 + math.cos(math.pi * 49 / 99)))
-    assert schedule(110) == pytest.approx(0.1)
-    assert all(schedule(s) >= schedule(s + 1) for s in range(10, 110))
-
-
-def test_schedule_restarts_per_stage_or_continues():
-    # a spec without `total` (written by hand, or by tfctl before the schedule had one shape) restarts
-    values = spec(steps=50).to_dict()
-    values["schedule"] = {"lr": 1.0, "min_lr": 0.0, "warmup_steps": 5, "offset": 0, "total": None}
-    restarted = StageSpec.from_dict(values).schedule
-    assert restarted.total == 50
-    assert restarted(1) == pytest.approx(0.2) and restarted(50) == pytest.approx(0.0)
-    whole = CosineSchedule(lr=1.0, min_lr=0.0, warmup_steps=5, total=150)
-    second = CosineSchedule(lr=1.0, min_lr=0.0, warmup_steps=5, total=150, offset=50)
-    assert [second(s) for s in (1, 40, 100)] == pytest.approx([whole(51), whole(90), whole(150)])
 
 
 @pytest.mark.parametrize(
@@ -95,19 +53,6 @@ def test_ds_config_from_spec():
     assert "optimizer" not in config  # a client optimizer: torch AdamW on CPU, FusedAdam on GPU
 
 
-@pytest.mark.parametrize("train", [{"precision": "fp8"}, {"zero_stage": 4}])
-def test_a_spec_with_unknown_train_settings_is_refused(train):
-    values = spec().to_dict()
-    values["train"].update(train)
-    with pytest.raises(ValueError, match=next(iter(train))):
-        StageSpec.from_dict(values)
-
-
-def test_spec_json_round_trip():
-    original = spec(train=TrainSection(zero_stage=2, betas=(0.8, 0.9)))
-    assert StageSpec.from_dict(original.to_dict()) == original
-
-
 def test_pattention_tokens_decay_embedding_and_norms_do_not():
     model = build_model(
         TokenformerConfig(
@@ -131,15 +76,6 @@ def test_pattention_tokens_decay_embedding_and_norms_do_not():
     }
     assert {names[id(p)].rsplit(".", 1)[-1] for p in decay["params"]} == {"key_tokens", "value_tokens"}
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
-
-
-def test_moments_file_round_trip(tmp_path):
-    moments = {"a.exp_avg": torch.randn(3, 4), "a.exp_avg_sq": torch.rand(3, 4)}
-    save_moments_file(moments, 42, tmp_path / "optimizer.safetensors")
-    loaded, step = load_moments_file(tmp_path)  # a directory means its optimizer.safetensors
-    assert step == 42 and all(torch.equal(loaded[k], moments[k]) for k in moments)
-    with pytest.raises(UserError, match="unreadable optimizer state"):
-        load_moments_file(tmp_path / "missing.safetensors")
 
 
 def _trained(optimizer_class, steps: int = 5, resume_at: int = 3):
@@ -203,17 +139,3 @@ def test_one_rank_fp32_stage_clips_in_the_worker_and_deepspeed_does_not():
     assert global_grad_norm(ours) == pytest.approx(0.5, rel=1e-5)  # clipped to the limit
     for p, q in zip(ours, theirs, strict=True):
         torch.testing.assert_close(p.grad, q.grad)
-
-
-def test_spec_json_carries_the_learning_rate_once_and_older_specs_still_load():
-    values = spec(steps=40, schedule=CosineSchedule(lr=1e-3, min_lr=1e-4, warmup_steps=4, total=40)).to_dict()
-    assert not {"lr", "min_lr", "warmup", "lr_schedule"} & set(values["train"])
-    assert values["schedule"] == {"lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 4, "total": 40, "offset": 0}
-    # as tfctl wrote spec.json before: train's LR settings too, and a restarted schedule without a total
-    older = {
-        **values,
-        "train": {**values["train"], "lr": 5e-4, "min_lr": 0.0, "warmup": 0.1, "lr_schedule": "restart"},
-        "schedule": {"lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 4, "offset": 0, "total": None},
-    }
-    loaded = StageSpec.from_dict(older)
-    assert loaded.schedule == CosineSchedule(lr=1e-3, min_lr=1e-4, warmup_steps=4, total=40)
