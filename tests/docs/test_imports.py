@@ -66,7 +66,6 @@ LAZY_LIBRARIES = {
 LAZY_LOADERS = {
     "model/__init__.py": "torch modules load on first use, so recipe validation and plan never import torch",
     "compare/__init__.py": "compare_run loads on first use, so runs.py checks a run directory before torch",
-    "worker/main.py": "StageTrainer (torch, DeepSpeed) loads once the spec is known to be good",
     "run/peak.py": "the CPU peak's matmul timing (torch) loads only when a run measures one",
 }
 ANYTHING = ("cli", "bench")

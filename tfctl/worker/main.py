@@ -21,6 +21,7 @@ from tfctl.stage.spec import StageSpec
 from tfctl.stage.watchdog import watch_orchestrator
 from tfctl.worker.ds_ops import skip_shared_memory_op
 from tfctl.worker.shutdown import leave_process_group
+from tfctl.worker.stage import StageTrainer
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -80,8 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         watch_orchestrator()
         fill_single_process_env()
         init_distributed()
-        from tfctl.worker.stage import StageTrainer  # torch and DeepSpeed load once the spec is known good
-
         trainer = StageTrainer(spec, args.max_steps_this_run, started)
         trainer.setup()
         if trainer.train():
