@@ -14,6 +14,7 @@ from tfctl.files import atomic_write_json
 from tfctl.recipe.schema import STAGE_NAME_PATTERN
 from tfctl.run.layout import RunDir
 from tfctl.run.lock import RunLock
+from tfctl.tracking.wandb_ids import IDS_FILE
 
 PENDING, GROWING, TRAINING, DONE, FAILED = "pending", "growing", "training", "done", "failed"
 STATUSES = (PENDING, GROWING, TRAINING, DONE, FAILED)
@@ -147,6 +148,7 @@ RUN_FILES = (
     "compare",
     ".lock",
     "baseline.json",
+    IDS_FILE,  # the run's W&B ids (tfctl.tracking.wandb_ids), written when its first stage starts
 )
 
 
