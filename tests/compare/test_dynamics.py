@@ -75,3 +75,14 @@ def test_run_dynamics_reads_metrics_jsonl_and_markdown_shows_the_numbers(tmp_pat
     text = "\n".join(dynamics_markdown([{"run": "tiny", "seed": 7, "stages": [s2]}]))
     assert "| tiny | s2 | 2.1000 | 2.4000 | +0.3000 | step 40 |" in text
     assert dynamics_markdown([{"run": "tiny", "seed": 7, "stages": []}]) == []
+
+
+def test_train_recovery_needs_a_full_window_not_one_lucky_batch():
+    """A grown stage whose first batch happens to be below the pre-growth mean has not recovered: the 10-step
+    mean is only read once 10 steps exist (steps 1..15 at 2.5 but the first at 1.99, then 1.9)."""
+    records = [{"kind": "train", "stage": "s1", "step": s, "loss": 2.0} for s in range(1, 11)]
+    losses = {1: 1.99, **{s: 2.5 for s in range(2, 16)}, **{s: 1.9 for s in range(16, 40)}}
+    records += [{"kind": "train", "stage": "s2", "step": s, "loss": loss} for s, loss in losses.items()]
+    (s2,) = growth_dynamics(records)
+    # steps 14..23: 2 × 2.5 + 8 × 1.9 = 20.2 > 20; steps 15..24: 2.5 + 9 × 1.9 = 19.6 ≤ 20
+    assert s2["train_recovery_steps"] == 24

@@ -158,6 +158,32 @@ def test_other_growth_runs_are_variants_against_the_frontier_not_references():
     assert "tiny-paper" not in report["flops_to_reach"][0]["flops"]  # the mid-schedule race leaves it out
 
 
+def test_each_other_growth_run_gets_the_main_runs_interval_and_verdict():
+    """An ablation given with --with is read off the same frontier as the main run, with its own bootstrap
+    interval and verdict: one clearly above the frontier costs compute, one clearly below saves it."""
+
+    def seeds(name, kind, flops, ppls, family=None):
+        runs = [run(f"{name}.seed{i}", kind, flops, p, seed=i) for i, p in enumerate(ppls)]
+        return RunGroup(name, kind, runs, family, flops if family else None)
+
+    family = [
+        seeds("baseline-scratch-s1", "scratch", 10.0, [60.0, 61.0, 59.0], "scratch"),
+        seeds("baseline-scratch-s2", "scratch", 40.0, [45.0, 45.5, 44.5], "scratch"),
+    ]
+    worse = seeds("tiny-paper", "growth", 20.0, [58.0, 58.5, 57.5])  # the frontier needs ~11 FLOPs for 58
+    better = seeds("tiny-anneal", "growth", 20.0, [46.0, 46.2, 45.8])  # ~34 FLOPs for 46
+    report = build_report(seeds("tiny", "growth", 30.0, [50.0, 50.5, 49.5]), [*family, worse, better])
+    verdicts = {v["label"]: v["headlines"][0] for v in report["variants"]}
+    assert verdicts["tiny-paper"]["verdict"] == "costs compute"
+    assert verdicts["tiny-paper"]["frontier_flops_ratio_ci"][0] > 1
+    assert verdicts["tiny-anneal"]["verdict"] == "saves compute"
+    assert verdicts["tiny-anneal"]["frontier_flops_ratio_ci"][1] < 1
+    assert verdicts["tiny-anneal"]["n_seeds"] == 3 and verdicts["tiny-anneal"]["run"] == "tiny-anneal"
+    markdown = to_markdown(report)
+    for h in verdicts.values():
+        assert f"| {h['run']} | baseline-scratch-s2 | 3 |" in markdown and h["verdict"] in markdown
+
+
 def test_a_planned_reference_with_no_finished_run_has_no_headline_numbers():
     pending = RunGroup("baseline-scratch-s2", "scratch", [], "scratch", 5000)
     done = RunGroup(

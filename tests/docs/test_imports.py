@@ -31,6 +31,7 @@ MAY_IMPORT = {
         "model",
         "model_dir",
         "recipe",
+        "slurm",
         "stage",
         "tracking",
     },

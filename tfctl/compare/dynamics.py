@@ -4,7 +4,8 @@ For every grown stage (every stage after the first): the validation loss just be
 stage's last evaluation) and at the growth step (the grown model's step-0 evaluation), the jump between them,
 and how many steps the grown stage took to get back to the pre-growth loss — on the evaluations (the first
 eval step whose val loss is ≤ the pre-growth one) and on the training loss (the first step whose mean over the
-last `TRAIN_WINDOW` steps is ≤ the mean of the previous stage's last `TRAIN_WINDOW`); None when it never did.
+last `TRAIN_WINDOW` steps, a full window, is ≤ the mean of the previous stage's last `TRAIN_WINDOW`); None when
+it never did.
 A stage is evaluated at step 0, at the end of the τ anneal (`model.anneal`) and every `eval_interval`, so the
 eval recovery is only as fine as those steps: the train recovery (every step) is the finer one.
 """
@@ -38,8 +39,8 @@ def _train_recovery(before: list[tuple[int, float]], after: list[tuple[int, floa
     first = [loss for _, loss in after[:TRAIN_WINDOW]]
     recovered = None
     if pre is not None:
-        for i in range(len(after)):
-            recent = [loss for _, loss in after[max(0, i + 1 - TRAIN_WINDOW) : i + 1]]
+        for i in range(TRAIN_WINDOW - 1, len(after)):  # full windows only: a partial one is one noisy batch
+            recent = [loss for _, loss in after[i + 1 - TRAIN_WINDOW : i + 1]]
             if statistics.fmean(recent) <= pre:
                 recovered = after[i][0]
                 break

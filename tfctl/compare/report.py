@@ -124,10 +124,10 @@ def build_report(
         "groups": [group_row(g) for g in [main, *groups] if g.runs],
         "headline": heads,
         "stage_ends": stage_ends(main, frontiers),
-        "variants": [
-            {"label": g.label, **end}
+        "variants": [  # other growth runs: their final stage end and, like the main run, a headline per reference
+            {"label": g.label, **end, "headlines": [headline(g, ref, family) for ref, family in pairs]}
             for g in groups
-            if g.kind == "growth"
+            if g.kind == "growth" and g is not reference
             for end in stage_ends(g, frontiers)[-1:]
             if g.finished
         ],
@@ -277,21 +277,38 @@ def _frontier_ratio(row: dict, name: str) -> str:
 
 
 def variant_rows(report: dict) -> tuple[list[str], list[list[str]]]:
-    """Other growth runs (ablations, `--with`): their final stage end against each family's frontier."""
-    families = sorted({name for row in report.get("variants", []) for name in row["frontier_flops_ratio"]})
-    columns = ["growth run", "seeds", "val ppl", "cumulative FLOPs", "device-hours"]
-    columns += [f"frontier FLOPs ratio ({name})" for name in families]
-    rows = [
-        [
-            row["label"],
-            str(row["n_seeds"]),
-            _spread(row["val_ppl"], row["val_ppl_std"]),
-            _flops(row["flops"]),
-            _hours(row["device_hours"]),
-            *[_frontier_ratio(row, name) for name in families],
-        ]
-        for row in report.get("variants", [])
+    """Other growth runs (ablations, `--with`): each against each reference, read off the same frontiers as
+    the main run, each interval on the number it was computed for."""
+    columns = [
+        "growth run",
+        "against",
+        "seeds",
+        "val ppl",
+        "cumulative FLOPs",
+        "device-hours",
+        "frontier FLOPs ratio [90 %]",
+        "iso-FLOP ppl [90 %]",
+        "iso-FLOP gap [90 %]",
+        "verdict",
     ]
+    rows = []
+    for row in report.get("variants", []):
+        for h in row.get("headlines", []):
+            frontier = bool(h.get("frontier"))
+            rows.append(
+                [
+                    row["label"],
+                    h["against_label"],
+                    str(h["n_seeds"]),
+                    _spread(row["val_ppl"], row["val_ppl_std"]),
+                    _flops(row["flops"]),
+                    _hours(row["device_hours"]),
+                    frontier_ratio_text(h) if frontier else "no frontier",
+                    iso_ppl_text(h) if frontier else "—",
+                    iso_gap_text(h) if frontier else "—",
+                    h["verdict"],
+                ]
+            )
     return columns, rows
 
 

@@ -373,12 +373,13 @@ class StageLoop:
             )
         if code != 0:
             self.say(f"[{plan.name}] a rank exited with {code} after the export was complete and verified")
-        result = {**result, **stage_start(job.dirs.metrics, plan.name)}
+        start = stage_start(job.dirs.metrics, plan.name)  # kept beside the stage_end record, not inside it
         self.state.update(
-            plan.name, status=DONE, result=result, elapsed_seconds=time.perf_counter() - started
+            plan.name, status=DONE, result=result, start=start, elapsed_seconds=time.perf_counter() - started
         )
         if not job.train.peak_flops:  # a stage faster than the measured peak raised it: keep the higher one
             raise_run_cpu_peak(self.state, job.launch, plan.name, result)
+        result = {**result, **start}
         self.display.stage_done(plan.name, result)
         return result
 

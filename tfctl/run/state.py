@@ -14,6 +14,7 @@ from tfctl.files import atomic_write_json
 from tfctl.recipe.schema import STAGE_NAME_PATTERN
 from tfctl.run.layout import RunDir
 from tfctl.run.lock import RunLock
+from tfctl.slurm import HOSTFILE_NAME, LOG_PATTERN, SCRIPT_NAME
 from tfctl.tracking.wandb_ids import IDS_FILE
 
 PENDING, GROWING, TRAINING, DONE, FAILED = "pending", "growing", "training", "done", "failed"
@@ -148,9 +149,19 @@ RUN_FILES = (
     "compare",
     ".lock",
     "baseline.json",
-    IDS_FILE,  # the run's W&B ids (tfctl.tracking.wandb_ids), written when its first stage starts
 )
 
 
+SUBMIT_FILES = (SCRIPT_NAME, HOSTFILE_NAME)  # what `tfctl submit` writes before the job's `tfctl train`
+SLURM_LOG = re.compile(LOG_PATTERN.replace(".", r"\.").replace("%j", r"\d+") + "$")
+
+
 def is_run_file(name: str) -> bool:
-    return name in RUN_FILES or (name.startswith(".") and ".tmp-" in name) or name == "wandb"
+    return (
+        name in RUN_FILES
+        or name in SUBMIT_FILES
+        or name == IDS_FILE
+        or bool(SLURM_LOG.match(name))
+        or (name.startswith(".") and ".tmp-" in name)
+        or name == "wandb"
+    )
