@@ -56,27 +56,28 @@ gpu-check: setup
 readme-outputs: $(STAMP)
 	$(BIN)/python scripts/readme_outputs.py
 
-# The iso-FLOP study (design and regime: recipes/study/paper-10.yaml's header): six growth arms (init paper |
-# preserve + τ anneal; 10, 25, 50 % of C after one ×3 growth) and the from-scratch envelope (Tokenformers and
-# Transformers, 4 sizes at C and C/2), 2 seeds each: 44 trainings, ~8e13 FLOPs, estimated 37-48 minutes of an
-# idle 2-core machine. One thread per training, two at a time (`make -j2` over the arms, then `compare --jobs 2`).
-# Every step is resumable and reused once finished: rerun `make study` to continue after a stop. The last
-# compare only reuses (--seeds 2: the main arm's seeds and the envelope, beside the other arms) and reports.
-STUDY_ENV  := OMP_NUM_THREADS=1 WANDB_MODE=$${WANDB_MODE:-disabled} nice -n 5
-STUDY_MAIN := paper-10
-STUDY_ARMS := paper-10 paper-25 paper-50 anneal-10 anneal-25 anneal-50
-STUDY_WITH := $(foreach a,$(filter-out $(STUDY_MAIN),$(STUDY_ARMS)),--with runs/study-$(a))
+# The iso-FLOP study of docs/results.md (design and regime: recipes/study/paper-10.yaml's header): six growth
+# arms (init paper | preserve + τ anneal; 10, 25, 50 % of C after one ×3 growth) and the from-scratch envelope
+# (Tokenformers and Transformers, 4 sizes at C and C/2), 3 seeds each: 66 trainings, 1.08e14 FLOPs; about an
+# hour of a 2-core machine (40 min for 2 seeds + 18 min for the third, measured beside other jobs). One thread
+# per training, two at a time (`make -j2` over the arms, then `compare --jobs 2`). Every step is resumable and
+# reused once finished: rerun `make study` to continue after a stop. The last compare only reuses and reports.
+STUDY_ENV   := OMP_NUM_THREADS=1 WANDB_MODE=$${WANDB_MODE:-disabled} nice -n 5
+STUDY_SEEDS := 3
+STUDY_MAIN  := paper-10
+STUDY_ARMS  := paper-10 paper-25 paper-50 anneal-10 anneal-25 anneal-50
+STUDY_WITH  := $(foreach a,$(filter-out $(STUDY_MAIN),$(STUDY_ARMS)),--with runs/study-$(a))
 study: setup
 	$(MAKE) -j2 $(addprefix study-arm-,$(STUDY_ARMS))
-	$(STUDY_ENV) $(BIN)/tfctl compare runs/study-$(STUDY_MAIN) --jobs 2
-	$(STUDY_ENV) $(BIN)/tfctl compare runs/study-$(STUDY_MAIN) --seeds 2 $(STUDY_WITH)
+	$(STUDY_ENV) $(BIN)/tfctl compare runs/study-$(STUDY_MAIN) --seeds $(STUDY_SEEDS) --jobs 2
+	$(STUDY_ENV) $(BIN)/tfctl compare runs/study-$(STUDY_MAIN) --seeds $(STUDY_SEEDS) $(STUDY_WITH)
 
-# one arm: its growth run, then (all but the main arm, whose seeds come with the envelope) its second seed
+# one arm: its growth run, then (all but the main arm, whose seeds come with the envelope) its other seeds
 study-arm-%: setup
 	$(STUDY_ENV) $(BIN)/tfctl train recipes/study/$*.yaml
-	test "$*" = "$(STUDY_MAIN)" || $(STUDY_ENV) $(BIN)/tfctl compare runs/study-$*
+	test "$*" = "$(STUDY_MAIN)" || $(STUDY_ENV) $(BIN)/tfctl compare runs/study-$* --seeds $(STUDY_SEEDS)
 
-# The earlier CPU study of docs/results.md (about 75 minutes): recipes/cpu-study.yaml and its ablations.
+# The earlier CPU study, docs/results/cpu-study-2026-12-01.md (about 75 minutes): recipes/cpu-study.yaml and its ablations.
 CPU_ENV   := $(STUDY_ENV)
 ABLATIONS := paper-reset preserve-carry paper-carry continue anneal
 cpu-study: setup

@@ -6,7 +6,16 @@ import random
 
 import pytest
 
-from tfctl.compare.frontier import AT_LEAST, AT_MOST, Point, frontier_flops, hull, read_flops, read_ppl
+from tfctl.compare.frontier import (
+    AT_LEAST,
+    AT_MOST,
+    Point,
+    Reading,
+    frontier_flops,
+    hull,
+    read_flops,
+    read_ppl,
+)
 
 FAMILY = [Point(1e12, 40.0, "s1"), Point(4e12, 30.0, "s2"), Point(16e12, 25.0, "s3")]
 
@@ -39,6 +48,17 @@ def test_iso_flops_perplexity_is_read_along_the_hull():
     assert at.bound is None and at.value == pytest.approx(math.exp((math.log(40) + math.log(30)) / 2))
     assert read_ppl(front, 32e12).value == 25.0 and read_ppl(front, 32e12).bound == AT_MOST
     assert read_ppl(front, 0.5e12).value == 40.0 and read_ppl(front, 0.5e12).bound == AT_LEAST
+
+
+def test_a_budget_met_in_whole_steps_is_read_at_the_hull_end_it_targets():
+    """An iso-FLOP study's runs miss C by a fraction of a step: 1.0001 C against a hull ending at C reads the
+    end's perplexity, not a bound; 2 % beyond it is still a bound."""
+    front = hull(FAMILY)
+    end, start = front[-1], front[0]
+    assert read_ppl(front, end.flops * 1.0001) == Reading(end.ppl)
+    assert read_ppl(front, start.flops * 0.9999) == Reading(start.ppl)
+    assert read_ppl(front, end.flops * 1.02).bound == AT_MOST
+    assert read_ppl(front, start.flops * 0.98).bound == AT_LEAST
 
 
 def test_a_dominated_member_is_not_on_the_frontier():

@@ -14,6 +14,9 @@ import math
 from dataclasses import dataclass
 
 AT_MOST, AT_LEAST = "<=", ">="  # a reading out of range: the true value is at most / at least `value`
+# FLOPs budgets met in whole steps (`flops:` budgets, an iso-FLOP study) miss their target by a fraction of a
+# step: FLOPs within this fraction of the hull's cheapest or dearest point are read at that point, not as a bound
+FLOPS_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -69,13 +72,16 @@ def read_flops(front: list[Point], ppl: float) -> Reading | None:
 
 def read_ppl(front: list[Point], flops: float) -> Reading | None:
     """The frontier's perplexity at `flops` (iso-FLOP); None without a vertex. More FLOPs than the best
-    point's reach at most its perplexity; fewer than the cheapest point's, at least the cheapest's."""
+    point's reach at most its perplexity; fewer than the cheapest point's, at least the cheapest's (within
+    FLOPS_TOLERANCE of either: that point's own perplexity, the same budget up to step rounding)."""
     if not front:
         return None
     if flops < front[0].flops:
-        return Reading(front[0].ppl, AT_LEAST)
+        bound = None if flops >= front[0].flops * (1 - FLOPS_TOLERANCE) else AT_LEAST
+        return Reading(front[0].ppl, bound)
     if flops > front[-1].flops:
-        return Reading(front[-1].ppl, AT_MOST)
+        bound = None if flops <= front[-1].flops * (1 + FLOPS_TOLERANCE) else AT_MOST
+        return Reading(front[-1].ppl, bound)
     for cheaper, dearer in zip(front, front[1:], strict=False):
         if cheaper.flops <= flops <= dearer.flops:
             return Reading(_interpolate(cheaper.flops, dearer.flops, cheaper.ppl, dearer.ppl, flops))

@@ -59,6 +59,9 @@ def _ppl_at(xs: list[float], ppl: list[float], x: float) -> float:
     return [p for at, p in zip(xs, ppl, strict=True) if at <= x][-1]
 
 
+LEGEND_INSIDE = 8  # entries a legend may have inside the FLOPs panel
+
+
 def plot_ppl_vs_flops(
     runs: list[RunSummary | RunGroup],
     path: str | Path,
@@ -153,13 +156,18 @@ def plot_ppl_vs_flops(
                 Line2D([], [], marker="D", linestyle="none", color="grey", markeredgecolor="black")
             )
             labels.append(GROWTH_LABEL)
-        legend = panels[0].legend(handles, labels, fontsize=7)
+        outside = len(labels) > LEGEND_INSIDE  # a long legend would cover the curves: beside the panels
+        if outside:
+            figure.set_figwidth(17)
+            legend = figure.legend(handles, labels, fontsize=7, loc="upper right", bbox_to_anchor=(1.0, 0.93))
+        else:
+            legend = panels[0].legend(handles, labels, fontsize=7)
         figure.suptitle(
             title or "validation perplexity vs cost (◆ growth, ● finished: headline points, -- frontier)"
         )
         if caption:
             figure.text(0.01, 0.01, "\n".join(caption), fontsize=7, va="bottom", wrap=True)
-        figure.tight_layout(rect=(0, 0.3 * len(caption) / height, 1, 1))
+        figure.tight_layout(rect=(0, 0.3 * len(caption) / height, 0.77 if outside else 1, 1))
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, format="png")
         legend_labels = [text.get_text() for text in legend.get_texts()]
