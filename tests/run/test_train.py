@@ -226,6 +226,9 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # Ctrl-C reaches the foreground process group: tfctl, not the ranks
+        # a suite started in the background of a non-interactive shell inherits SIGINT ignored, and Python then
+        # never turns SIGINT into KeyboardInterrupt: start tfctl as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while not (
