@@ -237,7 +237,11 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path):
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.1)
     os.killpg(process.pid, signal.SIGINT)
-    out, err = process.communicate(timeout=120)
+    try:
+        out, err = process.communicate(timeout=120)
+    finally:  # a 100,000-step stage must not outlive a failed test (its rank stops when tfctl dies)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, err[-2000:]
     assert err.strip().splitlines()[-1] == "interrupted; re-run the same command to resume"
     assert "error" not in err and "exit 130" not in err
