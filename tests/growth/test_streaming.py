@@ -264,3 +264,30 @@ def test_a_reader_follows_the_writer_and_stops_when_the_writing_fails(tmp_path):
             assert list(results) == ["a", "error"] and "writing failed" in str(results["error"])
         else:
             assert all(torch.equal(results[name], tensor) for name, tensor in tensors.items())
+
+
+def test_new_key_tokens_are_holes_of_the_same_file(model_dir, tmp_path, monkeypatch):
+    """`preserve`'s zero key tokens are left as holes where they cover whole HOLE blocks: the same bytes (and
+    checks) as a file written in full, less space on the disk; a byte put in a hole is still caught."""
+    import os
+
+    from tfctl.model_dir.direct_io import HOLE
+
+    grow_module = importlib.import_module("tfctl.growth.grow_model_dir")
+    to = "qkv=16,proj=16,ffn=2112"  # 2048 new FFN key tokens of 32 floats per layer: 4 HOLE blocks each
+    files = {}
+    for sparse in (True, False):
+        monkeypatch.setattr(grow_module, "SPARSE", sparse)
+        out = tmp_path / f"grown-{sparse}"
+        grow_model_dir(model_dir, out, to)
+        files[sparse] = out / "model.safetensors"
+    assert files[True].read_bytes() == files[False].read_bytes()
+    on_disk = {sparse: os.stat(path).st_blocks * 512 for sparse, path in files.items()}
+    assert on_disk[True] <= on_disk[False] - 2 * 3 * HOLE  # two layers, at least 3 whole blocks each
+    monkeypatch.setattr(grow_module, "SPARSE", True)
+    # blocks handed to the writer: header, embedding, blocks.0's 8 attention tensors (not grown), then the
+    # FFN's key tokens: old rows (11), new rows (12, zero)
+    _faulty_writer(monkeypatch, 12)
+    with pytest.raises(RuntimeError, match="new key tokens of blocks.0.ffn.key_tokens are not zero"):
+        grow_model_dir(model_dir, tmp_path / "grown", to)
+    assert not (tmp_path / "grown").exists()

@@ -38,6 +38,7 @@ BACKGROUND_WRITE = True  # write the grown file in a thread, overlapping the gro
 IN_FLIGHT = 3  # blocks the writer thread may lag behind the growth: it catches up while new values are drawn
 VERIFY_FOLLOWING = True  # check the grown file while it is written, a block behind the writer (same checks)
 DIRECT_IO = True  # write and read back the grown file past the page cache, where the file system allows it
+SPARSE = True  # long runs of zeros (preserve's new key tokens) left as holes: not written, read back as zeros
 
 
 def _check_choice(option: str, value: str, choices: tuple) -> None:
@@ -69,6 +70,7 @@ def write_then_verify(
         background=BACKGROUND_WRITE,
         direct=DIRECT_IO,
         in_flight=IN_FLIGHT,
+        sparse=SPARSE,
     )
     start = time.perf_counter()
     with TensorReader(path, direct=DIRECT_IO) as reader:
@@ -109,6 +111,7 @@ def write_and_verify_following(
                 written=written,
                 direct=DIRECT_IO,
                 in_flight=IN_FLIGHT,
+                sparse=SPARSE,
             )
             start = time.perf_counter()
             report = checked.result()

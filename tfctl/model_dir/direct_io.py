@@ -22,6 +22,9 @@ import torch
 
 ALIGN = 4096  # the block size O_DIRECT transfers are aligned to (a multiple of every common device's)
 CHUNK = 32 * 2**20  # bytes per write: a multiple of ALIGN
+HOLE = (
+    64 * 2**10
+)  # a sparse writer leaves aligned runs of this many zero bytes unwritten: a multiple of ALIGN
 
 
 def open_file(path: str | Path, flags: int, direct: bool) -> tuple[int, bool]:
@@ -91,12 +94,17 @@ class DirectReader:
 
 class StagedWriter:
     """Writes a byte stream to `fd` (opened with `open_file`) through an aligned staging buffer, in whole
-    chunks of CHUNK bytes: the alignment O_DIRECT needs, whatever the sizes of the pieces appended."""
+    chunks of CHUNK bytes: the alignment O_DIRECT needs, whatever the sizes of the pieces appended.
 
-    def __init__(self, fd: int, direct: bool, chunk: int = CHUNK):
-        self.fd, self.direct = fd, direct
+    `sparse`: each run of zero bytes that covers whole HOLE-sized blocks of the file is not written but left
+    as a hole (the file is extended over it), which reads back as zeros at no cost in disk space or transfer:
+    a `preserve` growth's new key tokens, ~45 % of a 1.4B model grown from 124M."""
+
+    def __init__(self, fd: int, direct: bool, chunk: int = CHUNK, sparse: bool = False):
+        self.fd, self.direct, self.sparse = fd, direct, sparse
         self._stage = aligned_empty(chunk)
         self._fill = 0
+        self._offset = 0  # where the staged bytes go in the file
 
     def append(self, data: bytes | torch.Tensor) -> int:
         """Stage `data` (writing each chunk it fills); returns the bytes that reached the file."""
@@ -122,19 +130,48 @@ class StagedWriter:
         padded = -(-fill // ALIGN) * ALIGN if self.direct else fill
         self._stage[fill:padded].zero_()
         self._write(padded)
-        if padded != fill:
-            os.ftruncate(self.fd, os.lseek(self.fd, 0, os.SEEK_CUR) - padded + fill)
+        if padded != fill or self.sparse:
+            os.ftruncate(self.fd, self._offset - padded + fill)
         return fill
 
     def _write(self, count: int) -> int:
+        """Write the first `count` staged bytes at their offset; returns `count`."""
         view = _bytes_view(self._stage)[:count]
+        runs = self._data_runs(count) if self.sparse else [(0, count)]
+        for begin, end in runs:
+            self._pwrite(view[begin:end], self._offset + begin)
+        self._offset += count
+        if (
+            not runs or runs[-1][1] < count
+        ):  # it ends in a hole: the file reaches its end, so it reads as zeros
+            os.ftruncate(self.fd, self._offset)
+        self._fill = 0
+        return count
+
+    def _data_runs(self, count: int) -> list[tuple[int, int]]:
+        """[begin, end) of the staged bytes to write: all but the whole HOLE-sized blocks of zeros."""
+        blocks = count // HOLE
+        nonzero = self._stage[: blocks * HOLE].view(blocks, HOLE).any(dim=1).tolist()
+        nonzero += [True] * (count > blocks * HOLE)  # a last, partial block is written as it is
+        runs: list[tuple[int, int]] = []
+        for index, data in enumerate(nonzero):
+            if not data:
+                continue
+            begin, end = index * HOLE, min((index + 1) * HOLE, count)
+            if runs and runs[-1][1] == begin:
+                runs[-1] = (runs[-1][0], end)
+            else:
+                runs.append((begin, end))
+        return runs
+
+    def _pwrite(self, view: memoryview, offset: int) -> None:
         while view:
             try:
-                view = view[os.write(self.fd, view) :]
+                written = os.pwrite(self.fd, view, offset)
             except OSError as error:
                 if not (self.direct and error.errno == errno.EINVAL):
                     raise
                 _drop_direct(self.fd)  # an alignment the device does not take: through the page cache
                 self.direct = False
-        self._fill = 0
-        return count
+                continue
+            view, offset = view[written:], offset + written

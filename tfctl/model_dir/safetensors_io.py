@@ -246,6 +246,7 @@ def write_tensors(
     written: WrittenBytes | None = None,
     direct: bool = False,
     in_flight: int = 1,
+    sparse: bool = False,
 ) -> float:
     """Write a safetensors file whose tensors are `layout` (name → (dtype, shape), in file order), their bytes
     taken from `pieces`: (name, row blocks that concatenate to the tensor), in the same order. The file is
@@ -256,12 +257,12 @@ def write_tensors(
     (disk and CPU at work together), with up to `in_flight` blocks waiting to be written; a block must then
     stay unchanged until `in_flight` more blocks have been produced (a producer reusing memory rotates
     `in_flight` + 1 buffers). With `direct` the bytes are staged into whole
-    chunks and written with O_DIRECT, past the page cache (direct_io.py). The bytes written are the same
-    every way. `written` counts the bytes as they reach the file (for a `TensorReader` following the
+    chunks and written with O_DIRECT, past the page cache (direct_io.py); `sparse` leaves long runs of zero
+    bytes as holes (direct_io.StagedWriter). The bytes of the file are the same every way. `written` counts the bytes as they reach the file (for a `TensorReader` following the
     writer), and is ended when the data is written (before the fsync) or the writing fails."""
     names = iter(layout)
     fd, direct = open_file(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, direct)
-    staged = StagedWriter(fd, direct) if direct else None
+    staged = StagedWriter(fd, direct, sparse=sparse) if direct or sparse else None
     sink = staged.append if staged else functools.partial(_write_all, fd)
     writer = _BackgroundWriter(sink, written, in_flight) if background else _ForegroundWriter(sink, written)
     try:
