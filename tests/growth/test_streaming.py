@@ -117,17 +117,25 @@ def test_a_model_with_non_finite_loss_is_refused_before_anything_is_written(trai
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nan"]
 
 
-def test_grown_file_has_the_same_bytes_written_in_the_background_or_not(model_dir, tmp_path, monkeypatch):
+FAST_PATHS = ("BACKGROUND_WRITE", "VERIFY_FOLLOWING", "DIRECT_IO", "SPARSE")
+
+
+@pytest.mark.parametrize("init", ["preserve", "paper"])
+def test_grown_file_has_the_same_bytes_with_every_fast_path_or_none(model_dir, tmp_path, monkeypatch, init):
+    """The writer thread, the checks that follow it, O_DIRECT and the holes each change how the file is
+    written, never what it holds: the sha256 with all of them, with each one off, and with none."""
     import hashlib
 
     grow_module = importlib.import_module("tfctl.growth.grow_model_dir")  # the module, not the function
+    to = "qkv=24,proj=24,ffn=2112"  # new FFN keys of 64 KiB and more: holes under preserve
     digests = {}
-    for background in (False, True):
-        monkeypatch.setattr(grow_module, "BACKGROUND_WRITE", background)
-        out = tmp_path / f"grown-{background}"
-        grow_model_dir(model_dir, out, "qkv=24,proj=24,ffn=96", layers=3, init="paper", seed=5)
-        digests[background] = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
-    assert digests[True] == digests[False]
+    for off in ("none", *FAST_PATHS, "all"):
+        for flag in FAST_PATHS:
+            monkeypatch.setattr(grow_module, flag, off not in (flag, "all"))
+        out = tmp_path / f"grown-{off}"
+        grow_model_dir(model_dir, out, to, layers=3, init=init, seed=5)
+        digests[off] = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+    assert len(set(digests.values())) == 1, digests
 
 
 def test_background_writer_writes_blocks_in_order_and_reports_a_failed_write(tmp_path):

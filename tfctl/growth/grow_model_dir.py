@@ -135,11 +135,13 @@ def grow_model_dir(
     """Grow the model directory `source` to `to` (see `target_config`) and write it to `out`.
 
     A streaming copy: the source is memory-mapped, the grown file written tensor by tensor as it is produced
-    (no grown tensor exists whole in memory), then checked on what was written, read back block by block:
-    the tensor algebra (`check_grown_tensors`) and the logits on `probe` (default: a fixed short batch). A `preserve`
-    growth that moved the logits is refused and nothing is left at `out`. `optimizer="carry"` also grows
+    (no grown tensor exists whole in memory; O_DIRECT, zero runs left as holes), and checked on what was
+    written, read back block by block as soon as each block is in the file: the tensor algebra
+    (`check_grown_tensors`) and the logits on `probe` (default: a fixed short batch). A `preserve` growth that
+    moved the logits is refused and nothing is left at `out`. `optimizer="carry"` also grows
     `optimizer.safetensors`; "reset" leaves it behind. The report's `seconds` cover everything, split into
-    read, grow, write (fsync included) and verify; `out/export.json` keeps the report.
+    read, grow, write (the waits for the disk, fsync included) and verify (the wait for the checks after
+    the last write); `out/export.json` keeps the report.
     """
     start = time.perf_counter()
     source, out = Path(source), Path(out)

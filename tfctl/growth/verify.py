@@ -29,7 +29,9 @@ class GrowthReport:
     seconds: float  # verify_growth: the probe; grow_model_dir: everything (read + grow + write + verify)
     probe_tokens: int = 0
     init: str = ""
-    verify_seconds: float = 0.0  # grow_model_dir: the tensor algebra check + the probe
+    verify_seconds: float = (
+        0.0  # grow_model_dir: waiting for the algebra check + the probe (beyond the overlap)
+    )
     read_seconds: float = 0.0  # mapping the source
     grow_seconds: float = 0.0  # producing the new rows
     write_seconds: float = (
