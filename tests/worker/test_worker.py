@@ -129,6 +129,21 @@ def test_mfu_never_passes_100_percent_when_the_peak_given_is_too_low(tmp_path, m
     assert "step 1 ran at " in log and "above the peak MFU divides by (1)" in log
 
 
+def test_a_stages_mfu_covers_its_training_steps_across_a_resume_not_its_start_up_or_evals(
+    tmp_path, make_spec
+):
+    """Two identical stages must give the same MFU (#26): start-up, evals and checkpoints stay out of it."""
+    spec = make_spec(tmp_path, steps=6, peak_flops=1e15, eval_interval=2, checkpoint_interval=2)
+    assert launch(spec, worker_args=["--max-steps-this-run", "4"]) == 0
+    assert launch(spec) == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    end, trains = stage_end(tmp_path), records(tmp_path, "train")
+    assert end["timed_steps"] == 6 == len(trains)  # the first attempt's steps are kept in the checkpoint
+    assert end["step_seconds"] == pytest.approx(sum(r["step_seconds"] for r in trains), rel=1e-9)
+    assert end["step_seconds"] < end["wall_seconds"]  # two start-ups and four evals are outside it
+    flops_per_step = end["stage_flops"] / 6
+    assert end["mfu"] == pytest.approx(flops_per_step * 6 / end["step_seconds"] / 1e15, rel=1e-9)
+
+
 def test_non_finite_loss_stops_with_exit_3(tmp_path, make_spec):
     # an LR this large sends the weights to ~1e37: the next forward overflows for real
     spec = make_spec(
