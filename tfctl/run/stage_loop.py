@@ -275,7 +275,7 @@ class StageLoop:
             seed=stage_seed(job.seed, index),
             fingerprint=job.fingerprints[index],
             growth=growth,
-            tau_anneal_steps=plan.anneal_steps if index else 0,  # model.scale_mode anneal: grown stages
+            tau=plan.tau,
             wandb=WandbSpec(
                 mode=resolve_mode(job.wandb.mode or "online"),
                 project=job.wandb.project,
