@@ -162,7 +162,7 @@ def print_plan(name: str, plan, run_dir: str | None = None) -> None:
 
 def print_report(report: dict, out: Console | None = None) -> None:
     """`tfctl compare`'s tables (device-hours kept beside FLOPs) and headline verdicts on the console."""
-    from tfctl.compare.report import (
+    from tfctl.compare.tables import (
         headline_lines,
         headline_rows,
         outlier_lines,

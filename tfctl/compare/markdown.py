@@ -2,7 +2,7 @@
 
 from tfctl.compare.dynamics import dynamics_markdown
 from tfctl.compare.races import MID_SCHEDULE
-from tfctl.compare.report import (
+from tfctl.compare.tables import (
     headline_lines,
     headline_rows,
     outlier_lines,
