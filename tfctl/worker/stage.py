@@ -112,7 +112,7 @@ class StageTrainer:
             load_moments(self.engine, moments, step)
             self.progress.optimizer_step_offset = step
 
-        self.anneal = TauAnneal(self.engine.module, spec.tau_anneal_steps) if spec.tau_anneal_steps else None
+        self.anneal = TauAnneal.for_stage(self.engine.module, spec.tau)  # None unless τ anneals
         if self.anneal is not None:
             if spec.train.compile:
                 raise UserError("model.scale_mode anneal changes τ every step: train.compile must be false")
@@ -180,7 +180,8 @@ class StageTrainer:
         progress.sampler = self.sampler.state_dict()
         if step % spec.log_interval == 0 or step == spec.steps:
             self._log_train(step, loss, grad_norm, seconds)
-        if step % spec.train.eval_interval == 0 or step in (spec.steps, spec.tau_anneal_steps):
+        # an anneal is evaluated where it ends (tau.steps; 0 for the other kinds)
+        if step % spec.train.eval_interval == 0 or step in (spec.steps, spec.tau.steps):
             self._evaluate(step)
         preempted = self.preemption.agreed(self.device)  # collective: every rank stops after this step
         if preempted or step % spec.train.checkpoint_interval == 0 or step in (spec.steps, stop_at):
