@@ -11,8 +11,9 @@ from tfctl.compare.baselines import plan_jobs
 from tfctl.errors import RecipeError
 from tfctl.model.flops import training_flops_per_token
 from tfctl.recipe import load_recipe, plan_recipe
-from tfctl.recipe.plan import anneal_steps, plan_stages
+from tfctl.recipe.plan import plan_stages
 from tfctl.recipe.schema import Recipe
+from tfctl.recipe.tau import TauPolicy, anneal_steps
 from tfctl.run.orchestrate import stage_fingerprints
 
 BASE = {
@@ -166,12 +167,13 @@ def test_anneal_length_steps_or_fraction_independent_of_warmup(tmp_path):
     anneal = {**BASE["model"], "scale_mode": "anneal"}
     train = {"global_batch": 8, "warmup": 3}
     plans = plan_stages(recipe_with(tmp_path, model=anneal, train=train), 320)
-    assert [p.anneal_steps for p in plans] == [0, 5]  # 10 % of s2's 50 steps; the first stage never anneals
+    # 10 % of s2's 50 steps; the first stage, built fresh, starts at sqrt(n) and never anneals
+    assert [p.tau for p in plans] == [TauPolicy("sqrt_n"), TauPolicy("anneal", 5)]
     assert [p.warmup_steps for p in plans] == [3, 3]
     plans = plan_stages(recipe_with(tmp_path, model={**anneal, "anneal": 12}, train=train), 320)
-    assert [p.anneal_steps for p in plans] == [0, 12] and "anneal_steps" in plans[1].to_dict()
+    assert plans[1].tau == TauPolicy("anneal", 12) and plans[1].to_dict()["anneal_steps"] == 12
     plain = plan_stages(recipe_with(tmp_path), 320)
-    assert [p.anneal_steps for p in plain] == [0, 0] and "anneal_steps" not in plain[1].to_dict()
+    assert [p.tau.steps for p in plain] == [0, 0] and "anneal_steps" not in plain[1].to_dict()
 
 
 def test_fingerprints_of_runs_without_anneal_are_as_before(tmp_path):

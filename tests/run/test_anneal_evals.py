@@ -50,7 +50,7 @@ def eval_steps(run_dir, stage):
 def test_anneal_has_its_own_length_and_an_eval_at_its_end(tmp_path):
     annealed = train(tmp_path, "anneal", {"scale_mode": "anneal", "anneal": 3})
     spec = json.loads((annealed / "stages" / "s2" / "spec.json").read_text())
-    assert spec["tau_anneal_steps"] == 3 and spec["schedule"]["warmup_steps"] == 1
+    assert spec["tau"] == {"kind": "anneal", "steps": 3} and spec["schedule"]["warmup_steps"] == 1
     assert eval_steps(annealed, "s2") == [0, 3, 5, 7]
     assert json.loads((annealed / "stages/s2/final/config.json").read_text())["scale_mode"] == "sqrt_n"
     (s2,) = run_dynamics(annealed, ["s1", "s2"])
@@ -58,5 +58,6 @@ def test_anneal_has_its_own_length_and_an_eval_at_its_end(tmp_path):
     assert s2["recovery_steps"] == 0 and s2["eval_steps"] == [0, 3, 5, 7]
 
     plain = train(tmp_path, "plain", {})
-    assert json.loads((plain / "stages" / "s2" / "spec.json").read_text())["tau_anneal_steps"] == 0
+    spec = json.loads((plain / "stages" / "s2" / "spec.json").read_text())
+    assert spec["tau"]["steps"] == 0 and spec["tau"]["kind"] == spec["model"]["scale_mode"]  # held as grown
     assert eval_steps(plain, "s1") == [0, 4] and eval_steps(plain, "s2") == [0, 5, 7]

@@ -16,17 +16,9 @@ from tfctl.model_dir.config import load_model_config
 from tfctl.model_dir.weights import check_finite, map_state_dict
 from tfctl.recipe import Recipe
 from tfctl.recipe.plan import StagePlan, plan_stages, stage_seed
+from tfctl.run.job import GrowFn, RunJob, changed_stages, cumulative_fingerprints, fingerprinted_train
 from tfctl.run.layout import RunDir
-from tfctl.run.stage_loop import (
-    GrowFn,
-    RunJob,
-    StageLoop,
-    changed_stages,
-    check_start,
-    cumulative_fingerprints,
-    fingerprinted_train,
-    locked_run,
-)
+from tfctl.run.stage_loop import StageLoop, check_start, locked_run
 from tfctl.run.state import DONE, RunState, checked_run_dir
 from tfctl.tracking.live import RunDisplay
 from tfctl.tracking.wandb_run import resolve_mode
