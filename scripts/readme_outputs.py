@@ -7,7 +7,8 @@ root, in order, in bash with .venv/bin first on PATH, W&B offline and an 80-colu
 output still runs (later commands use what it made) and keeps showing none; its exit status is printed here.
 
 An output the README shortens with `...` lines keeps that shape (`shortened`). Its first lines, up to the
-first `...`, are as many first lines of the new output. Each `...` then stands for the new lines up to the
+first `...`, are as many new lines from the first one with the same key as the old first line (see below;
+what the command printed before it, a notice, stays). Each `...` then stands for the new lines up to the
 next kept line, which is found by what it says rather than where it is: the last new line with the same
 "key" (its `[tag] ` and its text up to the first digit: `[s1] step `, `[scratch] eval at step `). A kept
 part in the middle runs to the first new line with its own last line's key; the last one runs to the end, so
@@ -15,7 +16,9 @@ a final eval followed by any number of tables keeps them all. A kept line withou
 counting: as many last lines as before. The output is shown whole, with a warning, when a kept part cannot be
 placed.
 
-A command marked `# offline` runs with HF_HUB_OFFLINE=1. The inputs the examples assume (short.txt,
+stdout and stderr are read as one stream, in the order they were written, without progress bars
+(TQDM_DISABLE and the Hugging Face libraries' switches) and without trailing spaces (a terminal shows
+none). A command marked `# offline` runs with HF_HUB_OFFLINE=1. The inputs the examples assume (short.txt,
 broken.bin, gpt2-like.bin, plays.parquet, plays-hf/, load_hf.py) are written first and removed at the end;
 the commands in KEPT need files this machine does not have, and keep the output the README shows.
 
@@ -39,6 +42,11 @@ KEPT = {  # command prefix → why it is not run here
 }
 INPUTS = ["short.txt", "broken.bin", "gpt2-like.bin", "plays.parquet", "plays-hf", "load_hf.py"]
 COMMAND = re.compile(r"^\$ (.*)$")
+NO_PROGRESS_BARS = {
+    "TQDM_DISABLE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+}
 
 
 def write_inputs(readme: str) -> None:
@@ -69,14 +77,20 @@ def remove_inputs() -> None:
 
 
 def run(command: str) -> tuple[int, list[str]]:
-    env = {**os.environ, "WANDB_MODE": "offline", "COLUMNS": "80", "TERM": "dumb"}
+    env = {**os.environ, "WANDB_MODE": "offline", "COLUMNS": "80", "TERM": "dumb", **NO_PROGRESS_BARS}
     env["PATH"] = f"{REPO / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
     if command.rstrip().endswith("# offline"):
         env["HF_HUB_OFFLINE"] = env["HF_DATASETS_OFFLINE"] = "1"
     done = subprocess.run(
-        ["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=3600
+        ["bash", "-c", command],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=3600,
     )
-    return done.returncode, (done.stdout + done.stderr).rstrip("\n").splitlines()
+    return done.returncode, [line.rstrip() for line in done.stdout.rstrip("\n").splitlines()]
 
 
 ELISION = "..."
@@ -131,16 +145,19 @@ def shortened(new: list[str], old: list[str]) -> list[str] | None:
             current.append(line)
     parts.append(current)
     head, rest = parts[0], parts[1:]
-    if len(head) >= len(new):
+    first = line_key(head[0]) if head else ""
+    starts = [j for j, line in enumerate(new) if usable(first) and line_key(line) == first]
+    head_end = (starts[0] if starts else 0) + len(head)  # a notice printed before it stays
+    if head_end >= len(new):
         return new
     spans, high = [], len(new) - 1  # placed from the end: each part before the next one
     for index in range(len(rest) - 1, -1, -1):
-        span = place(new, rest[index], len(head) - 1, high, last=index == len(rest) - 1)
+        span = place(new, rest[index], head_end - 1, high, last=index == len(rest) - 1)
         if span is None:
             return None
         spans.insert(0, span)
         high = span[0] - 2  # at least one line elided between two kept parts
-    out, position = list(new[: len(head)]), len(head)
+    out, position = list(new[:head_end]), head_end
     for start, end in spans:
         if start < position:
             return None
