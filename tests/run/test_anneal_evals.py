@@ -17,7 +17,7 @@ RECIPE = {
     "model": {"d_model": 32, "n_layers": 2, "n_heads": 4},
     "stages": [
         {"name": "s1", "param_tokens": 16, "steps": 4},
-        {"name": "s2", "param_tokens": 40, "steps": 7},
+        {"name": "s2", "param_tokens": 40, "steps": 7, "init": "preserve"},  # what the anneal follows
     ],
     "train": {
         "global_batch": 8,

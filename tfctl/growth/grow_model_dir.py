@@ -19,7 +19,7 @@ from tfctl.growth.depth import PLACEMENTS, layer_sources
 from tfctl.growth.optimizer import flatten_moments, grow_optimizer_state, unflatten_moments
 from tfctl.growth.state_dict import grown_blocks, plan_growth, state_shapes
 from tfctl.growth.target import target_config
-from tfctl.growth.tokens import POLICIES
+from tfctl.growth.tokens import DEFAULT_POLICY, POLICIES
 from tfctl.growth.verify import (
     PRESERVE_TOLERANCE,
     GrowthReport,
@@ -126,7 +126,7 @@ def grow_model_dir(
     out: str | Path,
     to: str | int | TokenformerConfig,
     layers: int | None = None,
-    init: str = "preserve",
+    init: str = DEFAULT_POLICY,
     optimizer: str = "reset",
     seed: int = 0,
     probe: torch.Tensor | None = None,
