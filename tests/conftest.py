@@ -1,25 +1,25 @@
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.tfctl_processes import close_servers, run_tfctl_process
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
 
 
 def run_tfctl(*args, cwd=None, timeout=600, env=None):
-    """The real command line, as a user runs it: a fresh interpreter, exit code and streams."""
+    """The real command line, as a user runs it: `python -m tfctl ARGS` in a process of its own, its exit code
+    and streams (forked from a server that has imported tfctl and torch: tests/tfctl_processes.py)."""
     environment = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "tfctl", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=environment,
-    )
+    return run_tfctl_process(args, cwd=cwd, env=environment, timeout=timeout)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tfctl_servers():
+    yield
+    close_servers()
 
 
 @pytest.fixture
