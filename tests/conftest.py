@@ -7,6 +7,10 @@ from tests.tfctl_processes import close_servers, run_tfctl_process
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
+# `train.peak_flops` of the test recipes: MFU divides by it instead of a CPU peak measured before the first stage
+# (1-3 s of every core per run, taken up to three times on a busy machine). One run measures for real:
+# tests/run/test_train.py's `single`.
+PEAK_FLOPS = 1.0e12
 
 
 def run_tfctl(*args, cwd=None, timeout=600, env=None):
@@ -65,7 +69,7 @@ stages:
   - {name: s1, param_tokens: 16, steps: 20}
   - {name: s2, param_tokens: 48, steps: 20}
 train: {global_batch: 8, lr: 3.0e-3, min_lr: 3.0e-4, warmup: 0.1, eval_interval: 10, eval_batches: 2,
-        eval_batch_size: 8, checkpoint_interval: 100}
+        eval_batch_size: 8, checkpoint_interval: 100, peak_flops: 1.0e+12}
 wandb: {mode: disabled}
 baseline:
   - {name: scratch}
