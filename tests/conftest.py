@@ -1,25 +1,35 @@
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.tfctl_processes import close_servers, run_tfctl_process
+
+# One OpenMP thread in every process of the suite (its own, and every command and rank it starts; set before
+# torch loads): the tiny models here gain nothing from a second thread, and on a busy 2-core machine threads
+# that wait for each other at every barrier made a forward pass 60-120x slower (1.2 ms vs 75-140 ms, load 4).
+# The multi-thread settings of a rank (OMP_WAIT_POLICY) are tests/launch/test_launch.py's.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
+# `train.peak_flops` of the test recipes: MFU divides by it instead of a CPU peak measured before the first stage
+# (1-3 s of every core per run, taken up to three times on a busy machine). One run measures for real:
+# tests/run/test_train.py's `single`.
+PEAK_FLOPS = 1.0e12
 
 
 def run_tfctl(*args, cwd=None, timeout=600, env=None):
-    """The real command line, as a user runs it: a fresh interpreter, exit code and streams."""
+    """The real command line, as a user runs it: `python -m tfctl ARGS` in a process of its own, its exit code
+    and streams (forked from a server that has imported tfctl and torch: tests/tfctl_processes.py)."""
     environment = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "tfctl", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=environment,
-    )
+    return run_tfctl_process(args, cwd=cwd, env=environment, timeout=timeout)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tfctl_servers():
+    yield
+    close_servers()
 
 
 @pytest.fixture
@@ -65,7 +75,7 @@ stages:
   - {name: s1, param_tokens: 16, steps: 20}
   - {name: s2, param_tokens: 48, steps: 20, init: preserve}   # exact growth: its tests read a zero jump
 train: {global_batch: 8, lr: 3.0e-3, min_lr: 3.0e-4, warmup: 0.1, eval_interval: 10, eval_batches: 2,
-        eval_batch_size: 8, checkpoint_interval: 100}
+        eval_batch_size: 8, checkpoint_interval: 100, peak_flops: 1.0e+12}
 wandb: {mode: disabled}
 baseline:
   - {name: scratch}

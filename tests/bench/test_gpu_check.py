@@ -7,6 +7,7 @@ import pytest
 import torch
 import yaml
 
+from tests.conftest import PEAK_FLOPS
 from tfctl.bench import gpu_check
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU, make gpu-check runs for real")
@@ -68,6 +69,7 @@ TINY = {
         "eval_interval": 2,
         "eval_batches": 2,
         "eval_batch_size": 4,
+        "peak_flops": PEAK_FLOPS,
     },
     "wandb": {"mode": "disabled"},
 }

@@ -1,12 +1,12 @@
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
+from tests.tfctl_processes import run_tfctl_process
 from tfctl.cli import app
 from tfctl.errors import UserError
 from tfctl.model import TransformerConfig, build_model
@@ -14,10 +14,7 @@ from tfctl.model_dir.weights import load_model, save_model_dir
 
 
 def tfctl(*args):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "tfctl", *map(str, args)], capture_output=True, text=True, env=env
-    )
+    return run_tfctl_process(args, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
 def test_grow_model_dir_round_trip(model_dir, tmp_path):

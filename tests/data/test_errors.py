@@ -1,18 +1,18 @@
 """Mistakes a user can make: one line naming the path or field, exit code 2, no output left behind."""
 
 import json
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from tests.tfctl_processes import run_tfctl_process
 from tfctl.data import DataSettings, load_prepared, load_tokenizer, prepare_dataset
 from tfctl.errors import DataError, UserError
 
 
 def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "tfctl", *args], capture_output=True, text=True, cwd=cwd)
+    return run_tfctl_process(args, cwd=cwd)
 
 
 def prepare_fails(tmp_path, *fragments, **settings) -> None:

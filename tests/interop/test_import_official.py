@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.conftest import PEAK_FLOPS
 from tfctl.model_dir.weights import load_model
 
 L, D, HEADS, VOCAB, QKV, PROJ, FFN, ROTARY_PCT = 2, 32, 4, 384, 12, 10, 24, 0.25
@@ -172,7 +173,7 @@ def imported_recipe(official_state, tmp_path, tokenizer_path, n_heads: int = HEA
                   "token_ratios": {"qkv": QKV, "proj": PROJ, "ffn": FFN}},
         "stages": [{"name": "s1", "param_tokens": QKV, "steps": 2, "from": str(imported)}],
         "train": {"global_batch": 4, "eval_interval": 2, "eval_batches": 1, "eval_batch_size": 2,
-                  "checkpoint_interval": 2},
+                  "checkpoint_interval": 2, "peak_flops": PEAK_FLOPS},
         "wandb": {"mode": "disabled"},
     }  # fmt: skip
     path = tmp_path / "recipe.yaml"

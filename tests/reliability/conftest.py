@@ -13,7 +13,7 @@ import psutil
 import pytest
 import yaml
 
-from tests.conftest import run_tfctl
+from tests.conftest import PEAK_FLOPS, run_tfctl
 
 RECIPE = {
     "name": "chaos",
@@ -32,6 +32,7 @@ RECIPE = {
         "eval_batch_size": 4,
         "lr": 3.0e-3,
         "min_lr": 3.0e-4,
+        "peak_flops": PEAK_FLOPS,
     },
 }
 ENV = {"WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}

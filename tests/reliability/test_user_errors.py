@@ -1,6 +1,7 @@
 """Every command, given a missing path, the wrong kind of directory or a malformed file: one line on stderr,
-exit 2, nothing written. Through the real CLI, one subprocess per case (run in the background while the
-other tests run: see user_error_table.py and the `user_error_table` fixture in tests/conftest.py)."""
+exit 2, nothing written. Through the real CLI, one process per case (`python -m tfctl ARGS` forked from a server
+that imported tfctl and torch once: tests/tfctl_processes.py), run in the background while the other tests
+run: see user_error_table.py and the `user_error_table` fixture in tests/conftest.py."""
 
 import pytest
 

@@ -4,8 +4,6 @@ threads (started by tests/conftest.py with the session, so it overlaps the other
 import json
 import os
 import pickle
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from tests.reliability.conftest import ENV, RECIPE
+from tests.tfctl_processes import run_tfctl_process
 from tfctl.run.lock import RunLock
 
 CASES = [
@@ -301,7 +300,7 @@ def snapshot(root: Path) -> dict:
 
 
 class Table:
-    """Runs every case in the background while the test session goes on, `jobs` subprocesses at a time."""
+    """Runs every case in the background while the test session goes on, `jobs` processes at a time."""
 
     def __init__(self, root: Path, jobs: int = 1):
         self.root, self.jobs, self.results, self.done = root, jobs, {}, threading.Event()
@@ -323,14 +322,7 @@ class Table:
         cwd = self.cwd(case)
         cwd.mkdir(parents=True)
         args = [self.argument(a) for a in case]
-        self.results[case] = subprocess.run(
-            [sys.executable, "-m", "tfctl", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**os.environ, **ENV},
-        )
+        self.results[case] = run_tfctl_process(args, cwd=cwd, env={**os.environ, **ENV}, timeout=300)
 
     def run(self) -> None:
         try:

@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import run_tfctl
+from tests.conftest import PEAK_FLOPS, run_tfctl
 from tfctl.compare.dynamics import run_dynamics
 
 pytestmark = pytest.mark.slow  # two tiny `tfctl train` runs
@@ -27,6 +27,7 @@ RECIPE = {
         "eval_batches": 2,
         "eval_batch_size": 4,
         "checkpoint_interval": 5,
+        "peak_flops": PEAK_FLOPS,
     },
     "wandb": {"mode": "disabled"},
     "baseline": [],

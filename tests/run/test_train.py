@@ -6,7 +6,7 @@ import os
 import pytest
 import yaml
 
-from tests.conftest import run_tfctl
+from tests.conftest import PEAK_FLOPS, run_tfctl
 
 pytestmark = pytest.mark.slow  # `tfctl train` end to end
 
@@ -213,14 +213,26 @@ def test_grow_run_appends_and_trains_a_stage(single, tmp_path):
 
 def test_train_two_processes_through_deepspeed(tmp_path):
     _, result = train(
-        tmp_path, "e2e2", "--set", "launch.nproc_per_node=2", "--set", "launch.launcher=deepspeed"
+        tmp_path,
+        "e2e2",
+        "--set",
+        "launch.nproc_per_node=2",
+        "--set",
+        "launch.launcher=deepspeed",
+        "--set",
+        f"train.peak_flops={PEAK_FLOPS}",
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     check_finished_run(tmp_path / "runs" / "e2e2", world_size=2)
     assert os.path.exists(tmp_path / "runs" / "e2e2" / "stages" / "s2" / "worker.log")
 
 
-ONE_STAGE = {**RECIPE, "stages": [{"name": "s1", "param_tokens": 16, "steps": 6}]}
+# the single run above measures the CPU's peak for MFU, as a user's run does; the runs below are given one
+ONE_STAGE = {
+    **RECIPE,
+    "stages": [{"name": "s1", "param_tokens": 16, "steps": 6}],
+    "train": {**RECIPE["train"], "peak_flops": PEAK_FLOPS},
+}
 
 
 def test_a_terminal_gets_a_live_bar_with_eta_and_no_per_step_lines(tmp_path):
