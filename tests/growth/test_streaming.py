@@ -200,11 +200,11 @@ def test_a_wrong_byte_in_the_written_file_is_refused(
     if corrupt_call == -1:  # count the blocks of a clean growth first
         with monkeypatch.context() as clean:
             calls = _faulty_writer(clean, 0)
-            grow_model_dir(model_dir, tmp_path / "clean", "qkv=24,proj=24,ffn=96")
+            grow_model_dir(model_dir, tmp_path / "clean", "qkv=24,proj=24,ffn=96", init="preserve")
             corrupt_call = len(calls)
     _faulty_writer(monkeypatch, corrupt_call)
-    with pytest.raises(RuntimeError, match=message):
-        grow_model_dir(model_dir, tmp_path / "grown", "qkv=24,proj=24,ffn=96")
+    with pytest.raises(RuntimeError, match=message):  # preserve: its new key rows are known (zero)
+        grow_model_dir(model_dir, tmp_path / "grown", "qkv=24,proj=24,ffn=96", init="preserve")
     expected = {"tiny", "tokenizer.json"} | ({"clean"} if (tmp_path / "clean").exists() else set())
     assert {p.name for p in tmp_path.iterdir()} == expected  # no `grown`, no temporary sibling
 
@@ -287,7 +287,7 @@ def test_new_key_tokens_are_holes_of_the_same_file(model_dir, tmp_path, monkeypa
     for sparse in (True, False):
         monkeypatch.setattr(grow_module, "SPARSE", sparse)
         out = tmp_path / f"grown-{sparse}"
-        grow_model_dir(model_dir, out, to)
+        grow_model_dir(model_dir, out, to, init="preserve")  # preserve: new key tokens are zero
         files[sparse] = out / "model.safetensors"
     assert files[True].read_bytes() == files[False].read_bytes()
     on_disk = {sparse: os.stat(path).st_blocks * 512 for sparse, path in files.items()}
@@ -297,5 +297,5 @@ def test_new_key_tokens_are_holes_of_the_same_file(model_dir, tmp_path, monkeypa
     # FFN's key tokens: old rows (11), new rows (12, zero)
     _faulty_writer(monkeypatch, 12)
     with pytest.raises(RuntimeError, match="new key tokens of blocks.0.ffn.key_tokens are not zero"):
-        grow_model_dir(model_dir, tmp_path / "grown", to)
+        grow_model_dir(model_dir, tmp_path / "grown", to, init="preserve")
     assert not (tmp_path / "grown").exists()
