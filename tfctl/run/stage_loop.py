@@ -223,6 +223,8 @@ class StageLoop:
         if not self.state.stage(name).get("growth"):
             offsets = self.offsets(index)
             metrics = MetricsFile(self.job.dirs.metrics)
+            # a run killed between this record and the state update below grows again: one record per growth
+            metrics.keep_only(lambda r: not (r.get("stage") == name and r.get("kind") == "growth"))
             metrics.write(
                 {
                     "kind": "growth",
