@@ -22,7 +22,7 @@ RECIPE = {
     "train": {
         "global_batch": 8,
         "lr": 3e-3,
-        "eval_interval": 3,
+        "eval_interval": 4,  # 6 steps: evaluated at 0, 4 and the last step
         "eval_batches": 2,
         "eval_batch_size": 4,
         "checkpoint_interval": 3,
@@ -102,6 +102,15 @@ def test_train_one_process_end_to_end(single):
         "optimizer.safetensors"
     )
     assert spec["tokens_offset"] == 6 * 8 * 32
+
+
+def test_a_run_without_anneal_evaluates_at_0_every_interval_and_the_last_step(single):
+    """(The anneal's own evaluations: test_anneal_evals.py.)"""
+    _, _, run_dir = single
+    for stage in ("s1", "s2"):
+        assert json.loads((run_dir / "stages" / stage / "spec.json").read_text())["tau_anneal_steps"] == 0
+        steps = [r["step"] for r in records(run_dir) if r["kind"] == "eval" and r["stage"] == stage]
+        assert steps == [0, 4, 6], stage
 
 
 def test_second_train_does_nothing(single):
