@@ -81,7 +81,7 @@ data: {source: shakespeare, tokenizer: "bpe:512", seq_len: 32}
 model: {d_model: 32, n_layers: 2, n_heads: 4}
 stages:
   - {name: s1, param_tokens: 16, steps: 20}
-  - {name: s2, param_tokens: 48, steps: 20}
+  - {name: s2, param_tokens: 48, steps: 20, init: preserve}   # exact growth: its tests read a zero jump
 train: {global_batch: 8, lr: 3.0e-3, min_lr: 3.0e-4, warmup: 0.1, eval_interval: 10, eval_batches: 2,
         eval_batch_size: 8, checkpoint_interval: 100, peak_flops: 1.0e+12}
 wandb: {mode: disabled}

@@ -30,6 +30,8 @@ def test_grow_model_dir_round_trip(model_dir, tmp_path):
         out,
         "--optimizer",
         "carry",
+        "--init",
+        "preserve",
         "--json",
     )
     assert result.returncode == 0, result.stderr
@@ -51,6 +53,20 @@ def test_grow_model_dir_round_trip(model_dir, tmp_path):
     assert moments["blocks.0.ffn.key_tokens.exp_avg"].shape == (96, 32)
     assert torch.count_nonzero(moments["blocks.0.ffn.key_tokens.exp_avg"][64:]) == 0
     assert torch.count_nonzero(moments["blocks.2.ffn.value_tokens.exp_avg_sq"]) == 0
+
+
+def test_the_default_growth_is_the_papers(model_dir, tmp_path):
+    """Without --init: random new key tokens and τ = sqrt(n) of the grown size; the report shows the jump."""
+    out = tmp_path / "grown"
+    result = tfctl("grow", model_dir, "--to", "qkv=24,proj=24,ffn=96", "-o", out, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["init"] == "paper" and report["max_abs_logit_diff"] > 1e-3
+    assert json.loads((out / "export.json").read_text())["growth"]["init"] == "paper"
+    model, config = load_model(out)
+    assert (config.scale_mode, config.qkv_scale) == ("sqrt_n", None)
+    assert model.blocks[0].ffn.tau == 96**0.5 and model.blocks[0].attention.key.tau == 24**0.5
+    assert torch.count_nonzero(model.blocks[0].ffn.key_tokens[64:]) == 32 * 32  # every new key is random
 
 
 def test_reset_leaves_the_optimizer_state_behind(model_dir, tmp_path, capsys):

@@ -15,16 +15,9 @@ from tfctl.compare.frontier import hull
 from tfctl.compare.headline import family_points
 from tfctl.compare.markdown import to_markdown
 from tfctl.compare.plot import plot_ppl_vs_flops
-from tfctl.compare.report import (
-    build_report,
-    frontier_groups,
-    headline_lines,
-    headline_rows,
-    run_rows,
-    stage_end_rows,
-    target_rows,
-)
+from tfctl.compare.report import build_report, frontier_groups
 from tfctl.compare.runs import RunGroup, RunSummary
+from tfctl.compare.tables import headline_lines, headline_rows, run_rows, stage_end_rows, target_rows
 from tfctl.compare.wording import frontier_ratio_text, iso_gap_text, iso_ppl_text, ppl_gap_text
 
 NUMBER = re.compile(r"[−+-]?\d[\d.,]*(?:e[+-]?\d+)?(?:k|m|M|b|B)?")

@@ -7,8 +7,9 @@ import pytest
 from tfctl.compare.curves import Curve
 from tfctl.compare.markdown import to_markdown
 from tfctl.compare.plot import plot_ppl_vs_flops
-from tfctl.compare.report import RUN_COLUMNS, build_report
+from tfctl.compare.report import build_report
 from tfctl.compare.runs import RunSummary
+from tfctl.compare.tables import RUN_COLUMNS
 
 
 def summary(name, kind, flops, ppl, growth=()):
@@ -65,7 +66,7 @@ def test_headline_and_targets():
 
 
 def test_wandb_tables_hold_numbers():
-    from tfctl.compare.report import run_values, target_values
+    from tfctl.compare.tables import run_values, target_values
 
     report = build_report(GROWTH, [SCRATCH], targets=[70])
     _, rows = run_values(report)
@@ -75,7 +76,7 @@ def test_wandb_tables_hold_numbers():
 
 
 def test_one_seed_is_inconclusive():
-    from tfctl.compare.report import headline_lines
+    from tfctl.compare.tables import headline_lines
 
     report = build_report(GROWTH, [summary("twin", "run", [0, 10, 20, 30], [400, 100, 60, 40])])
     (line,) = headline_lines(report)

@@ -28,13 +28,13 @@ def compare_json(tfctl, *args) -> dict:
 
 
 def test_the_readme_example_keeps_the_headline(tfctl, growth_run, compared, tmp_path):
-    """`tfctl compare runs/tiny --with runs/tiny-paper --json` after `tfctl compare runs/tiny`: the earlier
+    """`tfctl compare runs/tiny --with runs/tiny-preserve --json` after `tfctl compare runs/tiny`: the earlier
     baseline stays the reference (it used to lose its seed pairing: "no finished pair of runs yet")."""
-    tiny, paper = tmp_path / "runs" / "tiny", tmp_path / "runs" / "tiny-paper"
+    tiny, preserve = tmp_path / "runs" / "tiny", tmp_path / "runs" / "tiny-preserve"
     copy_run(growth_run, tiny)
     copy_run(growth_run.parent / "tiny.baseline-scratch", tiny.parent / "tiny.baseline-scratch")
-    copy_run(growth_run, paper)
-    report = compare_json(tfctl, tiny, "--with", paper)
+    copy_run(growth_run, preserve)
+    report = compare_json(tfctl, tiny, "--with", preserve)
     (head,) = report["headline"]
     assert head["against_label"] == "baseline-scratch" and head["n_seeds"] == 1
     assert head["ppl_growth"] == pytest.approx(report["runs"][0]["val_ppl"])
@@ -47,7 +47,7 @@ def test_the_readme_example_keeps_the_headline(tfctl, growth_run, compared, tmp_
     ):
         assert key in head
     (variant,) = report["variants"]
-    assert variant["label"] == "tiny-paper"
+    assert variant["label"] == "tiny-preserve"
     markdown = (tiny / "compare" / "report.md").read_text()
     assert head["sentence"] in markdown
 

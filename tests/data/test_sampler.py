@@ -15,6 +15,23 @@ def test_batches_are_next_token_windows():
     assert torch.equal(x[:, :1] + torch.arange(1, 17), y)  # each window is contiguous in TOKENS
 
 
+def test_batches_are_the_recorded_ones():
+    """The stream is part of every run's numbers (resume, world sizes, tests/worker/test_step_numerics.py):
+    these window starts were recorded from the sampler before its gather went numpy-only (issue 28)."""
+    sampler = TokenSampler(TOKENS, seq_len=16, global_batch=8, seed=5)
+    recorded = {
+        0: [6697, 8037, 226, 8066, 4681, 5145, 6292, 2853],
+        1: [1320, 7729, 7769, 4699, 8771, 6947, 8470, 8152],
+        77: [8603, 4154, 6135, 6016, 6004, 5050, 7585, 7479],
+    }
+    for step, starts in recorded.items():
+        x, y = sampler.batch(step)
+        assert torch.equal(x, torch.tensor(starts)[:, None] + torch.arange(16))
+        assert torch.equal(y, x + 1)
+    rank_1 = TokenSampler(TOKENS, seq_len=16, global_batch=8, seed=5, rank=1, world_size=2)
+    assert rank_1.batch(1)[0][:, 0].tolist() == recorded[1][4:]
+
+
 def test_same_global_batch_for_any_world_size():
     single = TokenSampler(TOKENS, seq_len=32, global_batch=8, seed=7)
     ranks = [TokenSampler(TOKENS, seq_len=32, global_batch=8, seed=7, rank=r, world_size=4) for r in range(4)]

@@ -30,7 +30,7 @@ def test_readme_stage_forms_validate():
         "size": "520k",
         "layers": 3,
         "steps": 50,
-        "init": "paper",
+        "init": "preserve",
         "optimizer": "carry",
     }
     plan = plan_recipe(validate_recipe(recipe, "README.md"))

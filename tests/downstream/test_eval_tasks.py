@@ -116,3 +116,17 @@ def test_the_readmes_example_tasks_run_from_the_repository_root(make_model_dir, 
     assert result.returncode == 0, result.stderr
     results = json.loads(result.stdout)["results"]
     assert 0 <= results["shakespeare_mc"]["acc"] <= 1 and results["shakespeare_ppl"]["bits_per_byte"] > 0
+
+
+def test_the_example_tasks_are_what_their_builder_writes_and_the_tests_use_their_first_lines(
+    local_tasks, tmp_path
+):
+    from tests.conftest import REPO
+    from tests.interop.conftest import example_tasks
+
+    example_tasks().write_data(tmp_path)
+    for name in ("mc.jsonl", "ppl.jsonl"):
+        shipped = (REPO / "examples" / "tasks" / name).read_text()
+        assert (tmp_path / name).read_text() == shipped
+        assert shipped.startswith((local_tasks / name).read_text())
+    assert f"test: {local_tasks}/mc.jsonl" in (local_tasks / "shakespeare_mc.yaml").read_text()

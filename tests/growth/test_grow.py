@@ -21,7 +21,7 @@ GROWTHS = {
 def test_preserve_growth_keeps_the_logits(trained, growth, placement):
     config, state, _ = trained
     target = dataclasses.replace(config, **GROWTHS[growth])
-    new_config, new_state = grow(config, state, target, placement=placement)
+    new_config, new_state = grow(config, state, target, init="preserve", placement=placement)
     report = verify_growth(config, state, new_config, new_state)
     assert report.max_abs_logit_diff <= PRESERVE_TOLERANCE
     assert report.loss_after == pytest.approx(report.loss_before, abs=1e-5)
@@ -30,7 +30,7 @@ def test_preserve_growth_keeps_the_logits(trained, growth, placement):
 
 def test_preserve_keeps_old_rows_and_holds_tau(trained):
     config, state, _ = trained
-    new_config, new_state = grow(config, state, dataclasses.replace(config, **MORE_TOKENS))
+    new_config, new_state = grow(config, state, dataclasses.replace(config, **MORE_TOKENS), init="preserve")
     assert new_config.scale_mode == "fixed"
     assert new_config.qkv_scale == math.sqrt(16) and new_config.ffn_scale == math.sqrt(64)
     old, new = state["blocks.1.ffn.key_tokens"], new_state["blocks.1.ffn.key_tokens"]
@@ -47,16 +47,16 @@ def test_preserve_is_exact_for_gelu_l2_norm_and_refuses_softmax(trained):
         target = dataclasses.replace(source, **MORE_TOKENS)
         if norm == "softmax":
             with pytest.raises(ValueError, match="exact only"):
-                grow(source, state, target)
+                grow(source, state, target, init="preserve")
             continue
-        new_config, new_state = grow(source, state, target)
+        new_config, new_state = grow(source, state, target, init="preserve")
         assert verify_growth(source, state, new_config, new_state).max_abs_logit_diff <= PRESERVE_TOLERANCE
 
 
 def test_new_tokens_and_blocks_train_from_the_first_step(trained):
     config, state, _ = trained
     target = dataclasses.replace(config, **MORE_TOKENS, n_layers=3)
-    new_config, new_state = grow(config, state, target)
+    new_config, new_state = grow(config, state, target, init="preserve")
     model = model_from_state(new_config, new_state).train()
     for p in model.parameters():
         p.requires_grad_(True)
@@ -76,14 +76,27 @@ def test_new_tokens_and_blocks_train_from_the_first_step(trained):
     assert new_block.attention.output.value_tokens.grad.abs().sum() > 0
 
 
-def test_paper_growth_is_not_function_preserving(trained):
+def test_paper_growth_is_the_default_and_not_function_preserving(trained):
+    """The default growth is the paper's: random new key tokens, τ = sqrt(n) of the grown size."""
     config, state, _ = trained
-    new_config, new_state = grow(config, state, dataclasses.replace(config, **MORE_TOKENS), init="paper")
+    new_config, new_state = grow(config, state, dataclasses.replace(config, **MORE_TOKENS))
     assert new_config.scale_mode == "sqrt_n" and new_config.qkv_scale is None
+    assert model_from_state(new_config, new_state).blocks[0].ffn.tau == math.sqrt(160)
     assert torch.count_nonzero(new_state["blocks.0.attention.query.key_tokens"][16:]) > 0
     report = verify_growth(config, state, new_config, new_state)
     assert report.max_abs_logit_diff > 1e-2  # the honest jump
     assert report.loss_after != report.loss_before
+
+
+def test_the_default_growth_is_the_same_for_a_recipe_a_command_and_the_library():
+    import inspect
+
+    from tfctl.growth import DEFAULT_POLICY, grow_model_dir
+    from tfctl.recipe.schema import StageSection
+
+    assert StageSection.model_fields["init"].default == DEFAULT_POLICY == "paper"
+    for function in (grow, grow_model_dir):
+        assert inspect.signature(function).parameters["init"].default == DEFAULT_POLICY
 
 
 def test_growth_is_deterministic_and_leaves_the_input_alone(trained):

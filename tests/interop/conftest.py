@@ -1,12 +1,13 @@
 """Tiny models with a real tokenizer, and local lm-eval tasks built from the shipped Shakespeare corpus."""
 
+import importlib.util
 import json
 import os
-import random
 
 import pytest
 import torch
 
+from tests.conftest import REPO
 from tfctl.data.sources import builtin_corpus
 from tfctl.data.tokenizer import padded_vocab_size, train_bpe, with_eos
 from tfctl.model import TokenformerConfig, TransformerConfig, build_model
@@ -60,53 +61,20 @@ def make_model_dir(tmp_path_factory, tokenizer_path):
     return make
 
 
+def example_tasks():
+    """examples/tasks/build.py, the builder of the README's example tasks, as a module."""
+    spec = importlib.util.spec_from_file_location("example_tasks", REPO / "examples" / "tasks" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
-def local_tasks(tmp_path_factory, corpus):
-    """A task directory: `shakespeare_mc` (multiple choice: which line comes next) and `shakespeare_ppl`
-    (rolling log-likelihood over passages), both `dataset_path: json` over files written here."""
-    root = tmp_path_factory.mktemp("tasks")
-    lines = [line.strip() for line in corpus.splitlines() if 20 < len(line.strip()) < 60]
-    rng = random.Random(0)
-    with (root / "mc.jsonl").open("w") as f:
-        for i in range(0, 400, 20):
-            wrong = rng.sample(lines, 3)
-            f.write(json.dumps({"context": lines[i], "choices": [lines[i + 1], *wrong], "gold": 0}) + "\n")
-    with (root / "ppl.jsonl").open("w") as f:
-        for i in range(0, 60, 15):
-            f.write(json.dumps({"text": "\n".join(lines[i : i + 15])}) + "\n")
-    (root / "shakespeare_mc.yaml").write_text(
-        f"""task: shakespeare_mc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {root / "mc.jsonl"}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "{{{{context}}}}"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: gold
-metric_list:
-  - metric: acc
-  - metric: acc_norm
-"""
-    )
-    (root / "shakespeare_ppl.yaml").write_text(
-        f"""task: shakespeare_ppl
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {root / "ppl.jsonl"}
-test_split: test
-output_type: loglikelihood_rolling
-doc_to_text: ""
-doc_to_target: "{{{{text}}}}"
-metric_list:
-  - metric: word_perplexity
-  - metric: byte_perplexity
-  - metric: bits_per_byte
-"""
-    )
-    return root
+def local_tasks(tmp_path_factory):
+    """A task directory: the README's example tasks, `shakespeare_mc` (multiple choice: which line comes next)
+    and `shakespeare_ppl` (rolling log-likelihood over passages), written by their own builder, smaller (20
+    questions, 4 passages: the first of the shipped ones)."""
+    return example_tasks().write_tasks(tmp_path_factory.mktemp("tasks"), choices=20, passages=4)
 
 
 @pytest.fixture

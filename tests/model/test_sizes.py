@@ -95,3 +95,27 @@ def test_all_presets_build_on_meta():
     for config in PRESETS.values():
         assert build_model(config, device="meta").get_num_params() == count_params(config)
     assert torch.empty(0).device.type == "cpu"
+
+
+def test_a_model_on_meta_has_the_shapes_of_the_real_one_and_imports_no_dynamo():
+    """Building on meta skips the initialisation (nothing to fill) and builds the rotary tables on the CPU:
+    on meta both run Python references that import torch._dynamo (~1 CPU-second of `tfctl grow`)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from tfctl.model import build_model\n"
+        "from tfctl.model.presets import preset\n"
+        "model = build_model(preset('incremental-124m'), device='meta')\n"
+        "assert all(t.is_meta for t in [*model.parameters(), *model.buffers()])\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+    config = dataclasses.replace(preset("incremental-124m"), vocab_size=256, n_layers=2)
+    meta, real = build_model(config, device="meta"), build_model(config)
+    assert {n: t.shape for n, t in meta.state_dict().items()} == {
+        n: t.shape for n, t in real.state_dict().items()
+    }
+    assert meta.rotary.cos.shape == real.rotary.cos.shape and meta.rotary.cos.is_meta

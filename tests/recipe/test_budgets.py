@@ -11,8 +11,9 @@ from tfctl.compare.baselines import plan_jobs
 from tfctl.errors import RecipeError
 from tfctl.model.flops import training_flops_per_token
 from tfctl.recipe import load_recipe, plan_recipe
-from tfctl.recipe.plan import anneal_steps, plan_stages
+from tfctl.recipe.plan import plan_stages
 from tfctl.recipe.schema import Recipe
+from tfctl.recipe.tau import TauPolicy, anneal_steps
 from tfctl.run.orchestrate import stage_fingerprints
 
 BASE = {
@@ -104,7 +105,7 @@ def test_compare_plans_a_sibling_per_seed_budget_and_size(tmp_path):
 def test_stage_flops_budget_and_a_recorded_recipe_loads_back(tmp_path):
     stages = [
         {"name": "s1", "param_tokens": 8, "flops": 1e10},
-        {"name": "s2", "param_tokens": 24, "flops": "5e9"},
+        {"name": "s2", "param_tokens": 24, "flops": "5e9", "init": "preserve"},
     ]
     family = {"name": "tf", "family": "tokenformer", "flops": [1e10]}
     recipe = recipe_with(
@@ -158,6 +159,12 @@ def test_wrong_stage_budget_and_anneal_are_refused(tmp_path):
     path.write_text(yaml.safe_dump({**BASE, "model": {**BASE["model"], "anneal": 20}}))
     with pytest.raises(RecipeError, match="model: anneal: applies to scale_mode anneal only"):
         load_recipe(path)
+    # the default growth (paper) already ends at τ = sqrt(n): an anneal after it would do nothing
+    path.write_text(yaml.safe_dump({**BASE, "model": {**BASE["model"], "scale_mode": "anneal"}}))
+    with pytest.raises(
+        RecipeError, match=r"stages\[1\].init: paper growth sets τ = sqrt\(n\) at once.*set init: preserve"
+    ):
+        load_recipe(path)
 
 
 def test_anneal_length_steps_or_fraction_independent_of_warmup(tmp_path):
@@ -165,22 +172,32 @@ def test_anneal_length_steps_or_fraction_independent_of_warmup(tmp_path):
     assert anneal_steps(20, 150) == 20 and anneal_steps(500, 150) == 150  # never past the stage
     anneal = {**BASE["model"], "scale_mode": "anneal"}
     train = {"global_batch": 8, "warmup": 3}
-    plans = plan_stages(recipe_with(tmp_path, model=anneal, train=train), 320)
-    assert [p.anneal_steps for p in plans] == [0, 5]  # 10 % of s2's 50 steps; the first stage never anneals
+    stages = [BASE["stages"][0], {**BASE["stages"][1], "init": "preserve"}]  # the anneal follows preserve
+    plans = plan_stages(recipe_with(tmp_path, model=anneal, train=train, stages=stages), 320)
+    # 10 % of s2's 50 steps; the first stage, built fresh, starts at sqrt(n) and never anneals
+    assert [p.tau for p in plans] == [TauPolicy("sqrt_n"), TauPolicy("anneal", 5)]
     assert [p.warmup_steps for p in plans] == [3, 3]
-    plans = plan_stages(recipe_with(tmp_path, model={**anneal, "anneal": 12}, train=train), 320)
-    assert [p.anneal_steps for p in plans] == [0, 12] and "anneal_steps" in plans[1].to_dict()
+    plans = plan_stages(
+        recipe_with(tmp_path, model={**anneal, "anneal": 12}, train=train, stages=stages), 320
+    )
+    assert plans[1].tau == TauPolicy("anneal", 12) and plans[1].to_dict()["anneal_steps"] == 12
     plain = plan_stages(recipe_with(tmp_path), 320)
-    assert [p.anneal_steps for p in plain] == [0, 0] and "anneal_steps" not in plain[1].to_dict()
+    assert [p.tau.steps for p in plain] == [0, 0] and "anneal_steps" not in plain[1].to_dict()
 
 
 def test_fingerprints_of_runs_without_anneal_are_as_before(tmp_path):
-    """The tiny recipe's stage fingerprints as main computed them before `model.anneal` existed: a finished
-    run is still recognised (and reused) after the update; an anneal run's length enters its fingerprints."""
+    """The tiny recipe's stage fingerprints, pinned: with the default growth (`paper`), and with
+    `init: preserve` on the grown stages, which are the fingerprints main computed before `model.anneal`
+    existed and before the default became `paper` — a run made then is still recognised (and reused) when
+    continued with `--set stages.N.init=preserve`, and its first stage (which grows from nothing) in any
+    case; an anneal run's length enters its fingerprints."""
+    pins = json.loads((RECIPES.parent / "tests/recipe/tiny_fingerprints.json").read_text())
     recipe = load_recipe(RECIPES / "tiny.yaml")
-    assert stage_fingerprints(recipe) == json.loads(
-        (RECIPES.parent / "tests/recipe/tiny_fingerprints.json").read_text()
-    )
+    assert stage_fingerprints(recipe) == pins["default"]
+    preserved = load_recipe(RECIPES / "tiny.yaml", ["stages.1.init=preserve", "stages.2.init=preserve"])
+    assert stage_fingerprints(preserved) == pins["preserve"]
+    first = load_recipe(RECIPES / "tiny.yaml", ["stages.0.init=preserve"])  # grows nothing: ignored
+    assert stage_fingerprints(first) == pins["default"]
     annealed = recipe.model_copy(update={"model": recipe.model.model_copy(update={"scale_mode": "anneal"})})
     longer = annealed.model_copy(update={"model": annealed.model.model_copy(update={"anneal": 30})})
     assert stage_fingerprints(annealed)[1] != stage_fingerprints(longer)[1]

@@ -30,6 +30,13 @@ def test_figure_3_recipe_grows_as_the_paper_and_its_sibling_preserves():
     assert [s["tokens"] for s in paper["stages"]] == [s["tokens"] for s in preserve["stages"]]
 
 
+def test_the_cpu_study_recipes_keep_the_growth_they_were_run_with():
+    """docs/results/cpu-study-2026-12-01.md ran when `preserve` was the default: its recipes say so."""
+    for path in sorted([RECIPES / "cpu-study.yaml", *(RECIPES / "cpu-study").glob("*.yaml")]):
+        init = "paper" if path.stem.startswith("paper") else "preserve"
+        assert [s.init for s in load_recipe(path).stages[1:]] == [init, init], path
+
+
 def test_plan_json_for_openwebtext_hits_paper_sizes(tfctl, tmp_path):
     result = tfctl("plan", RECIPES / "openwebtext-124m-to-1.4b.yaml", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

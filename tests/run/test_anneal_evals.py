@@ -18,7 +18,7 @@ RECIPE = {
     "model": {"d_model": 32, "n_layers": 2, "n_heads": 4},
     "stages": [
         {"name": "s1", "param_tokens": 16, "steps": 4},
-        {"name": "s2", "param_tokens": 40, "steps": 7},
+        {"name": "s2", "param_tokens": 40, "steps": 7, "init": "preserve"},  # what the anneal follows
     ],
     "train": {
         "global_batch": 8,
@@ -52,12 +52,12 @@ def eval_steps(run_dir, stage):
 def test_anneal_has_its_own_length_and_an_eval_at_its_end(tmp_path):
     annealed = train(tmp_path, "anneal", {"scale_mode": "anneal", "anneal": 3})
     spec = json.loads((annealed / "stages" / "s2" / "spec.json").read_text())
-    assert spec["tau_anneal_steps"] == 3 and spec["schedule"]["warmup_steps"] == 1
+    assert spec["tau"] == {"kind": "anneal", "steps": 3} and spec["schedule"]["warmup_steps"] == 1
     assert eval_steps(annealed, "s2") == [0, 3, 5, 7]
     assert json.loads((annealed / "stages/s2/final/config.json").read_text())["scale_mode"] == "sqrt_n"
     (s2,) = run_dynamics(annealed, ["s1", "s2"])
     assert s2["loss_jump"] == pytest.approx(0.0, abs=1e-5)  # preserve growth: exact at the growth step
     assert s2["recovery_steps"] == 0 and s2["eval_steps"] == [0, 3, 5, 7]
     # the first stage (never annealed): fewer steps than eval_interval, evaluated at 0 and at its last step
-    assert json.loads((annealed / "stages" / "s1" / "spec.json").read_text())["tau_anneal_steps"] == 0
+    assert json.loads((annealed / "stages" / "s1" / "spec.json").read_text())["tau"]["steps"] == 0
     assert eval_steps(annealed, "s1") == [0, 4]

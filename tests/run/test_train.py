@@ -53,7 +53,15 @@ def check_finished_run(run_dir, world_size):
         ("stage_end", "s2"),
     } <= kinds
     growth = next(r for r in records(run_dir) if r["kind"] == "growth")
-    assert growth["max_abs_logit_diff"] <= 1e-5 and growth["params_after"] > growth["params_before"]
+    assert growth["params_after"] > growth["params_before"]
+    # no `init:` in the recipe: the paper's growth (random new keys, τ = sqrt(n) of the grown size), a jump
+    assert growth["init"] == "paper" and growth["max_abs_logit_diff"] > 1e-3
+    grown = json.loads((run_dir / "stages" / "s2" / "init" / "config.json").read_text())
+    assert (grown["qkv_tokens"], grown["scale_mode"], grown["qkv_scale"]) == (40, "sqrt_n", None)
+    from safetensors.torch import load_file
+
+    keys = load_file(run_dir / "stages" / "s2" / "init" / "model.safetensors")["blocks.0.ffn.key_tokens"]
+    assert keys.shape == (160, 32) and bool(keys[64:].abs().sum(-1).gt(0).all())  # every new key random
     for stage in ("s1", "s2"):
         final = run_dir / "stages" / stage / "final"
         assert {"model.safetensors", "config.json", "tokenizer.json"} <= {p.name for p in final.iterdir()}
@@ -108,7 +116,8 @@ def test_a_run_without_anneal_evaluates_at_0_every_interval_and_the_last_step(si
     """(The anneal's own evaluations: test_anneal_evals.py.)"""
     _, _, run_dir = single
     for stage in ("s1", "s2"):
-        assert json.loads((run_dir / "stages" / stage / "spec.json").read_text())["tau_anneal_steps"] == 0
+        spec = json.loads((run_dir / "stages" / stage / "spec.json").read_text())
+        assert spec["tau"]["steps"] == 0 and spec["tau"]["kind"] == spec["model"]["scale_mode"]  # held
         steps = [r["step"] for r in records(run_dir) if r["kind"] == "eval" and r["stage"] == stage]
         assert steps == [0, 4, 6], stage
 
@@ -132,8 +141,9 @@ def test_changed_recipe_is_refused_and_force_retrains(single, tmp_path):
     result = run_tfctl("train", path, "-o", run_dir, *changed, cwd=home)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        f"error: {run_dir}: the recipe changed for stage s2, which already ran; "
-        "use --force s2 to retrain from it, or -o for a new run directory"
+        f"error: {run_dir}: stages.1.steps: the run was made with 6, the recipe now says 4; use "
+        "--set stages.1.steps=6 to continue this run, -o for a new run directory, or --force s2 to "
+        "retrain from s2"
     )
     s1_before = [r for r in records(run_dir) if r["stage"] == "s1"]
     result = run_tfctl("train", path, "-o", run_dir, *changed, "--force", "s2", cwd=home)
@@ -147,6 +157,34 @@ def test_changed_recipe_is_refused_and_force_retrains(single, tmp_path):
     ]
     state = json.loads((run_dir / "state.json").read_text())
     assert state["stages"]["s2"]["status"] == "done" and state["stages"]["s2"]["result"]["step"] == 4
+
+
+def test_a_run_made_before_paper_became_the_default_says_what_changed_and_continues(tmp_path):
+    """A run whose grown stage was made with `init: preserve` (the default before), re-run with a recipe that
+    does not say `init:`: one line naming the field and the three ways on; `--set` continues it."""
+    two = {
+        **RECIPE,
+        "stages": [
+            {"name": "s1", "param_tokens": 16, "steps": 2},
+            {"name": "s2", "param_tokens": 40, "steps": 2},
+        ],
+        "train": {**RECIPE["train"], "peak_flops": PEAK_FLOPS},
+    }
+    path, result = train(tmp_path, "old", "--set", "stages.1.init=preserve", recipe=two)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    run_dir = tmp_path / "runs" / "old"
+    assert yaml.safe_load((run_dir / "recipe.yaml").read_text())["stages"][1]["init"] == "preserve"
+    before = (run_dir / "metrics.jsonl").read_text()
+    again = run_tfctl("train", path, "-o", run_dir, cwd=tmp_path, env={"WANDB_MODE": "offline"})
+    assert again.returncode == 2
+    assert again.stderr.strip() == (
+        f"error: {run_dir}: stages.1.init: the run was made with 'preserve', the recipe now says 'paper'; "
+        "use --set stages.1.init=preserve to continue this run, -o for a new run directory, or --force s2 "
+        "to retrain from s2"
+    )
+    assert (run_dir / "metrics.jsonl").read_text() == before  # nothing written
+    kept = run_tfctl("train", path, "-o", run_dir, "--set", "stages.1.init=preserve", cwd=tmp_path)
+    assert kept.returncode == 0 and kept.stdout.count("already done") == 2, kept.stderr[-2000:]
 
 
 def test_eval_reproduces_the_final_val_loss(single):
@@ -171,7 +209,7 @@ def test_grow_run_appends_and_trains_a_stage(single, tmp_path):
     assert list(state["stages"]) == ["s1", "s2", "grown-120k"]
     assert all(s["status"] == "done" for s in state["stages"].values())
     growth = [r for r in records(copy) if r["kind"] == "growth"]
-    assert growth[-1]["stage"] == "grown-120k" and growth[-1]["max_abs_logit_diff"] <= 1e-5
+    assert growth[-1]["stage"] == "grown-120k" and growth[-1]["init"] == "paper"  # the default, as a recipe's
     # the original recipe still runs on the grown run: its stages are done, the appended one is kept
     result = run_tfctl("train", path, "-o", copy, env={"WANDB_MODE": "disabled"})
     assert result.returncode == 0, result.stderr

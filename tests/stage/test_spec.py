@@ -1,10 +1,13 @@
 """The stage spec (spec.json: what the orchestrator writes and every rank reads) and its learning-rate schedule."""
 
+import json
 import math
 
 import pytest
 
+from tfctl.errors import UserError
 from tfctl.recipe.schema import TrainSection
+from tfctl.recipe.tau import TauPolicy
 from tfctl.stage.schedule import CosineSchedule
 from tfctl.stage.spec import StageSpec
 
@@ -73,3 +76,20 @@ def test_spec_json_carries_the_learning_rate_once_and_older_specs_still_load():
     }
     loaded = StageSpec.from_dict(older)
     assert loaded.schedule == CosineSchedule(lr=1e-3, min_lr=1e-4, warmup_steps=4, total=40)
+
+
+def test_spec_json_carries_the_tau_policy_once_and_older_specs_still_load(tmp_path):
+    annealed = spec(model={"scale_mode": "fixed"}, tau=TauPolicy("anneal", 7))
+    values = annealed.to_dict()
+    assert values["tau"] == {"kind": "anneal", "steps": 7} and "tau_anneal_steps" not in values
+    assert StageSpec.from_dict(values) == annealed
+    # as tfctl wrote spec.json before the τ policy: the anneal's steps, or 0 for the model config's τ held
+    older = {k: v for k, v in values.items() if k != "tau"}
+    assert StageSpec.from_dict({**older, "tau_anneal_steps": 7}).tau == TauPolicy("anneal", 7)
+    assert StageSpec.from_dict({**older, "tau_anneal_steps": 0}).tau == TauPolicy("fixed")
+    assert StageSpec.from_dict({**older, "model": {}}).tau == TauPolicy("sqrt_n")  # a spec by hand
+    # a spec edited into contradicting itself: one line naming the file
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps({**values, "tau": {"kind": "sqrt_n", "steps": 0}}))
+    with pytest.raises(UserError, match=r"spec.json: not a usable stage spec \(tau.kind sqrt_n contradicts"):
+        StageSpec.load(path)

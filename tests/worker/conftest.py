@@ -22,7 +22,7 @@ def make_spec(data_dir):
     """Write `out_dir/spec.json` for a 12-step stage of a ~30k-parameter Tokenformer; returns its path.
 
     Overrides replace fields; the recipe's train settings (`zero_stage=2`) go to the spec's `train`
-    section; `schedule=` and `wandb=` dicts update those sections."""
+    section; `model=`, `schedule=` and `wandb=` dicts update those sections."""
 
     def make(out_dir: Path, **overrides) -> Path:
         out_dir = Path(out_dir)
@@ -63,7 +63,7 @@ def make_spec(data_dir):
         for key, value in overrides.items():
             if key in TrainSection.model_fields:
                 values["train"][key] = value
-            elif key in ("schedule", "wandb"):
+            elif key in ("model", "schedule", "wandb"):
                 values[key] = {**values[key], **value}
             else:
                 values[key] = value

@@ -114,6 +114,28 @@ def test_resume_matches_uninterrupted_run(reference, tmp_path, make_spec):
     assert stage_end(tmp_path)["val_loss"] == pytest.approx(stage_end(reference)["val_loss"], abs=1e-6)
 
 
+def test_an_annealed_stage_resumes_from_an_older_spec_with_the_same_losses(tmp_path, make_spec):
+    """τ held below sqrt(n) (as `preserve` growth leaves it), annealed over 8 of the 12 steps; resumed at step 5
+    from spec.json as tfctl wrote it before the τ policy (`tau_anneal_steps`)."""
+    anneal = {
+        "model": {"scale_mode": "fixed", "qkv_scale": 2.0, "proj_scale": 2.0, "ffn_scale": 3.0},
+        "tau": {"kind": "anneal", "steps": 8},
+    }
+    reference = make_spec(tmp_path / "reference", **anneal)
+    assert launch(reference) == 0, (reference.parent / "worker.log").read_text()[-3000:]
+    spec = make_spec(tmp_path / "resumed", **anneal)
+    assert launch(spec, worker_args=["--max-steps-this-run", "5"]) == 0
+    older = json.loads(spec.read_text())
+    assert older.pop("tau") == anneal["tau"]
+    spec.write_text(json.dumps({**older, "tau_anneal_steps": 8}))
+    assert launch(spec) == 0
+    assert "resuming stage s0 from step00000005" in (spec.parent / "worker.log").read_text()
+    assert train_losses(spec.parent) == train_losses(reference.parent)
+    for run in (spec, reference):  # evaluated where the anneal ends too
+        assert [r["step"] for r in records(run.parent, "eval")] == [0, 6, 8, 12]
+    assert json.loads((spec.parent / "final" / "config.json").read_text())["scale_mode"] == "sqrt_n"
+
+
 def test_mfu_never_passes_100_percent_when_the_peak_given_is_too_low(tmp_path, make_spec):
     """A peak measured on a busy machine is too low: the first step faster than it raises it, and says so."""
     spec = make_spec(tmp_path, steps=3, peak_flops=1.0, eval_interval=3, checkpoint_interval=3)
@@ -127,6 +149,21 @@ def test_mfu_never_passes_100_percent_when_the_peak_given_is_too_low(tmp_path, m
     )
     log = (tmp_path / "worker.log").read_text()
     assert "step 1 ran at " in log and "above the peak MFU divides by (1)" in log
+
+
+def test_a_stages_mfu_covers_its_training_steps_across_a_resume_not_its_start_up_or_evals(
+    tmp_path, make_spec
+):
+    """Two identical stages must give the same MFU (#26): start-up, evals and checkpoints stay out of it."""
+    spec = make_spec(tmp_path, steps=6, peak_flops=1e15, eval_interval=2, checkpoint_interval=2)
+    assert launch(spec, worker_args=["--max-steps-this-run", "4"]) == 0
+    assert launch(spec) == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    end, trains = stage_end(tmp_path), records(tmp_path, "train")
+    assert end["timed_steps"] == 6 == len(trains)  # the first attempt's steps are kept in the checkpoint
+    assert end["step_seconds"] == pytest.approx(sum(r["step_seconds"] for r in trains), rel=1e-9)
+    assert end["step_seconds"] < end["wall_seconds"]  # two start-ups and four evals are outside it
+    flops_per_step = end["stage_flops"] / 6
+    assert end["mfu"] == pytest.approx(flops_per_step * 6 / end["step_seconds"] / 1e15, rel=1e-9)
 
 
 def test_non_finite_loss_stops_with_exit_3(tmp_path, make_spec):

@@ -84,6 +84,16 @@ def other_table(results: dict) -> list[list[str]]:
                 f"{growth['over_raw_write']:.2f}x of it",
             ]
         )
+        if "raw_direct_write_seconds" in growth:
+            every = ", ".join(f"{seconds:.1f}" for seconds in growth["raw_direct_write_seconds_all"])
+            rows.append(
+                [
+                    "the same with O_DIRECT (the disk's floor; `tfctl grow` writes so, zero runs as holes: "
+                    f"{growth['file_disk_bytes'] / GIB:.2f} GiB on the disk)",
+                    f"{growth['raw_direct_write_seconds']:.1f} s (of {every}); the `tfctl grow` process = "
+                    f"{growth['over_raw_direct_write']:.2f}x of it",
+                ]
+            )
         rows.append(
             [
                 "growth peak RSS, minor page faults",

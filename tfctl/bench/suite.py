@@ -178,6 +178,7 @@ def bench_growth() -> dict:
         "peak_rss_bytes",
         "grown_fp32_bytes",
         "file_bytes",
+        "file_disk_bytes",
         "rss_over_grown",
         "minor_page_faults",
         "cpu_user_seconds",
@@ -186,6 +187,9 @@ def bench_growth() -> dict:
         "raw_write_seconds_all",
         "in_process_seconds",
         "over_raw_write",
+        "raw_direct_write_seconds",
+        "raw_direct_write_seconds_all",
+        "over_raw_direct_write",
     )
     return {key: result[key] for key in keep if key in result}
 

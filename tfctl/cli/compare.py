@@ -17,7 +17,7 @@ EPILOG = """Examples:
 
   tfctl compare runs/tiny --tokens 2m --tokens 4m      # scratch baselines at other budgets: runs/tiny.baseline-scratch-2m, ...
 
-  tfctl compare runs/tiny --with runs/tiny-paper --json    # existing runs only, no training
+  tfctl compare runs/tiny --with runs/tiny-preserve --json    # existing runs only, no training
 
   OMP_NUM_THREADS=1 tfctl compare runs/tiny --seeds 3 -j 2 # 3 seeds of everything, 2 trainings at a time
   tfctl compare runs/tiny --tasks my_mc --include-path my_tasks/   # + a downstream table (lm-eval tasks)

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from tfctl.errors import UserError
 from tfctl.model_dir.config import load_model_config
+from tfctl.recipe.schema import StageSection
 from tfctl.run.layout import RunDir
 from tfctl.run.state import RunState
 
@@ -21,17 +22,18 @@ Examples:
   [bold]tfctl grow ckpt/124m --to incremental-1.4b -o ckpt/1.4b --json[/bold]
       the paper's 124M → 1.4B step (a preset name), the report as one JSON object
 
-  [bold]tfctl grow ckpt/124m --to 354m --layers 16 --placement interleave -o ckpt/354m-deep[/bold]
-      4 more blocks spread between the old ones, starting as the identity
+  [bold]tfctl grow ckpt/124m --to 354m --layers 16 --placement interleave --init preserve -o ckpt/354m-deep[/bold]
+      exact growth: 4 more blocks spread between the old ones start as the identity, new tokens as zero keys
 
-  [bold]tfctl grow ckpt/124m --to qkv=1024,proj=1024,ffn=4096 --init paper -o ckpt/paper[/bold]
-      explicit token counts, with the official code's (not function-preserving) init
+  [bold]tfctl grow ckpt/124m --to qkv=1024,proj=1024,ffn=4096 -o ckpt/wide[/bold]
+      explicit token counts, grown the paper's way (the default)
 
   [bold]tfctl grow runs/owt --to 354m --tokens 30b[/bold]
       a run directory: append a stage grown from its last finished stage and train it
 
---init preserve (default) keeps the model's function exactly (new keys 0, τ held fixed);
---optimizer carry also grows optimizer.safetensors (old rows' AdamW moments kept, new rows' zero).
+--init paper (default) is the paper's growth: random new tokens, τ = sqrt(n) of the grown size (the loss
+jumps; the report says by how much). --init preserve keeps the model's function exactly (new keys 0, τ held
+fixed). --optimizer carry also grows optimizer.safetensors (old rows' AdamW moments kept, new rows' zero).
 See docs/growth.md."""
 
 
@@ -80,7 +82,9 @@ def grow(
     layers: int | None = typer.Option(None, "--layers", help="Blocks after growth (default: unchanged)."),
     placement: str = typer.Option("append", "--placement", help="Where new blocks go: append | interleave."),
     init: str = typer.Option(
-        "preserve", "--init", help="New tokens: preserve (exact) | paper (official code)."
+        StageSection.model_fields["init"].default,  # a recipe's stage default: declared once, in the schema
+        "--init",
+        help="New tokens: paper (the paper's: random, τ = sqrt(n)) | preserve (exact: new keys 0, τ held).",
     ),
     optimizer: str = typer.Option("reset", "--optimizer", help="AdamW moments: reset | carry."),
     out: Path | None = typer.Option(

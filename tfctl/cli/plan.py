@@ -15,7 +15,7 @@ EPILOG = """Examples:
 
   tfctl plan recipes/shakespeare.yaml --set stages.2.tokens=20m
 
-  tfctl plan recipes/tiny.yaml --run runs/tiny-paper    # time estimates from that run's stages
+  tfctl plan recipes/tiny.yaml --run runs/tiny-preserve    # time estimates from that run's stages
 """
 
 

@@ -162,37 +162,28 @@ def print_plan(name: str, plan, run_dir: str | None = None) -> None:
 
 def print_report(report: dict, out: Console | None = None) -> None:
     """`tfctl compare`'s tables (device-hours kept beside FLOPs) and headline verdicts on the console."""
-    from tfctl.compare.report import (
-        headline_lines,
-        headline_rows,
-        outlier_lines,
-        run_rows,
-        stage_end_rows,
-        stage_end_title,
-        target_rows,
-        variant_rows,
-    )
+    from tfctl.compare import tables
     from tfctl.compare.time_split import time_split_rows
 
     out = out or console
-    columns, rows = run_rows(report)
+    columns, rows = tables.run_rows(report)
     out.print(fit_table(columns, rows, out=out, title="runs"))
-    for line in outlier_lines(report):
+    for line in tables.outlier_lines(report):
         out.print(line)
     if report.get("headline"):
-        columns, rows = headline_rows(report)
+        columns, rows = tables.headline_rows(report)
         out.print(fit_table(columns, rows, out=out, title="headline: finished runs, final against final"))
     if report.get("time_split"):
         columns, rows = time_split_rows(report["time_split"])
         out.print(fit_table(columns, rows, out=out, title="where the growth run's wall time went, per stage"))
     if report.get("stage_ends"):
-        columns, rows = stage_end_rows(report)
-        out.print(fit_table(columns, rows, out=out, title=stage_end_title(report)))
+        columns, rows = tables.stage_end_rows(report)
+        out.print(fit_table(columns, rows, out=out, title=tables.stage_end_title(report)))
     if report.get("variants"):
-        columns, rows = variant_rows(report)
+        columns, rows = tables.variant_rows(report)
         out.print(fit_table(columns, rows, out=out, title="other growth runs against the frontier"))
-    columns, rows = target_rows(report)
+    columns, rows = tables.target_rows(report)
     title = "mid-schedule (not a headline): FLOPs to first reach a perplexity"
     out.print(fit_table(columns, rows, text_columns=2, out=out, title=title))
-    for line in headline_lines(report):
+    for line in tables.headline_lines(report):
         out.print(f"[bold]{escape(line)}[/]")

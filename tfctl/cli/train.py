@@ -17,7 +17,7 @@ EPILOG = """Examples:
 
   tfctl train recipes/tiny.yaml                      # again: finished stages are skipped, an interrupted one resumes
 
-  tfctl train recipes/tiny.yaml --set stages.2.init=paper -o runs/tiny-paper    # s3 grown with the paper's init
+  tfctl train recipes/tiny.yaml --set stages.2.init=preserve -o runs/tiny-preserve    # s3 grown exactly
 
   tfctl train recipes/tiny.yaml --set stages.2.tokens=800k --force s3    # retrain s3 (stages.2) in runs/tiny
 

@@ -39,17 +39,10 @@ from tfctl.recipe.plan import (
     stage_seed,
 )
 from tfctl.recipe.schema import BaselineSection
+from tfctl.run.job import GrowFn, RunJob, changed_stages, cumulative_fingerprints, fingerprinted_train
 from tfctl.run.layout import RunDir
 from tfctl.run.peak import inherited_cpu_peaks
-from tfctl.run.stage_loop import (
-    GrowFn,
-    RunJob,
-    StageLoop,
-    changed_stages,
-    cumulative_fingerprints,
-    fingerprinted_train,
-    locked_run,
-)
+from tfctl.run.stage_loop import StageLoop, locked_run
 from tfctl.run.state import DONE, RunState
 from tfctl.tracking.live import RunDisplay
 

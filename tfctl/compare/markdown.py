@@ -1,17 +1,8 @@
 """report.md: the comparison's tables, headline sentences and notes as a Markdown document."""
 
+from tfctl.compare import tables
 from tfctl.compare.dynamics import dynamics_markdown
 from tfctl.compare.races import MID_SCHEDULE
-from tfctl.compare.report import (
-    headline_lines,
-    headline_rows,
-    outlier_lines,
-    run_rows,
-    stage_end_rows,
-    stage_end_title,
-    target_rows,
-    variant_rows,
-)
 from tfctl.compare.time_split import time_split_rows
 
 HEADLINE_NOTE = (
@@ -35,26 +26,27 @@ def _markdown_table(columns: list[str], rows: list[list[str]]) -> str:
 
 
 def to_markdown(report: dict, figure: str | None = None) -> str:
-    parts = [f"# tfctl compare: {report['run']}", "", _markdown_table(*run_rows(report)), ""]
+    parts = [f"# tfctl compare: {report['run']}", "", _markdown_table(*tables.run_rows(report)), ""]
     parts += ["## Headline (finished runs, final against final)", ""]
-    parts += [_markdown_table(*headline_rows(report)), ""]
-    parts += [f"**{line}**  " for line in headline_lines(report)] + [""]
+    parts += [_markdown_table(*tables.headline_rows(report)), ""]
+    parts += [f"**{line}**  " for line in tables.headline_lines(report)] + [""]
     parts += [
         HEADLINE_NOTE,
         "",
     ]
-    parts += [f"- {line}" for line in outlier_lines(report)] + ([""] if outlier_lines(report) else [])
+    outliers = tables.outlier_lines(report)
+    parts += [f"- {line}" for line in outliers] + ([""] if outliers else [])
     if report.get("time_split"):  # tfctl/compare/time_split.py says how each phase is measured
         parts += ["## Where the growth run's wall time went, per stage", ""]
         parts += [_markdown_table(*time_split_rows(report["time_split"])), ""]
     if report["stage_ends"]:
-        parts += [f"## {stage_end_title(report).capitalize()}", ""]
-        parts += [_markdown_table(*stage_end_rows(report)), ""]
+        parts += [f"## {tables.stage_end_title(report).capitalize()}", ""]
+        parts += [_markdown_table(*tables.stage_end_rows(report)), ""]
     if report.get("variants"):
         parts += ["## Other growth runs against the from-scratch frontier", ""]
-        parts += [_markdown_table(*variant_rows(report)), ""]
+        parts += [_markdown_table(*tables.variant_rows(report)), ""]
     parts += ["## Mid-schedule: FLOPs to first reach a perplexity", "", MID_SCHEDULE, ""]
-    parts += [_markdown_table(*target_rows(report)), ""]
+    parts += [_markdown_table(*tables.target_rows(report)), ""]
     if figure:
         parts += [f"![validation perplexity against training FLOPs and device-hours]({figure})", ""]
     parts += dynamics_markdown(report.get("growth_dynamics", []))

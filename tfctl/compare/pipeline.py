@@ -8,13 +8,7 @@ from tfctl.compare.dynamics import report_dynamics
 from tfctl.compare.markdown import to_markdown
 from tfctl.compare.plot import plot_ppl_vs_flops
 from tfctl.compare.pool import Task, run_tasks
-from tfctl.compare.report import (
-    build_report,
-    frontier_groups,
-    headline_lines,
-    wandb_summary,
-    wandb_tables,
-)
+from tfctl.compare.report import build_report, frontier_groups
 from tfctl.compare.runs import RunGroup, check_comparable, summarize_run
 from tfctl.compare.siblings import (
     baseline_groups,
@@ -23,6 +17,7 @@ from tfctl.compare.siblings import (
     plan_siblings,
     with_group,
 )
+from tfctl.compare.tables import headline_lines, wandb_summary, wandb_tables
 from tfctl.compare.time_split import run_time_split
 from tfctl.data import load_prepared
 from tfctl.errors import UserError

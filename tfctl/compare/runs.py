@@ -33,7 +33,7 @@ class RunSummary:
     flops: float  # cumulative training FLOPs: the sum over the finished stages
     device_hours: float  # Σ over stages of wall time × world size
     wall_hours: float
-    mfu: float | None  # FLOPs over (device-seconds × peak), over all stages
+    mfu: float | None  # model FLOPs of the training steps over (their device-seconds × peak), all stages
     world_size: int
     data: dict = field(default_factory=dict)  # what the numbers are comparable on (see data_identity)
     curve: Curve = field(default_factory=Curve)
@@ -152,8 +152,8 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
     last = ends[-1]
     device_seconds = sum(r["wall_seconds"] * r.get("world_size", 1) for r in ends)
     flops = sum(float(r["stage_flops"]) for r in ends)
-    weighted = [
-        (r["mfu"], r["wall_seconds"] * r.get("world_size", 1))
+    weighted = [  # each stage's MFU weighted by the time it covers: its steps (older records: its wall time)
+        (r["mfu"], r.get("step_seconds", r["wall_seconds"]) * r.get("world_size", 1))
         for r in ends
         if isinstance(r.get("mfu"), int | float)
     ]

@@ -9,10 +9,11 @@ from tfctl.growth.grow_model_dir import grow_model_dir
 from tfctl.growth.optimizer import grow_optimizer_state
 from tfctl.growth.state_dict import grow
 from tfctl.growth.target import target_config
-from tfctl.growth.tokens import POLICIES, grow_param_tokens
+from tfctl.growth.tokens import DEFAULT_POLICY, POLICIES, grow_param_tokens
 from tfctl.growth.verify import PRESERVE_TOLERANCE, GrowthReport, verify_growth
 
 __all__ = [
+    "DEFAULT_POLICY",
     "POLICIES",
     "PRESERVE_TOLERANCE",
     "GrowthReport",

@@ -4,9 +4,12 @@ The edge of the growth package: reads and writes files, turns the user's mistake
 """
 
 import dataclasses
+import functools
 import math
 import shutil
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -16,7 +19,7 @@ from tfctl.growth.depth import PLACEMENTS, layer_sources
 from tfctl.growth.optimizer import flatten_moments, grow_optimizer_state, unflatten_moments
 from tfctl.growth.state_dict import grown_blocks, plan_growth, state_shapes
 from tfctl.growth.target import target_config
-from tfctl.growth.tokens import POLICIES
+from tfctl.growth.tokens import DEFAULT_POLICY, POLICIES
 from tfctl.growth.verify import (
     PRESERVE_TOLERANCE,
     GrowthReport,
@@ -27,11 +30,15 @@ from tfctl.growth.verify import (
 from tfctl.model import TokenformerConfig
 from tfctl.model_dir.config import TOKENIZER, WEIGHTS, load_model_config
 from tfctl.model_dir.optimizer_file import OPTIMIZER_FILE, load_moments_file, save_moments_file
-from tfctl.model_dir.safetensors_io import TensorReader, write_tensors
+from tfctl.model_dir.safetensors_io import TensorReader, WrittenBytes, write_tensors
 from tfctl.model_dir.weights import check_finite, map_state_dict, model_dir_writer, write_model_files
 
 OPTIMIZER_CHOICES = ("reset", "carry")
 BACKGROUND_WRITE = True  # write the grown file in a thread, overlapping the growth (same bytes either way)
+IN_FLIGHT = 3  # blocks the writer thread may lag behind the growth: it catches up while new values are drawn
+VERIFY_FOLLOWING = True  # check the grown file while it is written, a block behind the writer (same checks)
+DIRECT_IO = True  # write and read back the grown file past the page cache, where the file system allows it
+SPARSE = True  # long runs of zeros (preserve's new key tokens) left as holes: not written, read back as zeros
 
 
 def _check_choice(option: str, value: str, choices: tuple) -> None:
@@ -50,12 +57,76 @@ def check_room(out: Path, layout: dict) -> None:
         )
 
 
+def write_then_verify(
+    path: Path, layout: dict, pieces, verify: Callable[[TensorReader], GrowthReport]
+) -> tuple[GrowthReport, float, float]:
+    """Write the grown file (`write_tensors`), then `verify` it, read back from the file: (the report, the
+    seconds waiting for the disk, the seconds verifying). The plain version of `write_and_verify_following`."""
+    write_seconds = write_tensors(
+        path,
+        layout,
+        pieces,
+        metadata={"format": "pt"},
+        background=BACKGROUND_WRITE,
+        direct=DIRECT_IO,
+        in_flight=IN_FLIGHT,
+        sparse=SPARSE,
+    )
+    start = time.perf_counter()
+    with TensorReader(path, direct=DIRECT_IO) as reader:
+        report = verify(reader)
+    return report, write_seconds, time.perf_counter() - start
+
+
+def write_and_verify_following(
+    path: Path, layout: dict, pieces, verify: Callable[[TensorReader], GrowthReport]
+) -> tuple[GrowthReport, float, float]:
+    """`write_then_verify` with the checks in a thread that follows the writer: `verify` reads each tensor
+    back from the file as soon as the writer has written it (`TensorReader` with `WrittenBytes`), so the
+    algebra and the probe run, block by block, while the next blocks are produced and written, and while the
+    disk catches up at the end (fsync). The same bytes are read and checked as by `write_then_verify`.
+    A failed check stops the writing at the next tensor. Returns the seconds waited for the disk and for
+    the checks beyond what overlapped."""
+    written = WrittenBytes()
+
+    def follow() -> GrowthReport:
+        with TensorReader(path, written, direct=DIRECT_IO) as reader:
+            return verify(reader)
+
+    def unless_failed(pieces):
+        for piece in pieces:
+            if checked.done() and checked.exception() is not None:
+                raise checked.exception()  # stops the writer; nothing is left at `out`
+            yield piece
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="growth-verify") as pool:
+        checked = pool.submit(follow)
+        try:
+            write_seconds = write_tensors(
+                path,
+                layout,
+                unless_failed(pieces),
+                metadata={"format": "pt"},
+                background=BACKGROUND_WRITE,
+                written=written,
+                direct=DIRECT_IO,
+                in_flight=IN_FLIGHT,
+                sparse=SPARSE,
+            )
+            start = time.perf_counter()
+            report = checked.result()
+        except BaseException as error:
+            written.end(error)  # a check still waiting for bytes (or still reading) stops at its next read
+            raise
+    return report, write_seconds, time.perf_counter() - start
+
+
 def grow_model_dir(
     source: str | Path,
     out: str | Path,
     to: str | int | TokenformerConfig,
     layers: int | None = None,
-    init: str = "preserve",
+    init: str = DEFAULT_POLICY,
     optimizer: str = "reset",
     seed: int = 0,
     probe: torch.Tensor | None = None,
@@ -64,11 +135,13 @@ def grow_model_dir(
     """Grow the model directory `source` to `to` (see `target_config`) and write it to `out`.
 
     A streaming copy: the source is memory-mapped, the grown file written tensor by tensor as it is produced
-    (no grown tensor exists whole in memory), then checked on what was written, read back block by block:
-    the tensor algebra (`check_grown_tensors`) and the logits on `probe` (default: a fixed short batch). A `preserve`
-    growth that moved the logits is refused and nothing is left at `out`. `optimizer="carry"` also grows
+    (no grown tensor exists whole in memory; O_DIRECT, zero runs left as holes), and checked on what was
+    written, read back block by block as soon as each block is in the file: the tensor algebra
+    (`check_grown_tensors`) and the logits on `probe` (default: a fixed short batch). A `preserve` growth that
+    moved the logits is refused and nothing is left at `out`. `optimizer="carry"` also grows
     `optimizer.safetensors`; "reset" leaves it behind. The report's `seconds` cover everything, split into
-    read, grow, write (fsync included) and verify; `out/export.json` keeps the report.
+    read, grow, write (the waits for the disk, fsync included) and verify (the wait for the checks after
+    the last write); `out/export.json` keeps the report.
     """
     start = time.perf_counter()
     source, out = Path(source), Path(out)
@@ -118,17 +191,26 @@ def grow_model_dir(
     check_room(out, layout)
     with model_dir_writer(out) as tmp:
         # the grown file is written as its tensors are produced: old rows from the source's mapping, new rows
-        # from one reused buffer; the checks then read it back block by block into one reused set of tensors
+        # from reused buffers; the checks read it back block by block into one reused set of tensors, as
+        # soon as each block is written (VERIFY_FOLLOWING) or after the whole file
         grow_start = time.perf_counter()
-        # two buffers: a writer thread writes one block while the next is produced (write_tensors)
-        pieces = grown_blocks(state, new_config, sources, init=init, seed=seed, buffers=2)
-        write_seconds = write_tensors(
-            tmp / WEIGHTS, layout, pieces, metadata={"format": "pt"}, background=BACKGROUND_WRITE
+        # a writer thread writes up to IN_FLIGHT blocks while the next is produced (write_tensors), so the new
+        # rows rotate through one buffer more
+        pieces = grown_blocks(state, new_config, sources, init=init, seed=seed, buffers=IN_FLIGHT + 1)
+
+        verify = functools.partial(  # verify(reader): the checks of the file that `reader` reads
+            verify_written_growth,
+            config,
+            state,
+            new_config,
+            sources=sources,
+            init=init,
+            probe=probe,
+            before=before,
         )
-        grow_seconds = time.perf_counter() - grow_start - write_seconds
-        verify_start = time.perf_counter()
-        with TensorReader(tmp / WEIGHTS) as reader:
-            report = verify_written_growth(config, state, new_config, reader, sources, init, probe, before)
+        write = write_and_verify_following if VERIFY_FOLLOWING else write_then_verify
+        report, write_seconds, verify_seconds = write(tmp / WEIGHTS, layout, pieces, verify)
+        grow_seconds = time.perf_counter() - grow_start - write_seconds - verify_seconds
         if init == "preserve" and not report.max_abs_logit_diff <= PRESERVE_TOLERANCE:
             raise RuntimeError(
                 f"preserve growth moved the logits by {report.max_abs_logit_diff:.3g} "
@@ -138,7 +220,7 @@ def grow_model_dir(
             report,
             seconds=time.perf_counter() - start,
             init=init,
-            verify_seconds=time.perf_counter() - verify_start,
+            verify_seconds=verify_seconds,
             read_seconds=read_seconds,
             grow_seconds=grow_seconds,
             write_seconds=write_seconds,

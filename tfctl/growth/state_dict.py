@@ -9,7 +9,14 @@ import torch
 
 from tfctl.growth.depth import layer_sources, new_block_tensor, source_name
 from tfctl.growth.target import check_growth
-from tfctl.growth.tokens import POLICIES, grown_scales, new_token_rows, pattention_kind, wang_std
+from tfctl.growth.tokens import (
+    DEFAULT_POLICY,
+    POLICIES,
+    grown_scales,
+    new_token_rows,
+    pattention_kind,
+    wang_std,
+)
 from tfctl.model import TokenformerConfig, build_model
 
 PRESERVING_NORMS = ("l2_norm_gelu", "gelu_l2_norm")  # Θ(0) = 0 and the row norm ignores zero scores
@@ -37,7 +44,7 @@ def plan_growth(
     config: TokenformerConfig,
     state_dict: Mapping[str, torch.Tensor],
     target_config: TokenformerConfig,
-    init: str = "preserve",
+    init: str = DEFAULT_POLICY,
     placement: str = "append",
 ) -> tuple[TokenformerConfig, list[int | None]]:
     """Check that `state_dict` of `config` can grow to `target_config`; the grown config (τ set by `init`)
@@ -62,7 +69,7 @@ def grown_blocks(
     state_dict: Mapping[str, torch.Tensor],
     new_config: TokenformerConfig,
     sources: list[int | None],
-    init: str = "preserve",
+    init: str = DEFAULT_POLICY,
     seed: int = 0,
     value_std: float | None = None,
     buffers: int = 0,
@@ -110,15 +117,16 @@ def grow(
     config: TokenformerConfig,
     state_dict: Mapping[str, torch.Tensor],
     target_config: TokenformerConfig,
-    init: str = "preserve",
+    init: str = DEFAULT_POLICY,
     seed: int = 0,
     value_std: float | None = None,
     placement: str = "append",
 ) -> tuple[TokenformerConfig, dict[str, torch.Tensor]]:
     """Grow `state_dict` of `config` to the token counts and layers of `target_config`.
 
-    Every Pattention tensor keeps its old tokens as the first rows; `init` ("preserve" or "paper", see
-    tokens.py) fills the new rows and sets τ; new blocks go where `placement` says (see depth.py).
+    Every Pattention tensor keeps its old tokens as the first rows; `init` ("paper", the default, or
+    "preserve", see tokens.py) fills the new rows and sets τ; new blocks go where `placement` says (see
+    depth.py).
     `value_std` is the std of new value tokens (default: the official init of the grown model).
     The input is not modified; the result holds no tensor of it. (`grow_model_dir` streams the same
     blocks to the file instead of building this dict.)

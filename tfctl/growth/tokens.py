@@ -2,19 +2,25 @@
 
 The old tokens stay the first rows. A policy decides what the new rows hold and what τ becomes:
 
+    paper     (the default) the official code: new keys N(0, 0.02), new values N(0, value_std), τ = sqrt(n).
+              Not function-preserving: τ rescales every old score and the new keys change the norm.
     preserve  new key tokens 0, new value tokens N(0, value_std), τ held at its pre-growth value.
               The new scores are 0, GeLU(0) = 0 and the L2 norm of each score row is unchanged, so the
               layer computes exactly what it did. The non-zero new values give the new keys a gradient
               (keys and values both zero would be a saddle that never moves).
-    paper     the official code: new keys N(0, 0.02), new values N(0, value_std), τ = sqrt(n).
-              Not function-preserving: τ rescales every old score and the new keys change the norm.
+
+The default is the paper's: in the iso-FLOP study (docs/results.md) neither the paper's growth nor preserve
+with a τ anneal won at every share of compute after the growth, and preserve with τ held was the worst of
+three in the study before it. The recipe's `stages[].init` declares the same default (a test keeps them in
+step).
 """
 
 import math
 
 import torch
 
-POLICIES = ("preserve", "paper")
+POLICIES = ("paper", "preserve")
+DEFAULT_POLICY = "paper"  # what a growth does unless told otherwise
 KEY_STD = 0.02  # the official init of key tokens
 
 # The Pattention modules of a block, by the config field that sets their token count.
@@ -55,7 +61,7 @@ def grow_param_tokens(
     tokens: torch.Tensor,
     num_tokens: int,
     role: str,
-    init: str = "preserve",
+    init: str = DEFAULT_POLICY,
     value_std: float = 0.02,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:

@@ -23,16 +23,22 @@ _LAZY = {
 
 
 def build_model(config: ModelConfig, device=None):
-    """The model of `config.family`; `device="meta"` builds the shapes without allocating memory."""
+    """The model of `config.family`; `device="meta"` builds the shapes without allocating memory (and
+    without running the initialisation, which has no values to fill there)."""
     from contextlib import nullcontext
 
     import torch
 
+    from tfctl.model.layers import SkipInit
     from tfctl.model.tokenformer import Tokenformer
     from tfctl.model.transformer import Transformer
 
     cls = Tokenformer if isinstance(config, TokenformerConfig) else Transformer
-    with torch.device(device) if device is not None else nullcontext():
+    meta = device is not None and torch.device(device).type == "meta"
+    with (
+        torch.device(device) if device is not None else nullcontext(),
+        SkipInit() if meta else nullcontext(),
+    ):
         return cls(config)
 
 

@@ -1,12 +1,26 @@
 """What both model families share: rotary embeddings, causal attention with its KV cache, the LM shell
 around the blocks."""
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from tfctl.model import fast
 from tfctl.model.loss import linear_cross_entropy
+
+
+class SkipInit(torch.overrides.TorchFunctionMode):
+    """Inside it the `torch.nn.init` functions leave their tensor as it is: for building a model on the meta
+    device, whose tensors hold no values (`build_model(device="meta")`). On meta, `normal_` runs a Python
+    reference that imports torch._dynamo on first use: ~1 CPU-second of every command that only needs a
+    model's shapes (grow, eval, generate)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__module__", None) == "torch.nn.init":
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **(kwargs or {}))
 
 
 def layer_norm(x: torch.Tensor) -> torch.Tensor:
@@ -24,12 +38,18 @@ class Rotary(nn.Module):
     def __init__(self, head_dim: int, rotary_pct: float, seq_len: int, base: float = 10000.0):
         super().__init__()
         self.rot_dim = int(head_dim * rotary_pct) // 2 * 2
-        inv_freq = 1.0 / base ** (
-            torch.arange(0, self.rot_dim, 2, dtype=torch.float32) / max(self.rot_dim, 1)
-        )
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
-        self._cache_len = 0
-        self._extend(seq_len)
+        # built on meta (a model's shapes), the tables are computed on the CPU and moved: meta's arange and
+        # division run Python references that import torch._dynamo (see SkipInit)
+        meta = torch.get_default_device().type == "meta"
+        with torch.device("cpu") if meta else contextlib.nullcontext():
+            inv_freq = 1.0 / base ** (
+                torch.arange(0, self.rot_dim, 2, dtype=torch.float32) / max(self.rot_dim, 1)
+            )
+            self.register_buffer("inv_freq", inv_freq, persistent=False)
+            self._cache_len = 0
+            self._extend(seq_len)
+        if meta:
+            self.to("meta")
 
     def _extend(self, seq_len: int) -> None:
         positions = torch.arange(seq_len, dtype=torch.float32, device=self.inv_freq.device)

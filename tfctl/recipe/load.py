@@ -191,6 +191,11 @@ def semantic_problems(recipe: Recipe) -> list[str]:
                 f"stages[{i}].tokens: {stage.tokens} is less than one step "
                 f"({batch} × {recipe.data.seq_len} tokens)"
             )
+        if i > 0 and recipe.model.scale_mode == "anneal" and stage.init == "paper":
+            problems.append(
+                f"stages[{i}].init: paper growth sets τ = sqrt(n) at once, so model.scale_mode anneal "
+                f"(which moves τ after a preserve growth) would do nothing; set init: preserve"
+            )
     try:
         configs = resolve_stage_configs(recipe, vocab_size)
     except ValueError as error:

@@ -14,6 +14,7 @@ from tfctl.model.flops import training_flops_per_token
 from tfctl.model.sizes import TokenRatios, count_params, solve_ffn_hidden, solve_tokens, with_tokens
 from tfctl.recipe.budgets import Budget, baseline_budgets, compact_count
 from tfctl.recipe.schema import BaselineSection, Recipe, StageSection
+from tfctl.recipe.tau import TauPolicy, fresh_tau, stage_tau
 
 GPT2_PADDED_VOCAB = 50304
 
@@ -48,11 +49,6 @@ def token_ratios(recipe: Recipe) -> TokenRatios:
     return TokenRatios(qkv=r.qkv, proj=r.proj, ffn=r.ffn)
 
 
-def first_scale_mode(recipe: Recipe) -> str:
-    """τ of the first stage (and of a Tokenformer from scratch): `anneal` only acts after a growth."""
-    return "sqrt_n" if recipe.model.scale_mode == "anneal" else recipe.model.scale_mode
-
-
 def resolve_stage_configs(recipe: Recipe, vocab_size: int | None = None) -> list[TokenformerConfig]:
     """The model of every stage (token counts and layers; τ is decided by growth)."""
     config = base_config(recipe, vocab_size or estimated_vocab_size(recipe))
@@ -67,8 +63,9 @@ def resolve_stage_configs(recipe: Recipe, vocab_size: int | None = None) -> list
                 config = solve_tokens(config, stage.size, token_ratios(recipe), layers)
             except ValueError as error:
                 raise ValueError(f"stages[{i}].size: {error}") from None
-        # τ: the recipe's scale mode for the first stage; growth decides it for the stages after
-        configs.append(dataclasses.replace(config, scale_mode=first_scale_mode(recipe)) if i == 0 else config)
+        # τ: the first stage's model is built fresh; growth decides it for the stages after (tfctl/recipe/tau.py)
+        fresh = dataclasses.replace(config, scale_mode=fresh_tau(recipe.model).scale_mode)
+        configs.append(fresh if i == 0 else config)
     return configs
 
 
@@ -86,12 +83,12 @@ class StagePlan:
     lr: float
     min_lr: float
     warmup_steps: int
-    anneal_steps: int = 0  # a grown stage of `scale_mode: anneal`: steps τ takes to reach sqrt(n)
+    tau: TauPolicy = TauPolicy()  # τ during the stage (tfctl/recipe/tau.py); a Transformer has none: unused
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in dataclasses.asdict(self).items() if k != "config"}
-        if not self.anneal_steps:  # plans without an anneal read as before
-            del out["anneal_steps"]
+        out = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("config", "tau")}
+        if self.tau.kind == "anneal":  # only an anneal is listed: plans without one read as before
+            out["anneal_steps"] = self.tau.steps
         c = self.config
         out["layers"] = c.n_layers
         if isinstance(c, TokenformerConfig):
@@ -179,12 +176,6 @@ def stage_seed(seed: int, index: int) -> int:
 
 def warmup_steps(warmup: float, steps: int) -> int:
     return int(round(warmup * steps)) if warmup < 1 else min(int(warmup), steps)
-
-
-def anneal_steps(anneal: float, steps: int) -> int:
-    """`model.anneal` in steps: a fraction of the stage if < 1 (at least one step), else steps (at most the
-    stage's)."""
-    return max(1, int(round(anneal * steps))) if anneal < 1 else min(int(anneal), steps)
 
 
 def _budget(recipe: Recipe, tokens: int | None, steps: int | None, batch: int) -> tuple[int, int]:
@@ -311,7 +302,7 @@ def scratch_models(
         elif baseline.family == "tokenformer":
             if size is not None:
                 config = solve_tokens(config, size, token_ratios(recipe), config.n_layers)
-            models.append((label, dataclasses.replace(config, scale_mode=first_scale_mode(recipe))))
+            models.append((label, dataclasses.replace(config, scale_mode=fresh_tau(recipe.model).scale_mode)))
         else:
             section = baseline.model_copy(update={"size": size})
             if baseline.n_layers or baseline.sizes == "final":
@@ -328,22 +319,24 @@ def plan_scratch(
     budget: Budget,
 ) -> StagePlan:
     """One from-scratch run: a single stage named after the baseline, one warmup+cosine over its budget
-    (tokens, or the whole steps nearest a FLOPs budget)."""
+    (tokens, or the whole steps nearest a FLOPs budget); a Tokenformer's τ is that of a model built fresh."""
     if budget.flops is None:
-        return resolved_plan(recipe, baseline.name, config, baseline, budget.tokens, None)
-    return resolved_plan(
-        recipe, baseline.name, config, baseline, None, flops_steps(recipe, config, baseline, budget.flops)
-    )
+        plan = resolved_plan(recipe, baseline.name, config, baseline, budget.tokens, None)
+    else:
+        steps = flops_steps(recipe, config, baseline, budget.flops)
+        plan = resolved_plan(recipe, baseline.name, config, baseline, None, steps)
+    if isinstance(config, TokenformerConfig):
+        plan = dataclasses.replace(plan, tau=fresh_tau(recipe.model))
+    return plan
 
 
 def plan_stages(recipe: Recipe, vocab_size: int) -> list[StagePlan]:
     """The plan of every stage of the growth run (what `tfctl train` needs; the baselines are not sized)."""
     stages: list[StagePlan] = []
-    for stage, config in zip(recipe.stages, resolve_stage_configs(recipe, vocab_size), strict=True):
+    configs = resolve_stage_configs(recipe, vocab_size)
+    for index, (stage, config) in enumerate(zip(recipe.stages, configs, strict=True)):
         plan = plan_stage(recipe, stage, config, stages[-1].cumulative_flops if stages else 0.0)
-        if stages and recipe.model.scale_mode == "anneal":  # τ moves after each growth
-            plan = dataclasses.replace(plan, anneal_steps=anneal_steps(recipe.model.anneal, plan.steps))
-        stages.append(plan)
+        stages.append(dataclasses.replace(plan, tau=stage_tau(recipe, index, plan.steps)))
     return stages
 
 

@@ -90,7 +90,8 @@ class ModelSection(Section):
         "sqrt_n",
         description="τ = sqrt(n) (the paper), fixed at the first stage's value, or `anneal`: after a "
         "`preserve` growth (τ held, exact) τ moves to sqrt(n) over `anneal`, so each stage ends as "
-        "the paper's architecture. `preserve` growth fixes τ at the growth step in every mode.",
+        "the paper's architecture. At a growth τ follows the stage's `init` in every mode: `paper` sets "
+        "sqrt(n) of the grown size, `preserve` holds it.",
     )
     anneal: float = Field(
         0.1,
@@ -153,10 +154,11 @@ class StageSection(Section):
         description="Warmup: a fraction of the stage's steps if < 1, "
         "else a number of steps (default: train's).",
     )
-    init: Literal["preserve", "paper"] = Field(
-        "preserve",
-        description="How appended parameter tokens start: "
-        "`preserve` (exactly function-preserving) or `paper` (random).",
+    init: Literal["paper", "preserve"] = Field(
+        "paper",
+        description="How appended parameter tokens start: `paper` (the paper's growth: random new tokens, "
+        "τ = sqrt(n) of the grown size; the loss jumps) or `preserve` (exactly function-preserving: new key "
+        "tokens zero, τ held; with `model.scale_mode: anneal`, τ then moves to sqrt(n)).",
     )
     optimizer: Literal["reset", "carry"] = Field(
         "reset",

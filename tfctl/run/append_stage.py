@@ -13,6 +13,7 @@ from tfctl.model_dir.config import load_model_config
 from tfctl.model_dir.weights import load_state_dict
 from tfctl.recipe import validate_recipe
 from tfctl.recipe.load import read_yaml_file
+from tfctl.recipe.schema import StageSection
 from tfctl.run.layout import RunDir
 from tfctl.run.orchestrate import train_recipe
 from tfctl.run.state import DONE, RunState
@@ -80,7 +81,7 @@ def grow_run(
     run_dir: str | Path,
     to: str,
     layers: int | None = None,
-    init: str = "preserve",
+    init: str = StageSection.model_fields["init"].default,
     optimizer: str = "reset",
     tokens: str | None = None,
     steps: int | None = None,

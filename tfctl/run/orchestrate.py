@@ -4,6 +4,7 @@ A growth run is a RunJob whose stages are the recipe's, fingerprinted by everyth
 on, and whose stage i starts from stage i-1's export grown by tfctl.growth.
 """
 
+import shlex
 from pathlib import Path
 
 import yaml
@@ -14,33 +15,91 @@ from tfctl.files import atomic_write_text
 from tfctl.growth import grow_model_dir
 from tfctl.model_dir.config import load_model_config
 from tfctl.model_dir.weights import check_finite, map_state_dict
-from tfctl.recipe import Recipe
+from tfctl.recipe import Recipe, validate_recipe
+from tfctl.recipe.load import read_yaml_file
 from tfctl.recipe.plan import StagePlan, plan_stages, stage_seed
+from tfctl.run.job import GrowFn, RunJob, changed_stages, cumulative_fingerprints, fingerprinted_train
 from tfctl.run.layout import RunDir
-from tfctl.run.stage_loop import (
-    GrowFn,
-    RunJob,
-    StageLoop,
-    changed_stages,
-    check_start,
-    cumulative_fingerprints,
-    fingerprinted_train,
-    locked_run,
-)
+from tfctl.run.stage_loop import StageLoop, check_start, locked_run
 from tfctl.run.state import DONE, RunState, checked_run_dir
 from tfctl.tracking.live import RunDisplay
 from tfctl.tracking.wandb_run import resolve_mode
 from tfctl.tracking.wandb_summary import log_run_summary
 
 
-def stage_fingerprints(recipe: Recipe) -> list[str]:
-    """Stage i's fingerprint covers everything its weights depend on: data, model, seed, training, stages ≤ i."""
+def fingerprinted_settings(recipe: Recipe) -> tuple[dict, list[dict]]:
+    """What the stage fingerprints hash: the settings every stage depends on, and each stage's own."""
     base = recipe.model_dump(mode="json", include={"model", "seed"})
     if recipe.model.scale_mode != "anneal":  # its length changes nothing else: fingerprints as before
         del base["model"]["anneal"]
     base["data"] = recipe.data.fingerprint()
     base["train"] = fingerprinted_train(recipe.train)
-    return cumulative_fingerprints(base, recipe.model_dump(mode="json")["stages"])
+    stages = recipe.model_dump(mode="json")["stages"]
+    if "from" not in stages[0]:
+        # a first stage that grows from nothing ignores its `init`: it is hashed as the value every run
+        # recorded before the default became `paper`, so their first stage is still recognised
+        stages[0]["init"] = "preserve"
+    return base, stages
+
+
+def stage_fingerprints(recipe: Recipe) -> list[str]:
+    """Stage i's fingerprint covers everything its weights depend on: data, model, seed, training, stages ≤ i."""
+    return cumulative_fingerprints(*fingerprinted_settings(recipe))
+
+
+def setting_changes(before, now, path: str = "") -> list[tuple[str, object, object]]:
+    """The leaves that differ between two fingerprinted settings, as (`--set` path, before, now); mappings and
+    lists of mappings (stages) are compared entry by entry, an absent entry as None."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        keys = [*before, *(k for k in now if k not in before)]
+        return [c for k in keys for c in setting_changes(before.get(k), now.get(k), f"{path}{k}.")]
+    if isinstance(before, list) and isinstance(now, list) and all(isinstance(x, dict) for x in before + now):
+        pairs = [
+            (before[i] if i < len(before) else None, now[i] if i < len(now) else None)
+            for i in range(max(len(before), len(now)))
+        ]
+        return [c for i, (a, b) in enumerate(pairs) for c in setting_changes(a, b, f"{path}{i}.")]
+    return [] if before == now else [(path.rstrip("."), before, now)]
+
+
+def recorded_changes(dirs: RunDir, state: RunState, recipe: Recipe, changed: list[str]) -> list[tuple]:
+    """The settings of `recipe` that differ from those the run's finished stages `changed` were made with,
+    read from the run's recipe.yaml; empty when that file does not account for their fingerprints."""
+    try:
+        recorded = validate_recipe(read_yaml_file(dirs.recipe), str(dirs.recipe))
+    except UserError:
+        return []  # missing, or written by another version of the format: the plain message
+    names = [s.name for s in recipe.stages]
+    if [s.name for s in recorded.stages[: len(names)]] != names:
+        return []
+    prints = dict(zip(names, stage_fingerprints(recorded), strict=False))
+    if any(prints.get(name) != state.stages()[name].get("fingerprint") for name in changed):
+        return []
+    last = max(names.index(name) for name in changed) + 1
+    (base, stages), (now_base, now_stages) = fingerprinted_settings(recorded), fingerprinted_settings(recipe)
+    return setting_changes({**base, "stages": stages[:last]}, {**now_base, "stages": now_stages[:last]})
+
+
+def as_set_value(value) -> str:
+    """`value` as `--set KEY=VALUE` parses it back (YAML, flow style)."""
+    return yaml.safe_dump([value], default_flow_style=True, allow_unicode=True, width=2**31).strip()[1:-1]
+
+
+def changed_recipe_message(root: Path, stage: str, changes: list[tuple]) -> str:
+    """One line: what changed for a stage that already ran, and the three ways on."""
+    if not changes:
+        return (
+            f"{root}: the recipe changed for stage {stage}, which already ran; "
+            f"use --force {stage} to retrain from it, or -o for a new run directory"
+        )
+    path, before, now = changes[0]
+    more = f" (and {', '.join(c[0] for c in changes[1:])})" if changes[1:] else ""
+    restore = " ".join(f"--set {shlex.quote(f'{p}={as_set_value(b)}')}" for p, b, _ in changes)
+    return (
+        f"{root}: {path}: the run was made with {before!r}, the recipe now says {now!r}{more}; "
+        f"use {restore} to continue this run, -o for a new run directory, or --force {stage} to retrain "
+        f"from {stage}"
+    )
 
 
 def tokenformer_growth(recipe: Recipe) -> GrowFn:
@@ -79,11 +138,12 @@ def growth_job(recipe: Recipe, run_dir: Path, data_dir: Path, vocab_size: int) -
     )
 
 
-def check_unchanged(loop: StageLoop, force: str | None) -> list[str]:
+def check_unchanged(loop: StageLoop, force: str | None, recipe: Recipe | None = None) -> list[str]:
     """Refuse a recipe that contradicts finished (or started) stages, unless --force restarts there.
 
     Returns the stages recorded past the recipe's end (appended by `tfctl grow RUN`), which are kept when the
-    recipe's stages are the run's first ones: the original recipe still re-runs on a grown run."""
+    recipe's stages are the run's first ones: the original recipe still re-runs on a grown run. With the
+    `recipe`, a refusal names the settings that changed (from the run's recipe.yaml) and how to keep them."""
     names, dirs = loop.job.stage_names, loop.job.dirs
     changed = changed_stages(loop.state, loop.job)
     extra = [name for name in changed if name not in names]
@@ -103,10 +163,9 @@ def check_unchanged(loop: StageLoop, force: str | None) -> list[str]:
         )
     first_changed = next((name for name in names if name in changed), None)
     if first_changed and (force is None or force in extra):
-        raise UserError(
-            f"{dirs.root}: the recipe changed for stage {first_changed}, which already ran; "
-            f"use --force {first_changed} to retrain from it, or -o for a new run directory"
-        )
+        ran = [name for name in names if name in changed]
+        changes = recorded_changes(dirs, loop.state, recipe, ran) if recipe is not None else []
+        raise UserError(changed_recipe_message(dirs.root, first_changed, changes))
     if force in extra:  # stages dropped from the recipe: forget them
         loop.restart_from(extra)
     elif force is not None:
@@ -190,7 +249,7 @@ def train_recipe(
         check_start(start, job.plans[0].config)
     with locked_run(dirs, recipe.name) as state:
         loop = StageLoop(job, state, say, display)
-        appended = check_unchanged(loop, force)
+        appended = check_unchanged(loop, force, recipe)
         loop.check_unfinished()
         if not appended:  # with appended stages, recipe.yaml (all of them) stays
             atomic_write_text(dirs.recipe, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))

@@ -1,21 +1,18 @@
 """The one stage loop: for every stage of a run directory, (grow →) launch the worker → record. Resumable.
 
-Growth runs (`tfctl train`) and baselines (`tfctl compare`) are both a `RunJob` — planned stages, their
-fingerprints, the training settings and how stage i starts from stage i-1 — trained by `train_run`.
+Growth runs (`tfctl train`) and baselines (`tfctl compare`) are both a `RunJob` (tfctl/run/job.py: planned
+stages, their fingerprints, the training settings and how stage i starts from stage i-1), trained by `StageLoop`.
 
 Re-running picks up where a call stopped: finished stages are skipped, a grown-but-untrained stage reuses its
 grown weights, an interrupted stage resumes from its last checkpoint (the worker's rule: an existing
 checkpoint wins over initial weights).
 """
 
-import hashlib
-import json
 import os
 import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfctl.data import eval_batches, load_prepared
@@ -25,8 +22,8 @@ from tfctl.growth.target import backbone_changes, shrunk_fields
 from tfctl.launch import EXIT_INTERRUPTED, exit_reason, last_error_line, run_stage
 from tfctl.model import config_to_dict
 from tfctl.model_dir.config import load_model_config
-from tfctl.recipe.plan import StagePlan, stage_seed
-from tfctl.recipe.schema import LaunchSection, Recipe, TrainSection, WandbSection
+from tfctl.recipe.plan import stage_seed
+from tfctl.run.job import RunJob
 from tfctl.run.layout import RunDir
 from tfctl.run.lock import RunLock
 from tfctl.run.peak import raise_run_cpu_peak, run_cpu_peak
@@ -42,76 +39,6 @@ from tfctl.tracking import MetricsFile, read_metrics
 from tfctl.tracking.live import RunDisplay
 from tfctl.tracking.wandb_ids import wandb_run_id
 from tfctl.tracking.wandb_run import resolve_mode
-
-# How stage `index` starts from the export of the stage before it: (source model dir, out dir, the stage's
-# plan, its index, a probe batch for the preservation check) → the growth report.
-GrowFn = Callable[[Path, Path, StagePlan, int, object], dict]
-
-# Settings that change how a stage is run or logged but not what it computes: editing them never
-# invalidates finished stages.
-VOLATILE_TRAIN_SETTINGS = {"checkpoint_interval", "keep_checkpoints", "compile", "peak_flops"}
-
-
-def fingerprinted_train(train: TrainSection) -> dict:
-    """The training settings a stage's weights depend on (the volatile ones left out)."""
-    return {k: v for k, v in train.model_dump(mode="json").items() if k not in VOLATILE_TRAIN_SETTINGS}
-
-
-def cumulative_fingerprints(base: dict, stages: list[dict]) -> list[str]:
-    """Stage i's fingerprint: a hash of `base` and stages 0..i — a change to a stage invalidates it and later ones."""
-    return [
-        hashlib.sha256(json.dumps([base, stages[: i + 1]], sort_keys=True).encode()).hexdigest()[:16]
-        for i in range(len(stages))
-    ]
-
-
-@dataclass
-class RunJob:
-    """What a run directory trains: its planned stages and everything the worker needs besides them."""
-
-    name: str  # the run's name
-    dirs: RunDir
-    data_dir: Path
-    plans: list[StagePlan]
-    fingerprints: list[str]
-    train: TrainSection
-    launch: LaunchSection
-    wandb: WandbSection  # its group resolved
-    seed: int
-    seq_len: int
-    grow: GrowFn | None = None  # how stage i > 0 starts from stage i-1 (None: a single-stage run)
-    start_from: Path | None = None  # stage 0 grows from this model directory (`from:`) instead of random init
-    wandb_config: dict = field(default_factory=dict)  # what W&B shows as the run's config
-    wandb_job_type: str = "stage"  # stage | baseline; W&B names a stage "<run dir name>/<stage>"
-    retrain_hint: str = "--force {stage}"  # how the user discards a stage's results (tfctl train's way)
-
-    @classmethod
-    def for_recipe(cls, recipe: Recipe, run_dir: Path, group: str, **job) -> "RunJob":
-        """A job with the recipe's shared settings (train, launch, W&B with its group resolved, seq_len): a
-        growth run's and a baseline's alike; `job` gives the rest (name, data, plans, fingerprints, seed...)."""
-        wandb = recipe.wandb.model_copy(update={"group": recipe.wandb.group or group})
-        return cls(
-            dirs=RunDir(run_dir),
-            train=recipe.train,
-            launch=recipe.launch,
-            wandb=wandb,
-            seq_len=recipe.data.seq_len,
-            **job,
-        )
-
-    @property
-    def stage_names(self) -> list[str]:
-        return [p.name for p in self.plans]
-
-
-def changed_stages(state: RunState, job: RunJob) -> list[str]:
-    """Recorded stages that contradict the job: a different fingerprint, or not in the job at all."""
-    prints = dict(zip(job.stage_names, job.fingerprints, strict=True))
-    return [
-        name
-        for name, entry in state.stages().items()
-        if name not in prints or entry.get("fingerprint") not in (None, prints[name])
-    ]
 
 
 def link_data(dirs: RunDir, data_dir: Path) -> None:
@@ -275,7 +202,7 @@ class StageLoop:
             seed=stage_seed(job.seed, index),
             fingerprint=job.fingerprints[index],
             growth=growth,
-            tau_anneal_steps=plan.anneal_steps if index else 0,  # model.scale_mode anneal: grown stages
+            tau=plan.tau,
             wandb=WandbSpec(
                 mode=resolve_mode(job.wandb.mode or "online"),
                 project=job.wandb.project,

@@ -5,7 +5,7 @@ The orchestrator writes `RUN/stages/<stage>/spec.json`; every rank of the worker
 
 The recipe's `train` section travels as it is (validated by the same schema on both sides, so each
 setting and its default exist once, in tfctl/recipe/schema.py), less its learning-rate settings: what a stage
-resolves for itself (its steps, batch, seed and learning-rate schedule) is spelled out beside it, once.
+resolves for itself (its steps, batch, seed, learning-rate schedule and τ policy) is spelled out beside it, once.
 """
 
 import json
@@ -15,10 +15,13 @@ from pathlib import Path
 from tfctl.errors import UserError
 from tfctl.files import atomic_write_text
 from tfctl.recipe.schema import TrainSection, WandbSection
+from tfctl.recipe.tau import TauPolicy
 from tfctl.stage.schedule import CosineSchedule
 
 # train's settings that the stage's `schedule` holds resolved: not written twice (older specs have them: ignored)
 SCHEDULE_SETTINGS = ("lr", "min_lr", "warmup", "lr_schedule")
+# how older specs said `tau`: an anneal's steps, 0 for none (the model config's τ, held); read, never written
+OLDER_TAU = "tau_anneal_steps"
 
 
 def _section_default(name: str):
@@ -67,8 +70,15 @@ class StageSpec:
     device_seconds_offset: float = 0.0
     fingerprint: str | None = None  # the stage's fingerprint, recorded in its checkpoints
     growth: dict | None = None  # the growth report that made init_weights; the worker logs it to W&B
-    tau_anneal_steps: int = 0  # > 0: τ moves from its held value to sqrt(n) over these steps (scale_mode anneal); evaluated at its end
+    tau: TauPolicy | None = (
+        None  # τ during the stage, as planned (tfctl/recipe/tau.py); None: the model's, held
+    )
     wandb: WandbSpec = field(default_factory=WandbSpec)
+
+    def __post_init__(self):
+        if self.tau is None:  # a spec by hand (or older than `tau`): the model config's τ, held
+            self.tau = TauPolicy.held_by(self.model)
+        self.tau.check(self.model)
 
     @property
     def tokens_per_step(self) -> int:
@@ -91,7 +101,7 @@ class StageSpec:
         if not isinstance(values, dict):
             raise ValueError("a stage spec is a JSON object")
         values = dict(values)
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        unknown = sorted(set(values) - {f.name for f in fields(cls)} - {OLDER_TAU})
         if unknown:
             raise ValueError(f"unknown stage spec keys: {', '.join(unknown)}")
         schedule = dict(values.get("schedule", {}))
@@ -100,6 +110,11 @@ class StageSpec:
         values["schedule"] = CosineSchedule(**schedule)
         values["train"] = TrainSection.model_validate(values.get("train", {}))
         values["wandb"] = WandbSpec(**values.get("wandb", {}))
+        older = values.pop(OLDER_TAU, 0)
+        if isinstance(values.get("tau"), dict):
+            values["tau"] = TauPolicy(**values["tau"])
+        elif older:
+            values["tau"] = TauPolicy("anneal", older)
         return cls(**values)
 
     @classmethod

@@ -9,6 +9,8 @@ class StageProgress:
     step: int = 0  # optimizer steps done in this stage
     stage_tokens: int = 0
     wall_seconds: float = 0.0  # worker wall time of earlier attempts, up to their last checkpoint
+    step_seconds: float = 0.0  # time inside training steps (no start-up, eval, checkpoint): what MFU divides
+    timed_steps: int = 0  # the steps step_seconds covers (a checkpoint from before it was kept has none)
     sampler: dict = field(default_factory=dict)
     wandb_run_id: str | None = None
     val_loss: float | None = None  # the last evaluation, and its step

@@ -112,7 +112,7 @@ class StageTrainer:
             load_moments(self.engine, moments, step)
             self.progress.optimizer_step_offset = step
 
-        self.anneal = TauAnneal(self.engine.module, spec.tau_anneal_steps) if spec.tau_anneal_steps else None
+        self.anneal = TauAnneal.for_stage(self.engine.module, spec.tau)  # None unless τ anneals
         if self.anneal is not None:
             if spec.train.compile:
                 raise UserError("model.scale_mode anneal changes τ every step: train.compile must be false")
@@ -173,10 +173,15 @@ class StageTrainer:
         loss, grad_norm, seconds = self._train_step(step)
         self._observe_rate(self._rate_per_device(seconds), f"step {step}")
         progress.step, progress.stage_tokens = step, progress.stage_tokens + spec.tokens_per_step
+        progress.step_seconds, progress.timed_steps = (
+            progress.step_seconds + seconds,
+            progress.timed_steps + 1,
+        )
         progress.sampler = self.sampler.state_dict()
         if step % spec.log_interval == 0 or step == spec.steps:
             self._log_train(step, loss, grad_norm, seconds)
-        if step % spec.train.eval_interval == 0 or step in (spec.steps, spec.tau_anneal_steps):
+        # an anneal is evaluated where it ends (tau.steps; 0 for the other kinds)
+        if step % spec.train.eval_interval == 0 or step in (spec.steps, spec.tau.steps):
             self._evaluate(step)
         preempted = self.preemption.agreed(self.device)  # collective: every rank stops after this step
         if preempted or step % spec.train.checkpoint_interval == 0 or step in (spec.steps, stop_at):
@@ -289,8 +294,13 @@ class StageTrainer:
         fields = self.axes.fields(progress.stage_tokens)
         params = sum(getattr(p, "ds_numel", p.numel()) for p in self.engine.module.parameters())
         peak = getattr(self, "peak", None)  # rank 0 only
-        wall = fields["wall_seconds"] * self.world_size
-        stage_rate = fields["stage_flops"] / wall if wall > 0 else 0.0  # per device
+        # MFU over the training steps only (start-up, evals and checkpoints are in wall_seconds, not here:
+        # `compare` splits a run's wall time into them), so two identical runs give the same MFU
+        stage_rate = (
+            self._rate_per_device(progress.step_seconds / progress.timed_steps)
+            if progress.timed_steps
+            else 0.0
+        )
         self._observe_rate(stage_rate, "the stage's average")  # a resumed stage's steps before this process
         summary = {
             "val_loss": val_loss,
@@ -299,7 +309,9 @@ class StageTrainer:
             "steps": progress.step,
             "world_size": self.world_size,
             "wandb_run_id": progress.wandb_run_id,
-            "mfu": peak.mfu(stage_rate) if peak else None,
+            "mfu": peak.mfu(stage_rate) if peak and stage_rate else None,
+            "step_seconds": progress.step_seconds,  # the time MFU covers (timed_steps of them)
+            "timed_steps": progress.timed_steps,
             "peak_flops": peak.flops if peak else None,  # the peak per device MFU divided by, and its origin
             "peak_source": peak.source if peak else None,
             "param_checksums": rank_param_checksums(self.engine, self.world_size),

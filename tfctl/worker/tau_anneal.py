@@ -1,5 +1,6 @@
-"""τ anneal (`model.scale_mode: anneal`): a grown stage starts as the model it grew from and ends as the
-paper's architecture.
+"""τ anneal (a stage's τ policy `anneal`, from `model.scale_mode: anneal`; tfctl/recipe/tau.py): a grown stage
+starts as the model it grew from and ends as the paper's architecture. The other policies hold the τ of the
+stage's model config, which the model applies itself.
 
 `preserve` growth holds τ at its pre-growth value, so at the growth step the grown model computes exactly
 what the old one did. With the anneal, τ then moves linearly to sqrt(n) (the paper's τ for the grown token
@@ -30,6 +31,11 @@ class TauAnneal:
             for layer in model.modules()
             if isinstance(layer, Pattention)
         ]
+
+    @classmethod
+    def for_stage(cls, model, tau) -> "TauAnneal | None":
+        """The anneal of a stage whose τ policy (`spec.tau`) is `anneal`; None for the others."""
+        return cls(model, tau.steps) if tau.kind == "anneal" else None
 
     def set(self, step: int) -> None:
         for layer, held, target in self.layers:
