@@ -31,13 +31,18 @@ demo: $(STAMP)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/tfctl compare runs/tiny
 	@$(ACTIVATE)
 
+# two pytest processes (pytest-xdist), each taking whole test files (a file's shared runs are trained once per
+# worker that uses them); `make test PYTEST_WORKERS=0` runs the suite in one process
+PYTEST_WORKERS ?= 2
+PYTEST := WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+
 test: setup
-	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python -m pytest -q
+	$(PYTEST)
 
 # everything but the `slow` tests (real stages, tfctl train end to end, compile, kill tests, the bench suite,
 # lm-eval's full task index)
 test-fast: setup
-	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check tfctl tests

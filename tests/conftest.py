@@ -52,11 +52,11 @@ def machine_peak_cache(tmp_path, monkeypatch):
     return path
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def user_error_table(request, tmp_path_factory):
-    """The bad-input table of tests/reliability/test_user_errors.py (~60 CLI runs, one subprocess each), started
-    with the session when that file is selected: it runs in the background on the core the test process
-    leaves idle, so its tests find it done. Alone, it runs two cases at a time."""
+    """The bad-input table of tests/reliability/test_user_errors.py (~100 CLI runs, one process each), started
+    with the session when that file is selected (`start_user_error_table`): it runs in the background while the
+    other tests run, so its tests find it done. Alone, it runs two cases at a time."""
     items = request.session.items
     cases = [item for item in items if item.module.__name__.endswith("test_user_errors")]
     if not cases:
@@ -64,6 +64,14 @@ def user_error_table(request, tmp_path_factory):
     from tests.reliability.user_error_table import Table
 
     return Table(tmp_path_factory.mktemp("user-errors"), jobs=2 if len(cases) == len(items) else 1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def start_user_error_table(request):
+    """Start the user-error table with the session; under pytest-xdist the worker that runs its tests starts it
+    at the first of them (every worker collects every test, one runs them)."""
+    if not hasattr(request.config, "workerinput"):
+        request.getfixturevalue("user_error_table")
 
 
 TINY_RECIPE = """\

@@ -22,7 +22,7 @@ RECIPE = {
     "train": {
         "global_batch": 8,
         "lr": 3e-3,
-        "eval_interval": 3,
+        "eval_interval": 4,  # 6 steps: evaluated at 0, 4 and the last step
         "eval_batches": 2,
         "eval_batch_size": 4,
         "checkpoint_interval": 3,
@@ -112,6 +112,16 @@ def test_train_one_process_end_to_end(single):
     assert spec["tokens_offset"] == 6 * 8 * 32
 
 
+def test_a_run_without_anneal_evaluates_at_0_every_interval_and_the_last_step(single):
+    """(The anneal's own evaluations: test_anneal_evals.py.)"""
+    _, _, run_dir = single
+    for stage in ("s1", "s2"):
+        spec = json.loads((run_dir / "stages" / stage / "spec.json").read_text())
+        assert spec["tau"]["steps"] == 0 and spec["tau"]["kind"] == spec["model"]["scale_mode"]  # held
+        steps = [r["step"] for r in records(run_dir) if r["kind"] == "eval" and r["stage"] == stage]
+        assert steps == [0, 4, 6], stage
+
+
 def test_second_train_does_nothing(single):
     tmp_path, path, run_dir = single
     before = (run_dir / "metrics.jsonl").read_text()
@@ -158,6 +168,7 @@ def test_a_run_made_before_paper_became_the_default_says_what_changed_and_contin
             {"name": "s1", "param_tokens": 16, "steps": 2},
             {"name": "s2", "param_tokens": 40, "steps": 2},
         ],
+        "train": {**RECIPE["train"], "peak_flops": PEAK_FLOPS},
     }
     path, result = train(tmp_path, "old", "--set", "stages.1.init=preserve", recipe=two)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
