@@ -3,13 +3,14 @@
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors import safe_open
 
-from tfctl.launch import run_stage
+from tfctl.launch import free_port, run_stage
 from tfctl.recipe.schema import LaunchSection
 from tfctl.stage.exit_codes import EXIT_NON_FINITE
 
@@ -236,14 +237,18 @@ def test_carried_moments_load_at_every_zero_stage(zero_stage, reference, carried
 
 
 def test_two_ranks_through_deepspeed_launcher(reference, tmp_path, make_spec, data_dir):
-    """World size 2 with micro-batch B/2 reproduces the world-size-1 loss curve; ranks stay identical; W&B offline."""
+    """World size 2 with micro-batch B/2 reproduces the world-size-1 loss curve; ranks stay identical; W&B offline;
+    DeepSpeed's shared-memory buffers (66 MB of RAM a rank, created under this port's name) are not left behind."""
     wandb_dir = tmp_path / "wb"
     spec = make_spec(
         tmp_path, micro_batch=4, wandb={"mode": "offline", "dir": str(wandb_dir), "name": "test/s0"}
     )
-    assert launch(spec, env={"WANDB_MODE": "offline"}, launcher="deepspeed", nproc_per_node=2) == 0, (
-        tmp_path / "worker.log"
-    ).read_text()[-3000:]
+    port = free_port()
+    code = launch(
+        spec, env={"WANDB_MODE": "offline"}, launcher="deepspeed", nproc_per_node=2, master_port=port
+    )
+    assert code == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    assert not list(Path("/dev/shm").glob(f"deepspeed_allreduce_buffer_{os.getuid()}_*_{port}_*"))
     end = stage_end(tmp_path)
     assert end["world_size"] == 2
     assert train_losses(tmp_path) == pytest.approx(train_losses(reference), abs=1e-4)

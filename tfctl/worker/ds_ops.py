@@ -5,6 +5,7 @@ loading the op at all (its collectives then go through torch.distributed, as the
 Where ops are built and how their build locks are waited on is tfctl/stage/extensions.py.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,34 @@ def skip_shared_memory_op() -> None:
     import deepspeed.ops
 
     deepspeed.ops.__compatible_ops__ = {}  # the probe's cached result, read only when the comm backend starts
+
+
+SHARED_MEMORY_DIR = Path("/dev/shm")
+
+
+def shared_memory_name(rank: int) -> str:
+    """A rank's buffer as DeepSpeed's shm.cpp names it: <prefix>_<uid>_<MASTER_ADDR>_<MASTER_PORT>_<rank>."""
+    addr, port = os.environ.get("MASTER_ADDR", ""), os.environ.get("MASTER_PORT", "")
+    return f"deepspeed_allreduce_buffer_{os.getuid()}_{addr}_{port}_{rank}"
+
+
+def release_shared_memory_name() -> None:
+    """Unlink this rank's shared-memory buffer once every rank has mapped every peer's.
+
+    DeepSpeed creates one 66 MB buffer a rank (where all ranks are on one node) and never unlinks it: each
+    2-rank stage left 132 MB of RAM in /dev/shm until reboot (a study's worth of stages fills it). Its
+    initialisation returns only after this rank opened all its peers' buffers, so after a barrier no rank
+    opens a name again; the mappings stay valid until the processes exit."""
+    import torch.distributed as dist
+
+    world_size = dist.get_world_size()
+    if world_size < 2 or int(os.environ.get("LOCAL_SIZE", "0") or 0) != world_size:
+        return  # DeepSpeed's shm op is not used: nothing was created
+    dist.barrier()
+    try:
+        (SHARED_MEMORY_DIR / shared_memory_name(dist.get_rank())).unlink()
+    except OSError:
+        pass  # not created (op absent) or not there: nothing to release
 
 
 def build_shared_memory_op() -> Path:

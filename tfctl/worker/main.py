@@ -19,7 +19,7 @@ from tfctl.stage.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRAINING_ERRO
 from tfctl.stage.extensions import bound_torch_lock_waits, use_environment_extensions_dir
 from tfctl.stage.spec import StageSpec
 from tfctl.stage.watchdog import watch_orchestrator
-from tfctl.worker.ds_ops import skip_shared_memory_op
+from tfctl.worker.ds_ops import release_shared_memory_name, skip_shared_memory_op
 from tfctl.worker.shutdown import leave_process_group
 from tfctl.worker.stage import StageTrainer
 
@@ -64,6 +64,7 @@ def init_distributed() -> None:
     if os.environ["WORLD_SIZE"] == "1":
         skip_shared_memory_op()
     deepspeed.init_distributed(dist_backend=get_accelerator().communication_backend_name(), verbose=False)
+    release_shared_memory_name()
 
 
 def main(argv: list[str] | None = None) -> int:
