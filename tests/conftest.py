@@ -8,7 +8,7 @@ from tests.tfctl_processes import close_servers, run_tfctl_process
 # One OpenMP thread in every process of the suite (its own, and every command and rank it starts; set before
 # torch loads): the tiny models here gain nothing from a second thread, and on a busy 2-core machine threads
 # that wait for each other at every barrier made a forward pass 60-120x slower (1.2 ms vs 75-140 ms, load 4).
-# The multi-thread settings of a rank (OMP_WAIT_POLICY) are tests/launch/test_launch.py's.
+# The multi-thread settings of a rank (GOMP_SPINCOUNT) are tests/launch/test_launch.py's.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]

@@ -142,7 +142,17 @@ def srun_command(worker: list[str], launch: LaunchSection, port: int) -> list[st
 
 # What a rank's environment holds of tfctl's choosing, and so must reach ranks on other nodes: threads, the
 # W&B mode and directory, the cache and extension directories, tfctl's own variables.
-REMOTE_ENV_PREFIXES = ("TFCTL_", "WANDB_", "OMP_", "MKL_", "HF_", "TORCH_", "TRITON_", "XDG_CACHE_HOME")
+REMOTE_ENV_PREFIXES = (
+    "TFCTL_",
+    "WANDB_",
+    "OMP_",
+    "GOMP_",
+    "MKL_",
+    "HF_",
+    "TORCH_",
+    "TRITON_",
+    "XDG_CACHE_HOME",
+)
 
 
 def remote_env_file(env: dict, path: str | Path) -> dict:
@@ -157,9 +167,13 @@ def remote_env_file(env: dict, path: str | Path) -> dict:
     return {**env, "DS_ENV_FILE": str(path)}
 
 
+OMP_SPIN_COUNT = "3000"  # libgomp's spins before a waiting thread sleeps (GOMP_SPINCOUNT; its default 300000)
+
+
 def build_env(launch: LaunchSection, extra: dict | None = None, gpu: bool | None = None) -> dict:
     """The ranks' environment: ours, plus `extra`, plus one OpenMP thread per CPU rank unless set, and
-    OpenMP threads that sleep rather than spin while they wait when a CPU rank runs several."""
+    OpenMP threads that spin only briefly before they sleep when a CPU rank runs several (unless the
+    environment sets OMP_WAIT_POLICY or GOMP_SPINCOUNT)."""
     env = {**os.environ, **{k: str(v) for k, v in (extra or {}).items()}}
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault(EXTENSIONS_DIR, str(default_extensions_dir()))  # this environment's DeepSpeed ops
@@ -167,11 +181,12 @@ def build_env(launch: LaunchSection, extra: dict | None = None, gpu: bool | None
     if launch.world_size > 1 and "OMP_NUM_THREADS" not in env and cpu:
         # CPU ranks share the cores: one thread each avoids oversubscription
         env["OMP_NUM_THREADS"] = "1"
-    if cpu and env.get("OMP_NUM_THREADS") != "1":
-        # torch's OpenMP (libgomp) spins at every barrier by default: on a busy machine a spinning thread
-        # burns the time slice its partner needs. The demo's 2-thread step took 3.5 s under load average 8
-        # that way, 0.4-0.5 s with PASSIVE (as fast as 1 thread there); see tfctl/bench/notes.md.
-        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if cpu and env.get("OMP_NUM_THREADS") != "1" and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & env.keys():
+        # torch's OpenMP (libgomp) spins ~300k times at every barrier by default: on a busy machine a spinning
+        # thread burns the time slice its partner needs (the demo's 2-thread step took 3.5 s under load 8,
+        # 0.4-0.5 s sleeping at once), while sleeping at once (PASSIVE) costs an idle machine 14-25 % a step
+        # (a futex wake per barrier). A short spin keeps most of both; see tfctl/bench/notes.md.
+        env["GOMP_SPINCOUNT"] = OMP_SPIN_COUNT
     return env
 
 

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tfctl.bench.report import step_overhead_table, targets
+from tfctl.launch import OMP_SPIN_COUNT
 
 
 @pytest.mark.slow  # three real (1-rank, in-process) stages set up and stepped
@@ -17,7 +18,9 @@ def test_demo_stages_are_measured_against_a_bare_loop(tmp_path):
     command += ["--threads", "1", "--rounds", "2", "--warmup", "1", "--json", str(out)]
     subprocess.run(command, check=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
     rows = json.loads(out.read_text())
-    assert all(r["omp_wait_policy"] == "PASSIVE" for r in rows)  # as tfctl train launches a stage
+    assert all(
+        r["omp_wait_policy"] == f"GOMP_SPINCOUNT={OMP_SPIN_COUNT}" for r in rows
+    )  # as tfctl train launches a stage
     assert [(r["stage"], r["threads"], r["param_tokens"]) for r in rows] == [
         ("s1", 1, 32),
         ("s2", 1, 96),

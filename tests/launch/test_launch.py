@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tfctl.errors import UserError
-from tfctl.launch import build_command, build_env, run_stage, stop_group
+from tfctl.launch import OMP_SPIN_COUNT, build_command, build_env, run_stage, stop_group
 from tfctl.recipe.schema import LaunchSection
 
 
@@ -115,14 +115,19 @@ def test_cpu_ranks_get_one_thread_unless_the_user_chose(monkeypatch):
     assert build_env(LaunchSection(), {"X": 1}, gpu=False)["X"] == "1"
 
 
-def test_several_openmp_threads_of_a_cpu_rank_sleep_while_they_wait(monkeypatch):
+def test_several_openmp_threads_of_a_cpu_rank_spin_briefly_then_sleep(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    assert build_env(LaunchSection(), gpu=False)["OMP_WAIT_POLICY"] == "PASSIVE"
-    assert "OMP_WAIT_POLICY" not in build_env(LaunchSection(nproc_per_node=2), gpu=False)  # 1 thread each
-    assert "OMP_WAIT_POLICY" not in build_env(LaunchSection(), gpu=True)
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert build_env(LaunchSection(), gpu=False)["OMP_WAIT_POLICY"] == "ACTIVE"  # the user's choice
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    env = build_env(LaunchSection(), gpu=False)
+    assert env["GOMP_SPINCOUNT"] == OMP_SPIN_COUNT and "OMP_WAIT_POLICY" not in env
+    assert "GOMP_SPINCOUNT" not in build_env(LaunchSection(nproc_per_node=2), gpu=False)  # 1 thread each
+    assert "GOMP_SPINCOUNT" not in build_env(LaunchSection(), gpu=True)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # the user's choice, either way
+    assert "GOMP_SPINCOUNT" not in build_env(LaunchSection(), gpu=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setenv("GOMP_SPINCOUNT", "100")
+    assert build_env(LaunchSection(), gpu=False)["GOMP_SPINCOUNT"] == "100"
 
 
 def test_run_stage_propagates_the_worker_exit_code_and_logs(tmp_path):

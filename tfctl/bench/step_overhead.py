@@ -15,9 +15,10 @@ All cases run round-robin in one process (every case once per round, the thread 
 load from other processes slows them alike; the row is the ratio of the medians, wall-clock and process CPU
 time. The target (issue 28) is worker ≤ 1.15x bare. The worker's console lines go to a temporary file (as
 they go to worker.log when the orchestrator launches a stage). That process has the environment `tfctl
-train` gives a stage (OMP_WAIT_POLICY=PASSIVE: OpenMP threads sleep at barriers, which keeps a loaded
-machine usable); `--here` measures in the current process as its environment is, e.g.
-`env -u OMP_WAIT_POLICY python -m tfctl.bench.step_overhead --here` for libgomp's default (spin, then sleep).
+train` gives a stage (GOMP_SPINCOUNT=3000: OpenMP threads spin briefly at a barrier, then sleep, which keeps a
+loaded machine usable); `--here` measures in the current process as its environment is, e.g.
+`OMP_WAIT_POLICY=PASSIVE python -m tfctl.bench.step_overhead --here` for threads that sleep at once, or
+`env -u GOMP_SPINCOUNT python -m tfctl.bench.step_overhead --here` for libgomp's default (a long spin).
 """
 
 import argparse
@@ -169,7 +170,7 @@ def measure(recipes=RECIPES, threads=THREADS, rounds: int = 30, warmup: int = 3,
                 "ratio": worker["median_s"] / bare["median_s"],
                 "ratio_cpu": worker["cpu_median_s"] / bare["cpu_median_s"],
                 "rounds": rounds,
-                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default (spin, then sleep)"),
+                "omp_wait_policy": omp_wait_policy(),
             }
         )
     return rows
@@ -187,16 +188,26 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def omp_wait_policy() -> str:
+    """How this process's OpenMP threads wait at a barrier, in words (libgomp reads it when torch loads)."""
+    if "OMP_WAIT_POLICY" in os.environ:
+        return f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
+    if "GOMP_SPINCOUNT" in os.environ:
+        return f"GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}"
+    return "libgomp's default (a long spin, then sleep)"
+
+
 def measure_as_launched(argv: list[str] | None = None) -> list[dict]:
     """`measure` in a fresh process with the environment `tfctl train` gives a 1-rank CPU stage (build_env:
-    with several threads, OpenMP threads that sleep at barriers, OMP_WAIT_POLICY=PASSIVE), which libgomp
-    reads once, when torch loads: the bare loop runs under it too, so the ratio is the worker's own cost."""
-    from tfctl.launch import build_env
+    with several threads, OpenMP threads that spin briefly at a barrier, GOMP_SPINCOUNT), which libgomp reads
+    once, when torch loads: the bare loop runs under it too, so the ratio is the worker's own cost."""
+    from tfctl.launch import OMP_SPIN_COUNT, build_env
     from tfctl.recipe.schema import LaunchSection
 
     env = build_env(LaunchSection(launcher="local"), gpu=False)
     env.pop("OMP_NUM_THREADS", None)  # the threads are set per case
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # what build_env sets for a multi-threaded rank
+    if "OMP_WAIT_POLICY" not in env:
+        env.setdefault("GOMP_SPINCOUNT", OMP_SPIN_COUNT)  # what build_env sets for a multi-threaded rank
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
         command = [sys.executable, "-m", "tfctl.bench.step_overhead", "--here", "--json", str(out)]
@@ -215,7 +226,7 @@ def main(argv: list[str]) -> None:
         "--here",
         action="store_true",
         help="measure in this process, as its environment is (default: a fresh process with the "
-        "environment tfctl train gives a stage, OMP_WAIT_POLICY=PASSIVE)",
+        "environment tfctl train gives a stage, GOMP_SPINCOUNT=3000)",
     )
     args = parser.parse_args(argv)
     load = os.getloadavg()
@@ -232,7 +243,7 @@ def main(argv: list[str]) -> None:
         rows = measure_as_launched(_without_json(argv))
     print(render(rows))
     print(
-        f"target: worker <= {TARGET}x bare; OMP_WAIT_POLICY {rows[0]['omp_wait_policy'] if rows else '-'}; "
+        f"target: worker <= {TARGET}x bare; OpenMP threads wait by {rows[0]['omp_wait_policy'] if rows else '-'}; "
         f"load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "
         f"{time.perf_counter() - started:.0f} s"
     )

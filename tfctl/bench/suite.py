@@ -160,13 +160,17 @@ def bench_layers(config: BenchConfig) -> list[dict]:
     return rows
 
 
-def bench_growth() -> dict:
+GROWTH_INITS = {"growth": "paper", "growth_preserve": "preserve"}  # results key -> `tfctl grow --init`
+
+
+def bench_growth(init: str = "paper") -> dict:
     from tfctl.bench.growth import benchmark_growth
 
-    result = benchmark_growth("incremental-124m", "incremental-1.4b")  # grows in a fresh subprocess
+    result = benchmark_growth("incremental-124m", "incremental-1.4b", init)  # grows in a fresh subprocess
     keep = (
         "source",
         "target",
+        "init",
         "total_seconds",
         "read_seconds",
         "grow_seconds",
@@ -191,7 +195,7 @@ def bench_growth() -> dict:
         "raw_direct_write_seconds_all",
         "over_raw_direct_write",
     )
-    return {key: result[key] for key in keep if key in result}
+    return {key: result[key] for key in keep if key in result} | {"init": init}
 
 
 def bench_startup(repeats: int = 3) -> dict:
@@ -265,8 +269,9 @@ def run_suite(config: BenchConfig, say=print) -> dict:
         say("pattention vs linear ...")
         results["layers"] = bench_layers(config)
     if config.growth:
-        say("growth incremental-124m -> incremental-1.4b (fresh processes) ...")
-        results["growth"] = bench_growth()
+        for key, init in GROWTH_INITS.items():  # the default (random new tokens) and the exact option (zeros)
+            say(f"growth incremental-124m -> incremental-1.4b, init {init} (fresh processes) ...")
+            results[key] = bench_growth(init)
     if config.data:
         say("tokenization throughput ...")
         results["data"] = bench_data()
