@@ -184,7 +184,7 @@ def build_env(launch: LaunchSection, extra: dict | None = None, gpu: bool | None
     if cpu and env.get("OMP_NUM_THREADS") != "1" and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & env.keys():
         # torch's OpenMP (libgomp) spins ~300k times at every barrier by default: on a busy machine a spinning
         # thread burns the time slice its partner needs (the demo's 2-thread step took 3.5 s under load 8,
-        # 0.4-0.5 s sleeping at once), while sleeping at once (PASSIVE) costs an idle machine 14-25 % a step
+        # 0.4-0.5 s sleeping at once), while sleeping at once (PASSIVE) makes an idle step 1.17-1.38x slower
         # (a futex wake per barrier). A short spin keeps most of both; see tfctl/bench/notes.md.
         env["GOMP_SPINCOUNT"] = OMP_SPIN_COUNT
     return env
