@@ -38,10 +38,13 @@ def release_shared_memory_name() -> None:
     initialisation returns only after this rank opened all its peers' buffers, so after a barrier no rank
     opens a name again; the mappings stay valid until the processes exit."""
     import torch.distributed as dist
+    from deepspeed.accelerator import get_accelerator
 
     world_size = dist.get_world_size()
-    if world_size < 2 or int(os.environ.get("LOCAL_SIZE", "0") or 0) != world_size:
-        return  # DeepSpeed's shm op is not used: nothing was created
+    if get_accelerator().device_name() != "cpu" or world_size < 2:
+        return  # the op serves CPU ranks only
+    if int(os.environ.get("LOCAL_SIZE", "0") or 0) != world_size:
+        return  # not every rank on this node (or not the deepspeed launcher): DeepSpeed created nothing
     dist.barrier()
     try:
         (SHARED_MEMORY_DIR / shared_memory_name(dist.get_rank())).unlink()
