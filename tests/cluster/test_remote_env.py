@@ -75,16 +75,13 @@ def test_ranks_environment_reaches_the_other_nodes(tmp_path, monkeypatch, runner
     assert {name: carried[name] for name in written} == written
 
 
-def test_remote_env_file_keeps_only_tfctl_s_variables(tmp_path, monkeypatch):
+def test_remote_env_file_keeps_only_tfctl_s_variables(tmp_path):
     env = build_env(LaunchSection(nproc_per_node=2), {"TFCTL_ORCHESTRATOR_PID": "7"}, gpu=False)
     named = remote_env_file({**env, "SECRET_TOKEN": "x", "SSH_AUTH_SOCK": "/tmp/a"}, tmp_path / "env")
     assert named["DS_ENV_FILE"] == str(tmp_path / "env")
     names = [line.split("=", 1)[0] for line in (tmp_path / "env").read_text().splitlines()]
     assert "TFCTL_ORCHESTRATOR_PID" in names and "OMP_NUM_THREADS" in names
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the suite's one thread a process
-    multi_threaded = build_env(LaunchSection(nnodes=2), gpu=False)  # one rank a node, several threads
-    remote_env_file(multi_threaded, tmp_path / "env2")
-    assert (
-        f"GOMP_SPINCOUNT={multi_threaded['GOMP_SPINCOUNT']}" in (tmp_path / "env2").read_text().splitlines()
-    )
+    threaded = build_env(LaunchSection(nnodes=2), {"OMP_NUM_THREADS": "4"}, gpu=False)  # 4 threads a rank
+    lines = Path(remote_env_file(threaded, tmp_path / "env2")["DS_ENV_FILE"]).read_text().splitlines()
+    assert f"GOMP_SPINCOUNT={threaded['GOMP_SPINCOUNT']}" in lines
     assert "SECRET_TOKEN" not in names and "SSH_AUTH_SOCK" not in names and "PATH" not in names
