@@ -170,7 +170,6 @@ def bench_growth(init: str = "paper") -> dict:
     keep = (
         "source",
         "target",
-        "init",
         "total_seconds",
         "read_seconds",
         "grow_seconds",
