@@ -201,13 +201,13 @@ def measure_as_launched(argv: list[str] | None = None) -> list[dict]:
     """`measure` in a fresh process with the environment `tfctl train` gives a 1-rank CPU stage (build_env:
     with several threads, OpenMP threads that spin briefly at a barrier, GOMP_SPINCOUNT), which libgomp reads
     once, when torch loads: the bare loop runs under it too, so the ratio is the worker's own cost."""
-    from tfctl.launch import OMP_SPIN_COUNT, build_env
+    from tfctl.launch import build_env
     from tfctl.recipe.schema import LaunchSection
 
-    env = build_env(LaunchSection(launcher="local"), gpu=False)
-    env.pop("OMP_NUM_THREADS", None)  # the threads are set per case
-    if "OMP_WAIT_POLICY" not in env:
-        env.setdefault("GOMP_SPINCOUNT", OMP_SPIN_COUNT)  # what build_env sets for a multi-threaded rank
+    env = build_env(
+        LaunchSection(launcher="local"), {"OMP_NUM_THREADS": "2"}, gpu=False
+    )  # a multi-threaded rank's
+    env.pop("OMP_NUM_THREADS")  # the threads are set per case
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
         command = [sys.executable, "-m", "tfctl.bench.step_overhead", "--here", "--json", str(out)]
