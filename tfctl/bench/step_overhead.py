@@ -204,9 +204,8 @@ def measure_as_launched(argv: list[str] | None = None) -> list[dict]:
     from tfctl.launch import build_env
     from tfctl.recipe.schema import LaunchSection
 
-    env = build_env(
-        LaunchSection(launcher="local"), {"OMP_NUM_THREADS": "2"}, gpu=False
-    )  # a multi-threaded rank's
+    multi_threaded = {"OMP_NUM_THREADS": "2"}  # build_env gives such a rank its OpenMP setting
+    env = build_env(LaunchSection(launcher="local"), multi_threaded, gpu=False)
     env.pop("OMP_NUM_THREADS")  # the threads are set per case
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
